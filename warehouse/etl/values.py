@@ -1,0 +1,74 @@
+"""Source values into warehouse values: UTC timestamps, booleans, JSON, user keys.
+
+SQLite hands back text and integers, PostgreSQL typed values; both end here as
+the same Python values. A value that does not fit raises ``ValueError`` with
+what was expected, and the extractor turns it into ``BadSourceValue``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utc_timestamp(value: Any) -> datetime | None:
+    """A naive UTC datetime from an ISO-8601 string or a datetime (naive ones are UTC already)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip())
+    elif not isinstance(value, datetime):
+        raise ValueError("an ISO-8601 timestamp")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def boolean(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if value in (0, 1):
+        return bool(value)
+    raise ValueError("a boolean (0 or 1)")
+
+
+def json_value(value: Any) -> Any:
+    """Parsed JSON; PostgreSQL drivers return ``jsonb`` already parsed."""
+    if isinstance(value, (str, bytes)):
+        return json.loads(value)
+    return value
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+class UserKeyer:
+    """Keyed hashing of user ids: the warehouse never holds a raw ``user_id``.
+
+    HMAC-SHA256 with a configured secret, because an unkeyed hash of a user id
+    can be reversed by hashing every candidate id.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+        self._cache: dict[str, str] = {}
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the secret without revealing it, so a warehouse can refuse a different one."""
+        return hmac.new(self._secret, b"grace-metrics key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+    def __call__(self, user_id: str | None) -> str | None:
+        if user_id is None:
+            return None
+        key = self._cache.get(user_id)
+        if key is None:
+            key = hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()
+            self._cache[user_id] = key
+        return key
