@@ -1,0 +1,100 @@
+"""Where compiled statements run: DuckDB in worker threads, PostgreSQL through an asyncpg pool.
+
+A backend takes SQL text with positional parameters and returns plain rows;
+each enforces the statement timeout by cancelling the query, not just by
+abandoning it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg
+import duckdb
+import sqlalchemy as sa
+from duckdb_engine import Dialect as DuckDBDialect
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
+from sqlalchemy.engine import make_url
+
+from metrics.errors import QueryError, QueryTimeout
+
+_POSTGRES = {"postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2", "postgres"}
+
+
+class BackendUnavailable(QueryError):
+    code = "INTERNAL"
+
+
+class Backend(Protocol):
+    dialect: sa.Dialect
+
+    async def fetch(self, sql: str, params: list[Any], *, timeout: float) -> list[tuple[Any, ...]]: ...
+
+    async def close(self) -> None: ...
+
+
+class DuckDBBackend:
+    """One database instance per process; each query gets its own cursor (connection) in a worker thread."""
+
+    def __init__(self, path: str) -> None:
+        self.dialect = DuckDBDialect(paramstyle="qmark")
+        if path != ":memory:" and not Path(path).is_file():
+            raise BackendUnavailable(f"the DuckDB warehouse {path!r} does not exist; run `grace-metrics etl` first")
+        self._database = duckdb.connect(path)
+
+    async def fetch(self, sql: str, params: list[Any], *, timeout: float) -> list[tuple[Any, ...]]:
+        cursor = self._database.cursor()
+        try:
+            task = asyncio.create_task(asyncio.to_thread(lambda: cursor.execute(sql, params).fetchall()))
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), timeout)
+            except TimeoutError:
+                cursor.interrupt()
+                await asyncio.gather(task, return_exceptions=True)
+                raise QueryTimeout(f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout") from None
+        finally:
+            cursor.close()
+
+    async def close(self) -> None:
+        self._database.close()
+
+
+class PostgresBackend:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.dialect = AsyncpgDialect()
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, url: sa.URL, *, max_connections: int = 10) -> PostgresBackend:
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise BackendUnavailable(f"cannot connect to the PostgreSQL warehouse: {exc}") from None
+        return cls(pool)
+
+    async def fetch(self, sql: str, params: list[Any], *, timeout: float) -> list[tuple[Any, ...]]:
+        async with self._pool.acquire() as connection:
+            try:
+                records = await connection.fetch(sql, *params, timeout=timeout)
+            except TimeoutError:
+                raise QueryTimeout(f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout") from None
+        return [tuple(record) for record in records]
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_backend(url: str) -> Backend:
+    """A backend for a warehouse URL: ``duckdb:///PATH`` or ``postgresql[+driver]://...``."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        parsed = None
+    if parsed is not None and parsed.drivername == "duckdb":
+        return DuckDBBackend(parsed.database or ":memory:")
+    if parsed is not None and parsed.drivername in _POSTGRES:
+        return await PostgresBackend.connect(parsed)
+    raise BackendUnavailable(f"warehouse URL {url!r} is not supported; use duckdb:///PATH or postgresql://USER@HOST/DATABASE")

@@ -1,0 +1,68 @@
+"""Request + registry -> one SQL statement. Pure: no connections, no I/O.
+
+    MetricRequest --resolve--> QuerySpec --plan_query--> QueryPlan --plan_to_sql--> Select
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from metrics.compiler.plan import QueryPlan
+from metrics.compiler.planner import plan_query
+from metrics.compiler.request import (
+    And,
+    DimensionRef,
+    Filter,
+    MetricCondition,
+    MetricRequest,
+    Not,
+    Or,
+    OrderBy,
+    Predicate,
+    TimeRange,
+)
+from metrics.compiler.spec import resolve
+from metrics.compiler.to_sql import TOTAL, OutputColumn, plan_to_sql
+from metrics.registry import Registry
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    statement: sa.Select[Any]
+    columns: tuple[OutputColumn, ...]
+    plan: QueryPlan
+
+    @property
+    def timezone(self) -> str:
+        return self.plan.timezone
+
+    def sql(self, dialect: sa.Dialect) -> str:
+        """The SQL with values inlined, for people to read; never for execution."""
+        return str(self.statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
+    plan = plan_query(resolve(request, registry, max_limit=max_limit), registry)
+    statement, columns = plan_to_sql(plan, registry)
+    return CompiledQuery(statement, columns, plan)
+
+
+__all__ = [
+    "TOTAL",
+    "And",
+    "CompiledQuery",
+    "DimensionRef",
+    "Filter",
+    "MetricCondition",
+    "MetricRequest",
+    "Not",
+    "Or",
+    "OrderBy",
+    "OutputColumn",
+    "Predicate",
+    "TimeRange",
+    "compile_query",
+]

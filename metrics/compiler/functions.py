@@ -1,0 +1,99 @@
+"""SQL constructs the builder uses, rendered per backend by ``@compiles`` hooks.
+
+DuckDB and PostgreSQL agree on these spellings today, so each has one default
+rendering; a backend that differs gets its own hook here, never a branch in
+the builder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from metrics.model import TimeGrain
+
+
+class local_time(FunctionElement[Any]):
+    """A naive UTC timestamp as wall-clock time in a zone (DST included): ``local_time(ts, tz)``."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "local_time"
+
+
+@compiles(local_time)
+def _local_time(element: local_time, compiler: Any, **kw: Any) -> str:
+    timestamp, zone = element.clauses
+    return f"(({compiler.process(timestamp, **kw)} AT TIME ZONE 'UTC') AT TIME ZONE {compiler.process(zone, **kw)})"
+
+
+class truncate(FunctionElement[Any]):
+    """Start of the ``grain`` bucket containing a timestamp; weeks start on Monday (ISO)."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "truncate"
+
+    def __init__(self, grain: TimeGrain, timestamp: ColumnElement[Any]) -> None:
+        self.grain = grain
+        super().__init__(timestamp)
+
+
+@compiles(truncate)
+def _truncate(element: truncate, compiler: Any, **kw: Any) -> str:
+    return f"date_trunc('{element.grain.value}', {compiler.process(element.clauses, **kw)})"
+
+
+class iso_day_of_week(FunctionElement[Any]):
+    """1 = Monday .. 7 = Sunday."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "iso_day_of_week"
+
+
+@compiles(iso_day_of_week)
+def _iso_day_of_week(element: iso_day_of_week, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(ISODOW FROM {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+class hour_of_day(FunctionElement[Any]):
+    type = sa.Integer()
+    inherit_cache = True
+    name = "hour_of_day"
+
+
+@compiles(hour_of_day)
+def _hour_of_day(element: hour_of_day, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(HOUR FROM {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+class percentile_cont(FunctionElement[Any]):
+    """Continuous percentile (linear interpolation between closest ranks) of non-null values."""
+
+    type = sa.Double()
+    inherit_cache = True
+    name = "percentile_cont"
+
+    def __init__(self, fraction: float, value: ColumnElement[Any]) -> None:
+        self.fraction = float(fraction)
+        super().__init__(value)
+
+
+@compiles(percentile_cont)
+def _percentile_cont(element: percentile_cont, compiler: Any, **kw: Any) -> str:
+    # The fraction comes from validated config, never from a request; some engines need it constant.
+    value = compiler.process(element.clauses, **kw)
+    return f"percentile_cont({element.fraction!r}) WITHIN GROUP (ORDER BY CAST({value} AS DOUBLE PRECISION))"
+
+
+def as_double(value: ColumnElement[Any]) -> ColumnElement[float]:
+    return sa.cast(value, sa.Double())
+
+
+def divide(numerator: ColumnElement[Any], denominator: ColumnElement[Any]) -> ColumnElement[float]:
+    """Null, not an error and not 0, where the denominator is 0 or null."""
+    return as_double(numerator) / sa.func.nullif(as_double(denominator), 0, type_=sa.Double())

@@ -1,0 +1,109 @@
+"""The logical plan: per-fact aggregates, then metric expressions over their results.
+
+Small frozen nodes that print as readable text (``str(plan)``), so a plan can
+be inspected and tested without SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from metrics.compiler.request import DimensionRef, Filter, MetricCondition, OrderBy
+from metrics.model import DataType, Measure
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """An aggregated measure, read from its fact's aggregate."""
+
+    measure: str
+    fact: str
+    is_count: bool
+
+    def __str__(self) -> str:
+        return f"{self.fact}.{self.measure}"
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+
+    def __str__(self) -> str:
+        return repr(self.value)
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """``left op right``; division yields null where the divisor is 0 or null."""
+
+    op: str
+    left: Expression
+    right: Expression
+
+    def __str__(self) -> str:
+        return f"({self.left} {self.op} {self.right})"
+
+
+@dataclass(frozen=True)
+class Negate:
+    operand: Expression
+
+    def __str__(self) -> str:
+        return f"-{self.operand}"
+
+
+Expression = Leaf | Number | Arithmetic | Negate
+
+
+@dataclass(frozen=True)
+class FactAggregate:
+    """One fact's rows, filtered, grouped by the requested dimension attributes, with its measures."""
+
+    fact: str
+    measures: tuple[tuple[str, Measure], ...]
+
+    def __str__(self) -> str:
+        listed = ", ".join(name for name, _ in self.measures)
+        return f"aggregate {self.fact}: {listed}"
+
+
+@dataclass(frozen=True)
+class MetricOutput:
+    name: str
+    type: DataType
+    expression: Expression
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    aggregates: tuple[FactAggregate, ...]
+    dimensions: tuple[DimensionRef, ...]
+    dimension_types: tuple[DataType, ...]
+    outputs: tuple[MetricOutput, ...]
+    where: Filter | None
+    start: datetime | None
+    end: datetime | None
+    having: tuple[MetricCondition, ...]
+    order_by: tuple[OrderBy, ...]
+    limit: int | None
+    offset: int
+    timezone: str
+
+    def __str__(self) -> str:
+        lines = [f"by [{', '.join(ref.key for ref in self.dimensions)}] in {self.timezone}"]
+        if self.start or self.end:
+            lines.append(f"time in [{self.start}, {self.end})")
+        if self.where is not None:
+            lines.append(f"where {self.where}")
+        lines.extend(f"  {aggregate}" for aggregate in self.aggregates)
+        if len(self.aggregates) > 1:
+            lines.append("  full outer join on the dimensions")
+        lines.extend(f"  {output.name} = {output.expression}" for output in self.outputs)
+        if self.having:
+            lines.append("having " + " and ".join(f"{c.metric} {c.op.value} {c.value!r}" for c in self.having))
+        if self.order_by:
+            lines.append("order by " + ", ".join(f"{o.field}{' desc' if o.descending else ''}" for o in self.order_by))
+        if self.limit is not None or self.offset:
+            lines.append(f"limit {self.limit} offset {self.offset}")
+        return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""What a client asks for: metrics, dimension attributes, filters, order, paging, time zone.
+
+Plain frozen values that name things by registry names; ``spec.resolve``
+checks them against the registry. Built by the GraphQL layer, or directly by
+notebooks and pipelines (``DimensionRef.parse("tier.name")``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from metrics.errors import InvalidRequest
+from metrics.model import FilterOp, TimeGrain
+
+TIME_PARTS = ("day_of_week", "hour_of_day", "is_weekend")
+
+
+@dataclass(frozen=True)
+class DimensionRef:
+    """One dimension attribute: ``tier.name``, ``verification_status``, ``time.day``, ``time.day_of_week``."""
+
+    dimension: str
+    attribute: str | None = None
+    grain: TimeGrain | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DimensionRef:
+        dimension, _, attribute = text.partition(".")
+        if dimension == "time":
+            if attribute in TIME_PARTS:
+                return cls("time", attribute)
+            grains = [grain.value for grain in TimeGrain]
+            if attribute not in grains:
+                raise InvalidRequest(f"{text!r}: time needs a grain ({', '.join(grains)}) or one of {', '.join(TIME_PARTS)}")
+            return cls("time", grain=TimeGrain(attribute))
+        return cls(dimension, attribute or None)
+
+    @property
+    def key(self) -> str:
+        """The name of this attribute's output column; stable, readable, unique within a request."""
+        if self.grain is not None:
+            return f"time.{self.grain.value}"
+        return f"{self.dimension}.{self.attribute}" if self.attribute else self.dimension
+
+
+@dataclass(frozen=True)
+class Predicate:
+    ref: DimensionRef
+    op: FilterOp
+    value: object
+
+    def __str__(self) -> str:
+        return f"{self.ref.key} {self.op.value} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Filter, ...]
+
+    def __str__(self) -> str:
+        return "(" + " and ".join(map(str, self.items)) + ")"
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Filter, ...]
+
+    def __str__(self) -> str:
+        return "(" + " or ".join(map(str, self.items)) + ")"
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Filter
+
+    def __str__(self) -> str:
+        return f"not {self.item}"
+
+
+Filter = Predicate | And | Or | Not
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Event time ``start <= t < end``; naive datetimes are UTC."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MetricCondition:
+    """A ``having`` condition on an aggregated metric value."""
+
+    metric: str
+    op: FilterOp
+    value: object
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    """Order by a requested metric (its name) or dimension attribute (its ``key``)."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    metrics: tuple[str, ...]
+    dimensions: tuple[DimensionRef, ...] = ()
+    where: Filter | None = None
+    time_range: TimeRange | None = None
+    having: tuple[MetricCondition, ...] = ()
+    order_by: tuple[OrderBy, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    timezone: str = "UTC"

@@ -1,0 +1,142 @@
+"""A request checked against the registry: every name known, every dimension allowed, every value typed.
+
+All user mistakes surface here as typed errors naming what to change, before
+any SQL exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
+from metrics.model import DataType, FilterOp
+from metrics.compiler.request import TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange
+from metrics.registry import TIME, Registry
+
+_TIME_PART_TYPES = {"day_of_week": DataType.INTEGER, "hour_of_day": DataType.INTEGER, "is_weekend": DataType.BOOLEAN}
+_ORDERED = (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE)
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """A request the registry can answer; time range in naive UTC."""
+
+    request: MetricRequest
+    dimension_types: tuple[DataType, ...]
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return self.request.metrics
+
+    @property
+    def dimensions(self) -> tuple[DimensionRef, ...]:
+        return self.request.dimensions
+
+
+def attribute_type(registry: Registry, ref: DimensionRef) -> DataType:
+    """The type of a dimension attribute; raises ``UnknownDimension`` with a suggestion."""
+    if ref.dimension == TIME:
+        if ref.grain is not None:
+            return DataType.TIMESTAMP
+        if ref.attribute in TIME_PARTS:
+            return _TIME_PART_TYPES[ref.attribute]
+        raise UnknownDimension(ref.key, [f"time.{part}" for part in TIME_PARTS])
+    dimension = registry.dimension(ref.dimension)
+    if not dimension.is_table:
+        if ref.attribute is not None:
+            raise UnknownDimension(ref.key, [dimension.name])
+        return dimension.type
+    attribute = dimension.attribute(ref.attribute or "")
+    if attribute is None:
+        raise UnknownDimension(ref.key, [f"{dimension.name}.{a.name}" for a in dimension.attributes])
+    return attribute.type
+
+
+def predicates(where: Filter | None) -> Iterator[Predicate]:
+    if isinstance(where, Predicate):
+        yield where
+    elif isinstance(where, (And, Or)):
+        for item in where.items:
+            yield from predicates(item)
+    elif isinstance(where, Not):
+        yield from predicates(where.item)
+
+
+def _scalar_fits(data_type: DataType, value: object) -> bool:
+    if data_type is DataType.BOOLEAN:
+        return isinstance(value, bool)
+    if data_type is DataType.INTEGER:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if data_type is DataType.FLOAT:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if data_type is DataType.TIMESTAMP:
+        return isinstance(value, datetime)
+    return isinstance(value, str)
+
+
+def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> None:
+    if op is FilterOp.IS_NULL:
+        if not isinstance(value, bool):
+            raise InvalidFilter(f"{what}: isNull takes true or false, not {value!r}")
+        return
+    if op in _ORDERED and not (data_type.is_numeric or data_type is DataType.TIMESTAMP):
+        raise InvalidFilter(f"{what}: {op.value} applies to numbers and times, not to {data_type.value} values")
+    if op is FilterOp.LIKE and data_type is not DataType.STRING:
+        raise InvalidFilter(f"{what}: like applies to strings only")
+    values = value if op in (FilterOp.IN, FilterOp.NOT_IN) else (value,)
+    if op in (FilterOp.IN, FilterOp.NOT_IN) and not isinstance(value, (list, tuple)):
+        raise InvalidFilter(f"{what}: {op.value} takes a list of values")
+    for item in values:  # type: ignore[union-attr]
+        if not _scalar_fits(data_type, item):
+            raise InvalidFilter(f"{what}: {item!r} is not a {data_type.value} value")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> QuerySpec:
+    if not request.metrics:
+        raise InvalidRequest("select at least one metric")
+    if len(set(request.metrics)) != len(request.metrics):
+        raise InvalidRequest("a metric is selected twice; select each metric once (aliases may repeat it)")
+    for metric in request.metrics:
+        registry.metric(metric)
+    keys = [ref.key for ref in request.dimensions]
+    if len(set(keys)) != len(keys):
+        raise InvalidRequest("a dimension attribute is selected twice; select each once (aliases may repeat it)")
+    types = tuple(attribute_type(registry, ref) for ref in request.dimensions)
+    for predicate in predicates(request.where):
+        check_value(f"filter on {predicate.ref.key}", attribute_type(registry, predicate.ref), predicate.op, predicate.value)
+    for ref in (*request.dimensions, *(p.ref for p in predicates(request.where))):
+        for metric in request.metrics:
+            registry.check_dimension(metric, ref.dimension)
+    for condition in request.having:
+        if condition.metric not in request.metrics:
+            raise InvalidFilter(f"having names {condition.metric!r}, which is not selected; select it to filter on it")
+        if condition.op in (FilterOp.LIKE, FilterOp.IN, FilterOp.NOT_IN):
+            raise InvalidFilter(f"having on {condition.metric!r}: use eq, neq, gt, gte, lt, lte or isNull")
+        check_value(f"having on {condition.metric}", DataType.FLOAT, condition.op, condition.value)
+    for order in request.order_by:
+        if order.field not in request.metrics and order.field not in keys:
+            raise InvalidRequest(f"cannot order by {order.field!r}: order by a selected metric or dimension ({', '.join([*request.metrics, *keys])})")
+    if request.limit is not None and request.limit < 0 or request.offset < 0:
+        raise InvalidRequest("limit and offset must not be negative")
+    if max_limit is not None and request.limit is not None and request.limit > max_limit:
+        raise LimitExceeded(f"limit {request.limit} exceeds the maximum of {max_limit} rows; page with limit and offset")
+    try:
+        ZoneInfo(request.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRequest(f"unknown time zone {request.timezone!r}; use an IANA name such as 'Europe/Berlin'") from None
+    time_range = request.time_range or TimeRange()
+    start, end = _utc(time_range.start), _utc(time_range.end)
+    if start is not None and end is not None and start > end:
+        raise InvalidFilter("time range: from is after to")
+    return QuerySpec(request, types, start, end)

@@ -1,0 +1,283 @@
+"""Logical plan -> one SQLAlchemy Core ``Select``.
+
+Each fact is aggregated in its own CTE, grouped by the requested attributes;
+with several facts, their CTEs are joined on those attributes through the set
+of rows any of them produced (a full outer join), and metric expressions are
+computed over the joined row. Dimension tables join only when an attribute of
+theirs is selected or filtered; a bridge joins only when its dimension is
+selected (a filter alone becomes a semi-join), so rows never fan out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.expression import ColumnElement, FromClause
+
+from metrics.compiler.functions import (
+    as_double,
+    divide,
+    hour_of_day,
+    iso_day_of_week,
+    local_time,
+    percentile_cont,
+    truncate,
+)
+from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
+from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate
+from metrics.compiler.spec import predicates
+from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
+from metrics.registry import TIME, Registry
+
+TOTAL = "total_count"
+
+
+def label(name: str) -> str:
+    """A SQL-safe, stable column label for an attribute key or measure name."""
+    return name.replace(".", "__")
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One column of the result: a dimension attribute (by key) or a metric (by name)."""
+
+    name: str
+    label: str
+    type: DataType
+    is_metric: bool
+
+
+def _compare(column: ColumnElement[Any], op: FilterOp, value: Any) -> ColumnElement[bool]:
+    if op is FilterOp.IS_NULL:
+        return column.is_(None) if value else column.is_not(None)
+    if op is FilterOp.EQ:
+        return column == value
+    if op is FilterOp.NEQ:
+        return column.is_distinct_from(value)
+    if op is FilterOp.IN:
+        return column.in_(list(value))
+    if op is FilterOp.NOT_IN:
+        return sa.or_(column.not_in(list(value)), column.is_(None))
+    if op is FilterOp.LIKE:
+        return column.like(value)
+    return {FilterOp.GT: column > value, FilterOp.GTE: column >= value, FilterOp.LT: column < value, FilterOp.LTE: column <= value}[op]
+
+
+class _FactQuery:
+    """The FROM clause and column expressions of one fact, joining dimensions on demand."""
+
+    def __init__(self, registry: Registry, fact: Fact, plan: QueryPlan, alias: str | None = None) -> None:
+        self.registry = registry
+        self.fact = fact
+        self.plan = plan
+        columns = {fact.time, *fact.columns, *(p.column for p in fact.dimensions.values() if p.column)}
+        columns |= {p.bridge.key for p in fact.dimensions.values() if p.bridge}
+        table = sa.table(fact.table, *(sa.column(name) for name in sorted(columns)))
+        self.table = table.alias(alias) if alias else table
+        self.source: FromClause = self.table
+        self.joined: dict[str, FromClause] = {}
+        zone = None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
+        event_time = self.table.c[fact.time]
+        self.local_time = event_time if zone is None else local_time(event_time, zone)
+
+    def _join(self, dimension_name: str) -> FromClause:
+        if dimension_name in self.joined:
+            return self.joined[dimension_name]
+        dimension = self.registry.dimensions[dimension_name]
+        path = self.fact.dimensions[dimension_name]
+        if path.bridge is not None:
+            bridge = sa.table(path.bridge.table, sa.column(path.bridge.key), sa.column(path.bridge.column)).alias(dimension_name)
+            condition = bridge.c[path.bridge.key] == self.table.c[path.bridge.key]
+            target: FromClause = bridge
+        else:
+            assert dimension.table is not None and dimension.key is not None and path.column is not None
+            names = {dimension.key, *(a.column for a in dimension.attributes)}
+            if dimension.history is not None:
+                names |= {dimension.history.valid_from, dimension.history.valid_to}
+            target = sa.table(dimension.table, *(sa.column(n) for n in sorted(names))).alias(dimension_name)
+            condition = target.c[dimension.key] == self.table.c[path.column]
+            if dimension.history is not None:
+                event_time = self.table.c[self.fact.time]
+                condition = sa.and_(
+                    condition,
+                    event_time >= target.c[dimension.history.valid_from],
+                    event_time < target.c[dimension.history.valid_to],
+                )
+        self.source = self.source.outerjoin(target, condition)
+        self.joined[dimension_name] = target
+        return target
+
+    def attribute(self, ref: DimensionRef) -> ColumnElement[Any]:
+        if ref.dimension == TIME:
+            if ref.grain is not None:
+                return truncate(ref.grain, self.local_time)
+            if ref.attribute == "day_of_week":
+                return iso_day_of_week(self.local_time)
+            if ref.attribute == "hour_of_day":
+                return hour_of_day(self.local_time)
+            return iso_day_of_week(self.local_time) >= 6
+        dimension = self.registry.dimensions[ref.dimension]
+        path = self.fact.dimensions[ref.dimension]
+        if path.bridge is not None:
+            return self._join(ref.dimension).c[path.bridge.column]
+        if not dimension.is_table:
+            assert path.column is not None
+            return self.table.c[path.column]
+        attribute = dimension.attribute(ref.attribute or "")
+        assert attribute is not None
+        return self._join(ref.dimension).c[attribute.column]
+
+    def _bridged_filter(self, predicate: Predicate) -> ColumnElement[bool]:
+        """``fact row recommends a member matching the predicate``, without joining the bridge into the rows."""
+        path = self.fact.dimensions[predicate.ref.dimension]
+        assert path.bridge is not None
+        inner = _FactQuery(self.registry, self.fact, self.plan, alias="matching")
+        condition = _compare(inner.attribute(predicate.ref), predicate.op, self._value(predicate.value))
+        matching = sa.select(inner.table.c[path.bridge.key]).select_from(inner.source).where(condition)
+        return self.table.c[path.bridge.key].in_(matching)
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(_zone(self.plan.timezone)).replace(tzinfo=None)
+        return value
+
+    def condition(self, where: Filter, selected: set[str]) -> ColumnElement[bool]:
+        if isinstance(where, And):
+            return sa.and_(*(self.condition(item, selected) for item in where.items))
+        if isinstance(where, Or):
+            return sa.or_(*(self.condition(item, selected) for item in where.items))
+        if isinstance(where, Not):
+            return sa.not_(self.condition(where.item, selected))
+        path = self.fact.dimensions.get(where.ref.dimension)
+        if path is not None and path.bridge is not None and where.ref.dimension not in selected:
+            return self._bridged_filter(where)
+        return _compare(self.attribute(where.ref), where.op, self._value(where.value))
+
+    def measure(self, measure: Measure) -> ColumnElement[Any]:
+        column = self.table.c[measure.column] if measure.column else None
+        aggregation = measure.aggregation
+        if aggregation is Aggregation.COUNT:
+            value: Any = sa.func.count(column) if column is not None else sa.func.count()
+        elif aggregation is Aggregation.COUNT_DISTINCT:
+            value = sa.func.count(sa.distinct(column))
+        elif aggregation is Aggregation.AVG:
+            value = sa.func.avg(as_double(column))
+        elif aggregation is Aggregation.PERCENTILE:
+            assert measure.percentile is not None
+            value = percentile_cont(measure.percentile, column)
+        else:
+            value = getattr(sa.func, aggregation.value)(column)
+        if measure.filter:
+            value = value.filter(sa.and_(*(self._measure_condition(c) for c in measure.filter)))
+        if aggregation is Aggregation.SUM and self.fact.columns.get(measure.column or "") is DataType.INTEGER:
+            value = sa.cast(value, sa.BigInteger())
+        return value
+
+    def _measure_condition(self, condition: Condition) -> ColumnElement[bool]:
+        value = condition.value
+        if isinstance(value, ColumnRef):
+            value = self.table.c[value.column]
+        return _compare(self.table.c[condition.column], condition.op, value)
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _aggregate_cte(registry: Registry, plan: QueryPlan, aggregate: FactAggregate) -> sa.CTE:
+    query = _FactQuery(registry, registry.facts[aggregate.fact], plan)
+    selected = {ref.dimension for ref in plan.dimensions}
+    dimensions = [query.attribute(ref).label(label(ref.key)) for ref in plan.dimensions]
+    measures = [query.measure(measure).label(label(name)) for name, measure in aggregate.measures]
+    conditions = []
+    event_time = query.table.c[query.fact.time]
+    if plan.start is not None:
+        conditions.append(event_time >= sa.bindparam(f"{aggregate.fact}_from", plan.start, sa.DateTime()))
+    if plan.end is not None:
+        conditions.append(event_time < sa.bindparam(f"{aggregate.fact}_to", plan.end, sa.DateTime()))
+    if plan.where is not None:
+        conditions.append(query.condition(plan.where, selected))
+    statement = sa.select(*dimensions, *measures).select_from(query.source).where(*conditions)
+    if dimensions:
+        statement = statement.group_by(*(sa.literal_column(str(i)) for i in range(1, len(dimensions) + 1)))
+    return statement.cte(aggregate.fact)
+
+
+def _expression(expression: Expression, leaves: dict[str, ColumnElement[Any]]) -> ColumnElement[Any]:
+    if isinstance(expression, Leaf):
+        return leaves[expression.measure]
+    if isinstance(expression, Number):
+        return sa.literal(expression.value, sa.Double())
+    if isinstance(expression, Negate):
+        return -_expression(expression.operand, leaves)
+    left, right = _expression(expression.left, leaves), _expression(expression.right, leaves)
+    if expression.op == "/":
+        return divide(left, right)
+    return {"+": left + right, "-": left - right, "*": left * right}[expression.op]
+
+
+def _leaves(plan: QueryPlan) -> Iterator[Leaf]:
+    def walk(expression: Expression) -> Iterator[Leaf]:
+        if isinstance(expression, Leaf):
+            yield expression
+        elif isinstance(expression, Arithmetic):
+            yield from walk(expression.left)
+            yield from walk(expression.right)
+        elif isinstance(expression, Negate):
+            yield from walk(expression.operand)
+
+    for output in plan.outputs:
+        yield from walk(output.expression)
+
+
+def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tuple[OutputColumn, ...]]:
+    ctes = {aggregate.fact: _aggregate_cte(registry, plan, aggregate) for aggregate in plan.aggregates}
+    keys = [label(ref.key) for ref in plan.dimensions]
+    drill_across = len(ctes) > 1
+    if not drill_across:
+        [source] = ctes.values()
+        rows: FromClause = source
+        dimension_columns = [source.c[key] for key in keys]
+    elif keys:
+        spine = sa.union(*(sa.select(*(cte.c[key] for key in keys)) for cte in ctes.values())).cte("dimension_rows")
+        rows = spine
+        for cte in ctes.values():
+            rows = rows.outerjoin(cte, sa.and_(*(spine.c[key].is_not_distinct_from(cte.c[key]) for key in keys)))
+        dimension_columns = [spine.c[key] for key in keys]
+    else:
+        first, *others = ctes.values()
+        rows = first
+        for cte in others:
+            rows = rows.join(cte, sa.true())
+        dimension_columns = []
+    leaves: dict[str, ColumnElement[Any]] = {}
+    for leaf in _leaves(plan):
+        column = ctes[leaf.fact].c[label(leaf.measure)]
+        leaves[leaf.measure] = sa.func.coalesce(column, 0) if drill_across and leaf.is_count else column
+    metrics = {output.name: _expression(output.expression, leaves) for output in plan.outputs}
+    selected = [c.label(key) for c, key in zip(dimension_columns, keys, strict=True)]
+    selected += [expression.label(label(name)) for name, expression in metrics.items()]
+    statement = sa.select(*selected, sa.func.count().over().label(TOTAL)).select_from(rows)
+    if plan.having:
+        statement = statement.where(*(_compare(metrics[c.metric], c.op, c.value) for c in plan.having))
+    by_name = {ref.key: column for ref, column in zip(plan.dimensions, dimension_columns, strict=True)} | metrics
+    ordering = [
+        (by_name[order.field].desc() if order.descending else by_name[order.field].asc()).nulls_last()
+        for order in plan.order_by
+    ]
+    ordered = {order.field for order in plan.order_by}
+    ordering += [column.asc().nulls_last() for ref, column in zip(plan.dimensions, dimension_columns, strict=True) if ref.key not in ordered]
+    statement = statement.order_by(*ordering)
+    if plan.limit is not None:
+        statement = statement.limit(plan.limit)
+    if plan.offset:
+        statement = statement.offset(plan.offset)
+    columns = tuple(OutputColumn(ref.key, label(ref.key), t, False) for ref, t in zip(plan.dimensions, plan.dimension_types, strict=True))
+    columns += tuple(OutputColumn(o.name, label(o.name), o.type, True) for o in plan.outputs)
+    return statement, columns

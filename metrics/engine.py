@@ -1,0 +1,70 @@
+"""The thin async layer between a request and a backend: compile, run, convert.
+
+The compiler stays pure; this is the only place a compiled statement meets a
+connection. Settings (timeout, row cap) come from the caller, read once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from metrics.backends import Backend, open_backend
+from metrics.compiler import CompiledQuery, MetricRequest, compile_query
+from metrics.errors import LimitExceeded
+from metrics.registry import Registry, load_registry
+from metrics.results import QueryResult
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    statement_timeout: float = 30.0
+    max_rows: int = 10_000
+
+
+class MetricsEngine:
+    def __init__(self, backend: Backend, registry: Registry, settings: EngineSettings | None = None) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.settings = settings or EngineSettings()
+
+    @classmethod
+    async def connect(
+        cls, url: str, registry: Registry | None = None, settings: EngineSettings | None = None
+    ) -> MetricsEngine:
+        return cls(await open_backend(url), registry or load_registry(), settings)
+
+    def compile(self, request: MetricRequest) -> CompiledQuery:
+        return compile_query(request, self.registry, max_limit=self.settings.max_rows)
+
+    def explain(self, request: MetricRequest) -> str:
+        return self.compile(request).sql(self.backend.dialect)
+
+    def render(self, compiled: CompiledQuery) -> tuple[str, list[Any]]:
+        """SQL text and positional parameters for this backend; values stay bound.
+
+        Without a limit, one row past the cap is fetched to detect a result
+        that is too large without transferring all of it.
+        """
+        statement = compiled.statement
+        if compiled.plan.limit is None:
+            statement = statement.limit(self.settings.max_rows + 1)
+        sql = statement.compile(dialect=self.backend.dialect, compile_kwargs={"render_postcompile": True})
+        return sql.string, [sql.params[name] for name in sql.positiontup or ()]
+
+    async def run(self, compiled: CompiledQuery) -> QueryResult:
+        sql, params = self.render(compiled)
+        raw = await self.backend.fetch(sql, params, timeout=self.settings.statement_timeout)
+        result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone)
+        if compiled.plan.limit is None and result.total_count > self.settings.max_rows:
+            raise LimitExceeded(
+                f"the query returns {result.total_count} rows, more than the maximum of {self.settings.max_rows}; "
+                "add filters, or page with limit and offset"
+            )
+        return result
+
+    async def query(self, request: MetricRequest) -> QueryResult:
+        return await self.run(self.compile(request))
+
+    async def close(self) -> None:
+        await self.backend.close()

@@ -1,0 +1,186 @@
+"""Semantic rules over a read config, one function per rule, every problem collected.
+
+Each rule yields ``(code, message, path)``; the path locates the definition so
+the issue names file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+
+from metrics.errors import Issue, did_you_mean
+from metrics.loader import Config
+from metrics.model import Aggregation, ColumnRef, Condition, DataType, FilterOp, Measure, Metric
+
+Finding = tuple[str, str, tuple[str, ...]]
+RESERVED_NAMES = {"time", "day_of_week", "hour_of_day", "is_weekend"}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def expression_names(expression: str) -> list[str]:
+    """Metric names an expression uses; raises ``ValueError`` for anything but arithmetic on names and numbers."""
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"is not an arithmetic expression ({exc.msg})") from None
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif not isinstance(
+            node,
+            (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.UAdd),
+        ) or (isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, (int, float)))):
+            raise ValueError(f"may only combine metric names and numbers with + - * / and parentheses, not {ast.unparse(node)!r}")
+    return names
+
+
+def references(metric: Metric) -> list[str]:
+    """Other metrics this one is computed from."""
+    if metric.expression is not None:
+        try:
+            return expression_names(metric.expression)
+        except ValueError:
+            return []
+    return [operand for operand in (metric.numerator, metric.denominator) if isinstance(operand, str)]
+
+
+def _measures(metric: Metric) -> Iterator[tuple[Measure, tuple[str, ...]]]:
+    path = ("metrics", metric.name)
+    if metric.measure is not None:
+        yield metric.measure, path
+    for operand in (metric.numerator, metric.denominator):
+        if isinstance(operand, Measure):
+            yield operand, path
+
+
+def check_fact_dimensions(config: Config) -> Iterator[Finding]:
+    for fact in config.facts.values():
+        for name, path in fact.dimensions.items():
+            where = ("facts", fact.name, "dimensions", name)
+            dimension = config.dimensions.get(name)
+            if dimension is None:
+                yield "unknown_dimension", f"fact {fact.name!r} names unknown dimension {name!r}{did_you_mean(name, config.dimensions)}", where
+            elif dimension.is_table and path.bridge is not None:
+                yield "invalid_join", f"table dimension {name!r} is reached by its key column, not through a bridge", where
+
+
+def check_measures(config: Config) -> Iterator[Finding]:
+    for metric in config.metrics.values():
+        for measure, path in _measures(metric):
+            yield from _check_measure(config, metric.name, measure, path)
+
+
+def _check_measure(config: Config, metric: str, measure: Measure, path: tuple[str, ...]) -> Iterator[Finding]:
+    fact = config.facts.get(measure.fact)
+    if fact is None:
+        yield "unknown_fact", f"metric {metric!r} uses unknown fact {measure.fact!r}{did_you_mean(measure.fact, config.facts)}", path
+        return
+    aggregation, column = measure.aggregation, measure.column
+    if column is None and aggregation is not Aggregation.COUNT:
+        yield "missing_column", f"metric {metric!r}: aggregation {aggregation.value} needs a column", path
+    if column is not None and column not in fact.columns:
+        hint = did_you_mean(column, fact.columns) or f" (declared columns: {', '.join(sorted(fact.columns))})"
+        yield "unknown_column", f"metric {metric!r}: fact {fact.name!r} has no column {column!r}{hint}", path
+    elif column is not None:
+        data_type = fact.columns[column]
+        numeric = aggregation in (Aggregation.SUM, Aggregation.AVG, Aggregation.PERCENTILE)
+        ordered = aggregation in (Aggregation.MIN, Aggregation.MAX)
+        if (numeric and not data_type.is_numeric) or (ordered and data_type in (DataType.BOOLEAN, DataType.STRING)):
+            yield "type_mismatch", f"metric {metric!r}: cannot {aggregation.value} column {column!r} of type {data_type.value}", path
+    if aggregation is Aggregation.PERCENTILE:
+        if measure.percentile is None:
+            yield "missing_percentile", f"metric {metric!r}: a percentile aggregation needs `percentile: 0..1`", path
+        elif not 0 <= measure.percentile <= 1:
+            yield "percentile_range", f"metric {metric!r}: percentile {measure.percentile} is outside 0..1 (write 0.95, not 95)", path
+    elif measure.percentile is not None:
+        yield "unexpected_percentile", f"metric {metric!r}: `percentile` only applies to aggregation percentile", path
+    for condition in measure.filter:
+        yield from _check_condition(metric, fact.name, fact.columns, condition, path)
+
+
+def _check_condition(metric: str, fact: str, columns: dict[str, DataType], condition: Condition, path: tuple[str, ...]) -> Iterator[Finding]:
+    if condition.column not in columns:
+        yield "unknown_column", f"metric {metric!r}: filter on unknown column {condition.column!r} of fact {fact!r}{did_you_mean(condition.column, columns)}", path
+        return
+    data_type, op, value = columns[condition.column], condition.op, condition.value
+    if isinstance(value, ColumnRef) and value.column not in columns:
+        yield "unknown_column", f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}", path
+    if op is FilterOp.IS_NULL and not isinstance(value, bool):
+        yield "invalid_filter", f"metric {metric!r}: is_null takes true or false", path
+    elif op in (FilterOp.IN, FilterOp.NOT_IN) and not isinstance(value, tuple):
+        yield "invalid_filter", f"metric {metric!r}: {op.value} takes a list", path
+    elif op in (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE) and not (data_type.is_numeric or data_type is DataType.TIMESTAMP):
+        yield "invalid_filter", f"metric {metric!r}: {op.value} does not apply to {data_type.value} column {condition.column!r}", path
+    elif op is FilterOp.LIKE and data_type is not DataType.STRING:
+        yield "invalid_filter", f"metric {metric!r}: like only applies to string columns", path
+
+
+def check_references(config: Config) -> Iterator[Finding]:
+    for metric in config.metrics.values():
+        path = ("metrics", metric.name)
+        if metric.expression is not None:
+            try:
+                expression_names(metric.expression)
+            except ValueError as exc:
+                yield "invalid_expression", f"metric {metric.name!r}: expression {metric.expression!r} {exc}", path
+        for name in references(metric):
+            if name not in config.metrics:
+                yield "unknown_metric", f"metric {metric.name!r} uses unknown metric {name!r}{did_you_mean(name, config.metrics)}", path
+
+
+def check_cycles(config: Config) -> Iterator[Finding]:
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> Iterator[Finding]:
+        if state.get(name) == "done" or name not in config.metrics:
+            return
+        if state.get(name) == "open":
+            cycle = trail[trail.index(name) :] + [name]
+            yield "cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}", ("metrics", name)
+            return
+        state[name] = "open"
+        for reference in references(config.metrics[name]):
+            yield from visit(reference, [*trail, name])
+        state[name] = "done"
+
+    for name in config.metrics:
+        yield from visit(name, [])
+
+
+def check_names(config: Config) -> Iterator[Finding]:
+    """GraphQL names must be unique and not clash with the built-in time attributes."""
+    seen: dict[str, str] = {}
+    for section in ("dimensions", "metrics"):
+        for name in getattr(config, section):
+            path = (section, name)
+            if name in RESERVED_NAMES:
+                yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for the time dimension", path
+            graphql = camel(name)
+            if graphql in seen:
+                yield "name_clash", f"{section[:-1]} {name!r} and {seen[graphql]} both become GraphQL field {graphql!r}", path
+            seen[graphql] = f"{section[:-1]} {name!r}"
+
+
+RULES: tuple[Callable[[Config], Iterator[Finding]], ...] = (
+    check_fact_dimensions,
+    check_measures,
+    check_references,
+    check_cycles,
+    check_names,
+)
+
+
+def validate(config: Config) -> list[Issue]:
+    """Every problem of the config: the loader's structural ones first, then each rule's."""
+    issues = list(config.issues)
+    for rule in RULES:
+        for code, message, path in rule(config):
+            file, line = config.location(*path)
+            issues.append(Issue(code, message, file, line))
+    return issues
