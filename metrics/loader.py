@@ -79,7 +79,9 @@ def _to_nodes(node: yaml.Node, file: str, config: Config) -> Node:
             key = str(key_node.value)
             if key in mapping:
                 config.issue("duplicate_key", f"key {key!r} appears twice in this mapping", (file, key_node.start_mark.line + 1))
-            mapping[key] = _to_nodes(value_node, file, config)
+            value = _to_nodes(value_node, file, config)
+            value.line = key_node.start_mark.line + 1  # problems point at the key
+            mapping[key] = value
         return Node(mapping, file, line)
     if isinstance(node, yaml.SequenceNode):
         return Node([_to_nodes(item, file, config) for item in node.value], file, line)

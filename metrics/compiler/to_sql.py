@@ -261,18 +261,14 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
         column = ctes[leaf.fact].c[label(leaf.measure)]
         leaves[leaf.measure] = sa.func.coalesce(column, 0) if drill_across and leaf.is_count else column
     metrics = {output.name: _expression(output.expression, leaves) for output in plan.outputs}
-    selected = [c.label(key) for c, key in zip(dimension_columns, keys, strict=True)]
-    selected += [expression.label(label(name)) for name, expression in metrics.items()]
-    statement = sa.select(*selected, sa.func.count().over().label(TOTAL)).select_from(rows)
+    labelled = {ref.key: column.label(key) for ref, column, key in zip(plan.dimensions, dimension_columns, keys, strict=True)}
+    labelled |= {name: expression.label(label(name)) for name, expression in metrics.items()}
+    statement = sa.select(*labelled.values(), sa.func.count().over().label(TOTAL)).select_from(rows)
     if plan.having:
         statement = statement.where(*(_compare(metrics[c.metric], c.op, c.value) for c in plan.having))
-    by_name = {ref.key: column for ref, column in zip(plan.dimensions, dimension_columns, strict=True)} | metrics
-    ordering = [
-        (by_name[order.field].desc() if order.descending else by_name[order.field].asc()).nulls_last()
-        for order in plan.order_by
-    ]
     ordered = {order.field for order in plan.order_by}
-    ordering += [column.asc().nulls_last() for ref, column in zip(plan.dimensions, dimension_columns, strict=True) if ref.key not in ordered]
+    ordering = [(labelled[o.field].desc() if o.descending else labelled[o.field].asc()).nulls_last() for o in plan.order_by]
+    ordering += [labelled[ref.key].asc().nulls_last() for ref in plan.dimensions if ref.key not in ordered]
     statement = statement.order_by(*ordering)
     if plan.limit is not None:
         statement = statement.limit(plan.limit)

@@ -1,0 +1,8 @@
+WITH verifications AS 
+(SELECT date_trunc('day', ((fact_verifications.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'Europe/Berlin')) AS time__day, tier.tier_name AS tier__name, count(*) AS verification_count, count(*) FILTER (WHERE fact_verifications.status IN ('verified', 'failed')) AS verification_success_rate__denominator, count(*) FILTER (WHERE fact_verifications.status = 'verified') AS verification_success_count, percentile_cont(0.95) WITHIN GROUP (ORDER BY CAST(fact_verifications.duration_ms AS DOUBLE PRECISION)) AS p95_verification_duration_ms 
+FROM fact_verifications LEFT OUTER JOIN dim_tier AS tier ON tier.tier_key = fact_verifications.tier_key AND fact_verifications.created_at >= tier.valid_from AND fact_verifications.created_at < tier.valid_to LEFT OUTER JOIN dim_component AS component ON component.component_key = fact_verifications.component_key 
+WHERE fact_verifications.created_at >= '2025-11-01 00:00:00' AND fact_verifications.created_at < '2025-11-08 00:00:00' AND tier.tier_name IN ('Operational', 'Autonomous') AND component.kernel = 'ingress' GROUP BY 1, 2)
+ SELECT verifications.time__day AS time__day, verifications.tier__name AS tier__name, verifications.verification_count AS verification_count, CAST(verifications.verification_success_count AS DOUBLE PRECISION) / nullif(CAST(verifications.verification_success_rate__denominator AS DOUBLE PRECISION), 0) AS verification_success_rate, verifications.p95_verification_duration_ms AS p95_verification_duration_ms, count(*) OVER () AS total_count 
+FROM verifications 
+WHERE verifications.verification_count > 10 ORDER BY verification_success_rate DESC NULLS LAST, time__day ASC NULLS LAST, tier__name ASC NULLS LAST 
+ LIMIT 100

@@ -1,0 +1,89 @@
+"""Every user mistake is a typed error that says what to change, raised before any SQL exists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from metrics.compiler import And, DimensionRef, MetricCondition, MetricRequest, Not, OrderBy, Predicate, TimeRange, compile_query
+from metrics.errors import InvalidDimension, InvalidFilter, InvalidRequest, LimitExceeded, QueryError, UnknownDimension, UnknownMetric
+from metrics.model import FilterOp
+from metrics.registry import Registry, load_registry
+
+REGISTRY: Registry = load_registry()
+
+
+def _request(*metrics: str, by: tuple[str, ...] = (), **options: object) -> MetricRequest:
+    return MetricRequest(tuple(metrics), tuple(DimensionRef.parse(d) for d in by), **options)  # type: ignore[arg-type]
+
+
+def _where(key: str, op: FilterOp, value: object) -> Predicate:
+    return Predicate(DimensionRef.parse(key), op, value)
+
+
+@pytest.mark.parametrize(
+    ("request_", "error", "message", "code"),
+    [
+        (_request("verification_cnt"), UnknownMetric, "did you mean 'verification_count'", "UNKNOWN_FIELD"),
+        (_request("verification_count", by=("tier.nam",)), UnknownDimension, "did you mean 'tier.name'", "UNKNOWN_FIELD"),
+        (_request("verification_count", by=("tiers.name",)), UnknownDimension, "did you mean 'tier'", "UNKNOWN_FIELD"),
+        (
+            _request("query_count", by=("tier.name",)),
+            InvalidDimension,
+            "metric 'query_count' cannot be sliced or filtered by 'tier'; its dimensions are: agent, time, user",
+            "INVALID_DIMENSION",
+        ),
+        (
+            _request("query_count", where=_where("component.kernel", FilterOp.EQ, "core")),
+            InvalidDimension,
+            "'query_count' cannot be sliced or filtered by 'component'",
+            "INVALID_DIMENSION",
+        ),
+        (
+            _request("verification_count", "error_count", by=("actor.team",)),
+            InvalidDimension,
+            "metric 'error_count' cannot be sliced or filtered by 'actor'",
+            "INVALID_DIMENSION",
+        ),
+        (
+            _request("errors_per_verification", by=("mission.id",)),
+            InvalidDimension,
+            "'errors_per_verification' cannot be sliced or filtered by 'mission'",
+            "INVALID_DIMENSION",
+        ),
+        (_request("error_count", where=_where("tier.level", FilterOp.EQ, "two")), InvalidFilter, "'two' is not a integer value", "INVALID_FILTER"),
+        (_request("error_count", where=_where("tier.level", FilterOp.LIKE, "2%")), InvalidFilter, "like applies to strings only", "INVALID_FILTER"),
+        (_request("error_count", where=_where("tier.name", FilterOp.GT, "a")), InvalidFilter, "applies to numbers and times", "INVALID_FILTER"),
+        (_request("error_count", where=_where("tier.name", FilterOp.IN, "Observe")), InvalidFilter, "takes a list", "INVALID_FILTER"),
+        (_request("error_count", where=_where("tier.name", FilterOp.IS_NULL, "yes")), InvalidFilter, "isNull takes true or false", "INVALID_FILTER"),
+        (_request("error_count", timezone="Mars/Olympus"), InvalidRequest, "unknown time zone 'Mars/Olympus'", "INVALID_FILTER"),
+        (_request("error_count", order_by=(OrderBy("tier.name"),)), InvalidRequest, "cannot order by 'tier.name'", "INVALID_FILTER"),
+        (_request("error_count", having=(MetricCondition("approval_count", FilterOp.GT, 1),)), InvalidFilter, "not selected", "INVALID_FILTER"),
+        (_request("error_count", limit=10_001), LimitExceeded, "exceeds the maximum of 10000", "LIMIT_EXCEEDED"),
+        (_request("error_count", limit=-1), InvalidRequest, "must not be negative", "INVALID_FILTER"),
+        (_request(), InvalidRequest, "at least one metric", "INVALID_FILTER"),
+        (_request("error_count", "error_count"), InvalidRequest, "selected twice", "INVALID_FILTER"),
+        (
+            _request("error_count", time_range=TimeRange(datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))),
+            InvalidFilter,
+            "from is after to",
+            "INVALID_FILTER",
+        ),
+    ],
+)
+def test_request_errors(request_: MetricRequest, error: type[QueryError], message: str, code: str) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")) as raised:
+        compile_query(request_, REGISTRY, max_limit=10_000)
+    assert raised.value.code == code
+
+
+def test_time_needs_a_grain() -> None:
+    with pytest.raises(InvalidRequest, match="time needs a grain"):
+        DimensionRef.parse("time.fortnight")
+
+
+def test_nested_filter_values_are_all_checked() -> None:
+    where = And((_where("tier.name", FilterOp.EQ, "Observe"), Not(_where("agent.sla_target_seconds", FilterOp.GT, "slow"))))
+    with pytest.raises(InvalidFilter, match="filter on agent.sla_target_seconds: 'slow' is not a integer value"):
+        compile_query(_request("error_count", where=where), REGISTRY)

@@ -1,0 +1,148 @@
+"""Loading and validating metric config: every problem reported at once, with file and line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from metrics.errors import ConfigError, UnknownMetric
+from metrics.loader import BUILTIN_CONFIG, read_config
+from metrics.model import DataType
+from metrics.registry import CONFIG_ENV, load_registry
+from metrics.validation import validate
+from warehouse import schema
+from warehouse.source import source_metadata
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+def _issues(case: str) -> list[tuple[str, str, int]]:
+    with pytest.raises(ConfigError) as error:
+        load_registry([CONFIGS / case])
+    return [(issue.code, Path(issue.file).name, issue.line) for issue in error.value.issues]
+
+
+def test_builtin_catalog_is_valid() -> None:
+    assert validate(read_config([BUILTIN_CONFIG])) == []
+
+
+def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
+    catalog = (Path(__file__).parents[3] / "shared" / "spec" / "catalog.md").read_text()
+    section = catalog.split("## Metrics", 1)[1]
+    source_columns = {column.name for table in source_metadata.tables.values() for column in table.columns}
+    named = set(re.findall(r"`([a-z][a-z0-9_]*)`", section)) - source_columns - {"practice"}
+    assert len(named) == 45
+    assert named <= set(load_registry().metrics)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (
+            "broken_references",
+            [
+                ("unknown_fact", "metrics.yaml", 2),
+                ("unknown_column", "metrics.yaml", 5),
+                ("unknown_column", "metrics.yaml", 15),
+                ("unknown_metric", "metrics.yaml", 9),
+                ("unknown_metric", "metrics.yaml", 13),
+            ],
+        ),
+        (
+            "bad_values",
+            [
+                ("unknown_key", "metrics.yaml", 13),
+                ("metric_kind", "metrics.yaml", 11),
+                ("metric_kind", "metrics.yaml", 14),
+                ("invalid_value", "metrics.yaml", 21),
+                ("percentile_range", "metrics.yaml", 2),
+                ("type_mismatch", "metrics.yaml", 7),
+                ("invalid_expression", "metrics.yaml", 22),
+            ],
+        ),
+        ("cycle", [("cycle", "metrics.yaml", 2)]),
+        (
+            "duplicates",
+            [
+                ("duplicate_key", "a.yaml", 9),
+                ("duplicate_name", "a.yaml", 2),
+                ("duplicate_name", "b.yaml", 5),
+                ("invalid_name", "b.yaml", 8),
+                ("reserved_name", "b.yaml", 2),
+            ],
+        ),
+        ("syntax", [("yaml_syntax", "metrics.yaml", 6)]),
+    ],
+)
+def test_invalid_config_reports_every_problem_with_file_and_line(case: str, expected: list[tuple[str, str, int]]) -> None:
+    assert _issues(case) == expected
+
+
+def test_messages_suggest_the_closest_name() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_registry([CONFIGS / "broken_references"])
+    text = str(error.value)
+    assert "did you mean 'verifications'?" in text
+    assert "did you mean 'duration_ms'?" in text
+    assert "did you mean 'verification_count'?" in text
+    assert "did you mean 'error_count'?" in text
+    assert "did you mean 'severity'?" in text
+
+
+def test_cycle_names_the_loop() -> None:
+    with pytest.raises(ConfigError, match="alpha -> beta -> gamma -> alpha"):
+        load_registry([CONFIGS / "cycle"])
+
+
+def test_missing_config_directory_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config directory does not exist"):
+        load_registry([tmp_path / "nope"])
+
+
+def test_custom_metrics_join_the_builtins_from_a_directory_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = load_registry([CONFIGS / "custom_metric"])
+    assert registry.metric("critical_error_share").kind == "ratio"
+    assert registry.output_type("critical_error_count") is DataType.INTEGER
+    assert registry.output_type("max_verification_duration_ms") is DataType.INTEGER
+    assert registry.allowed_dimensions("critical_error_share") == {"time", "tier", "agent", "component", "error_type", "error_severity"}
+    monkeypatch.setenv(CONFIG_ENV, str(CONFIGS / "custom_metric"))
+    assert "critical_error_count" in load_registry().metrics
+
+
+def test_unknown_metric_lookup_suggests() -> None:
+    with pytest.raises(UnknownMetric, match="did you mean 'error_count'"):
+        load_registry().metric("eror_count")
+
+
+_SQL_TYPES = {
+    DataType.STRING: sa.Text,
+    DataType.INTEGER: sa.Integer,
+    DataType.FLOAT: sa.Double,
+    DataType.BOOLEAN: sa.Boolean,
+    DataType.TIMESTAMP: sa.DateTime,
+}
+
+
+def test_registry_matches_the_warehouse_schema() -> None:
+    """The YAML names tables and columns the star schema really has, with the declared types."""
+    registry = load_registry()
+    tables = schema.metadata.tables
+    for fact in registry.facts.values():
+        table = tables[fact.table]
+        assert isinstance(table.c[fact.time].type, sa.DateTime)
+        for column, data_type in fact.columns.items():
+            assert isinstance(table.c[column].type, _SQL_TYPES[data_type]), (fact.name, column)
+        for path in fact.dimensions.values():
+            if path.bridge is not None:
+                assert {path.bridge.key, path.bridge.column} <= set(tables[path.bridge.table].c.keys())
+            else:
+                assert path.column in table.c
+    for dimension in registry.dimensions.values():
+        if dimension.is_table:
+            table = tables[dimension.table]
+            assert dimension.key in table.c
+            for attribute in dimension.attributes:
+                assert isinstance(table.c[attribute.column].type, _SQL_TYPES[attribute.type]), (dimension.name, attribute.name)
