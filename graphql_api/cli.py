@@ -12,57 +12,21 @@ import sys
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from graphql_api.console import ProgressBars, print_etl_summary
+from metrics.errors import ConfigError, MetricsError
+from metrics.loader import config_files
+from metrics.registry import config_directories, load_registry
 from warehouse.errors import WarehouseError
-from warehouse.etl import EtlResult, run_etl
+from warehouse.etl import run_etl
 
 HASH_KEY_ENV = "GRACE_METRICS_HASH_KEY"
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 class CommandError(Exception):
     """A problem with how a command was called, reported as one paragraph."""
-
-
-class ProgressBars:
-    """Draws one bar per source table on stderr as the ETL reads it."""
-
-    def __init__(self, console: Console) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description:<20}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self._tasks: dict[str, int] = {}
-
-    def __enter__(self) -> ProgressBars:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def start(self, table: str, total: int) -> None:
-        self._tasks[table] = self._progress.add_task(table, total=total)
-
-    def advance(self, table: str, rows: int) -> None:
-        self._progress.advance(self._tasks[table], rows)
-
-
-def print_etl_summary(result: EtlResult, console: Console) -> None:
-    table = Table(title=f"ETL run {result.run_id[:8]} ({(result.finished_at - result.started_at).total_seconds():.1f}s)")
-    table.add_column("source table")
-    for heading in ("read", "inserted", "updated"):
-        table.add_column(heading, justify="right")
-    for stats in result.tables:
-        table.add_row(stats.source_table, f"{stats.rows_read:,}", f"{stats.rows_inserted:,}", f"{stats.rows_updated:,}")
-    console.print(table)
 
 
 def _hash_key(args: argparse.Namespace) -> str:
@@ -83,6 +47,53 @@ def _etl(args: argparse.Namespace) -> None:
     with ProgressBars(_err) as bars:
         result = run_etl(args.source, args.warehouse, progress=bars, **options)
     print_etl_summary(result, Console())
+
+
+def _validate(args: argparse.Namespace) -> None:
+    directories = config_directories(args.config or [])
+    try:
+        registry = load_registry(args.config or [])
+    except ConfigError as error:
+        for issue in error.issues:
+            _err.print(str(issue), highlight=False, markup=False)
+        raise CommandError(f"{len(error.issues)} problem(s) found; nothing was changed.") from None
+    files = len(config_files([d for d in directories if d.is_dir()]))
+    Console().print(
+        f"ok: {len(registry.metrics)} metrics, {len(registry.dimensions)} dimensions, {len(registry.facts)} facts "
+        f"from {files} file(s) in {', '.join(map(str, directories))}",
+        highlight=False,
+    )
+
+
+def _schema(args: argparse.Namespace) -> None:
+    from graphql_api.schema import build_schema
+
+    print(build_schema(load_registry(args.config or [])).as_str())
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from graphql_api.server import serve
+
+    serve(
+        warehouse=args.warehouse,
+        host=args.host,
+        port=args.port,
+        config=args.config or [],
+        source=args.source,
+        etl_every=args.etl_every,
+        hash_key=_hash_key(args) if args.source else None,
+    )
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from graphql_api.demo import run_demo
+
+    run_demo(host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
+
+
+def _add_server_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    command.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,6 +120,49 @@ def _parser() -> argparse.ArgumentParser:
     etl.add_argument("--lock-timeout", type=float, default=600.0, help="seconds to wait for another run (default 600)")
     etl.add_argument("--quiet", action="store_true", help="no progress and no summary, for scripts")
     etl.set_defaults(handler=_etl)
+
+    demo = commands.add_parser(
+        "demo",
+        help="generate demo data, load the embedded warehouse and serve the API with GraphiQL",
+        description="Build a demo operational database, load it into a DuckDB warehouse and serve GraphQL with "
+        "GraphiQL at http://HOST:PORT/graphql. Needs nothing but this package.",
+        epilog="examples:\n  grace-metrics demo\n  grace-metrics demo --port 9000 --scale 5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_server_options(demo)
+    demo.add_argument("--dir", default=".grace-demo", help="where the demo databases go (default .grace-demo)")
+    demo.add_argument("--scale", type=float, default=1.0, help="data size; 1 = 20,000 verified actions (default 1)")
+    demo.set_defaults(handler=_demo)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the GraphQL API over an existing warehouse",
+        description="Serve GraphQL (POST /graphql), GraphiQL (GET /graphql) and /healthz over a warehouse.",
+        epilog="examples:\n  grace-metrics serve --warehouse duckdb:///warehouse.duckdb\n"
+        "  grace-metrics serve --warehouse postgresql+asyncpg://api@dw/metrics --config ./metrics\n"
+        "  grace-metrics serve --warehouse duckdb:///w.duckdb --source sqlite:///grace.sqlite --etl-every 60",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--warehouse", required=True, help="SQLAlchemy URL of the warehouse")
+    _add_server_options(serve)
+    serve.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
+    serve.add_argument("--source", help="also run the ETL from this source inside the server")
+    serve.add_argument("--etl-every", type=float, default=60.0, help="seconds between in-server ETL runs (default 60)")
+    serve.add_argument("--hash-key", help=f"secret for hashing user ids (default: ${HASH_KEY_ENV})")
+    serve.set_defaults(handler=_serve)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check metric config and print every problem with file and line",
+        epilog="example:\n  grace-metrics validate --config ./metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
+    validate.set_defaults(handler=_validate)
+
+    schema = commands.add_parser("schema", help="print the GraphQL SDL")
+    schema.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
+    schema.set_defaults(handler=_schema)
     return parser
 
 
@@ -117,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)
-    except (CommandError, WarehouseError) as exc:
+    except (CommandError, WarehouseError, MetricsError) as exc:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,42 @@
+"""``grace-metrics demo``: generated operational data, an embedded warehouse, the API.
+
+The source is built in three steps with an ETL run after each, so the
+warehouse holds real history (renamed tiers, changed agents, late rows) the
+way a production load would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from graphql_api.console import ProgressBars, print_etl_summary
+from graphql_api.server import serve
+from warehouse.demo import advance_demo_source, generate_demo_source
+from warehouse.etl import run_etl
+
+DEMO_HASH_KEY = "grace-metrics-demo-key (not a secret: demo data only)"
+STEPS = 2
+
+
+def run_demo(*, host: str, port: int, directory: str, scale: float, console: Console) -> None:
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    source = f"sqlite:///{root / 'grace-demo.sqlite'}"
+    warehouse = f"duckdb:///{root / 'warehouse.duckdb'}"
+    if (root / "warehouse.duckdb").exists():
+        console.print(f"Reusing the demo data in {root}/ (delete it to start over).")
+    else:
+        console.print(f"Generating demo data (scale {scale:g}) in {root}/ …")
+        with ProgressBars(console) as bars:
+            generate_demo_source(source, scale=scale, progress=bars)
+        console.print("Loading the warehouse …")
+        with ProgressBars(console) as bars:
+            result = run_etl(source, warehouse, hash_key=DEMO_HASH_KEY, progress=bars)
+        for step in range(1, STEPS + 1):
+            advance_demo_source(source, step=step, scale=scale)
+            result = run_etl(source, warehouse, hash_key=DEMO_HASH_KEY)
+        print_etl_summary(result, console)
+    console.print(f"\n[bold]GraphiQL:[/] http://{host}:{port}/graphql   (Ctrl-C to stop)\n")
+    serve(warehouse=warehouse, host=host, port=port)

@@ -1,0 +1,71 @@
+"""DataLoader batch functions: N ``metrics`` fields or N members cost one query per group, not N.
+
+``metrics`` fields that share every argument and dimension are merged into one
+request (the union of their metrics); members of a dimension asking for the
+same metrics are answered by one query grouped by the member's identifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from graphql_api.types import Row
+from metrics.compiler import And, DimensionRef, Filter, MetricRequest, Predicate, TimeRange
+from metrics.engine import MetricsEngine
+from metrics.errors import MetricsError
+from metrics.model import FilterOp
+from metrics.results import QueryResult
+
+
+async def load_metrics(engine: MetricsEngine, requests: Sequence[MetricRequest]) -> list[QueryResult | BaseException]:
+    groups: dict[MetricRequest, list[str]] = {}
+    for request in requests:
+        metrics = groups.setdefault(replace(request, metrics=()), [])
+        metrics.extend(m for m in request.metrics if m not in metrics)
+    merged = list(groups)
+    outcomes = await asyncio.gather(
+        *(engine.query(replace(shape, metrics=tuple(groups[shape]))) for shape in merged), return_exceptions=True
+    )
+    results = dict(zip(merged, outcomes, strict=True))
+    # An exception value fails only the keys that asked for it.
+    return [results[replace(request, metrics=())] for request in requests]
+
+
+@dataclass(frozen=True)
+class MemberKey:
+    identifier: DimensionRef
+    member: object
+    metrics: tuple[str, ...]
+    where: Filter | None
+    time_range: TimeRange | None
+    timezone: str
+
+
+async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) -> list[Row | None | Exception]:
+    groups: dict[MemberKey, list[object]] = {}
+    for key in keys:
+        groups.setdefault(replace(key, member=None), []).append(key.member)
+    by_group: dict[MemberKey, dict[object, Row] | Exception] = {}
+    for shape, members in groups.items():
+        among = Predicate(shape.identifier, FilterOp.IN, tuple(dict.fromkeys(members)))
+        request = MetricRequest(
+            metrics=shape.metrics,
+            dimensions=(shape.identifier,),
+            where=among if shape.where is None else And((among, shape.where)),
+            time_range=shape.time_range,
+            timezone=shape.timezone,
+            limit=len(members),
+        )
+        try:
+            result = await engine.query(request)
+        except MetricsError as error:
+            by_group[shape] = error
+            continue
+        by_group[shape] = {record[shape.identifier.key]: Row(record) for record in result.records()}
+    answers: list[Row | None | Exception] = []
+    for key in keys:
+        found = by_group[replace(key, member=None)]
+        answers.append(found if isinstance(found, Exception) else found.get(key.member, Row({})))
+    return answers

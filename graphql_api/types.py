@@ -1,0 +1,87 @@
+"""The static parts of the schema: pages, the catalog, the generic table, and the value holders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+
+@dataclass
+class Row:
+    """One result row; generated fields read their value by attribute key or metric name."""
+
+    values: dict[str, Any]
+
+
+@dataclass
+class Member:
+    """A dimension member (a tier, an agent, ...), with attribute values keyed like rows (``tier.name``)."""
+
+    dimension: str
+    identifier: Any
+    values: dict[str, Any]
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+
+
+@strawberry.type(description="A metric of the registry.")
+class CatalogMetric:
+    name: str
+    graphql_name: str
+    label: str
+    description: str
+    kind: str = strawberry.field(description="count, count_distinct, sum, avg, min, max, percentile, ratio or derived")
+    type: str = strawberry.field(description="integer or float")
+    unit: str | None
+    format: str | None
+    facts: list[str]
+    dimensions: list[str] = strawberry.field(description="Dimensions it can be sliced and filtered by.")
+
+
+@strawberry.type
+class CatalogAttribute:
+    name: str
+    graphql_name: str
+    label: str
+    type: str
+
+
+@strawberry.type(description="A dimension of the registry.")
+class CatalogDimension:
+    name: str
+    graphql_name: str
+    label: str
+    description: str
+    kind: str = strawberry.field(description="time, table (attributes behind a key) or value (one column)")
+    attributes: list[CatalogAttribute]
+
+
+@strawberry.type
+class Catalog:
+    metrics: list[CatalogMetric]
+    dimensions: list[CatalogDimension]
+
+
+@strawberry.type
+class TableColumn:
+    name: str
+    type: str
+
+
+@strawberry.type(description="A result as a table, for tools that build queries at run time.")
+class Table:
+    columns: list[TableColumn]
+    rows: list[JSON]
+    total_count: int
+
+
+@strawberry.type
+class Explanation:
+    sql: str
+    plan: str

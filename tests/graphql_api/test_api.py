@@ -1,0 +1,154 @@
+"""The GraphQL API over HTTP on DuckDB and PostgreSQL: shapes, numbers, batching, errors."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from metrics.registry import load_registry
+from tests.graphql_api.conftest import AGENTS, CUSTOM_CONFIG, TIERS, Api, open_api
+from graphql_api.schema import build_schema
+
+STATUSES = [("verified", "verified", "failed", "pending")[i % 4] for i in range(60)]
+TIER_OF = [TIERS[i % 3][1] for i in range(60)]
+
+
+def _expected_by_tier() -> dict[str, tuple[int, float]]:
+    expected = {}
+    for _, name, _ in TIERS:
+        statuses = [s for s, t in zip(STATUSES, TIER_OF, strict=True) if t == name]
+        completed = [s for s in statuses if s != "pending"]
+        expected[name] = (len(statuses), completed.count("verified") / len(completed))
+    return expected
+
+
+def test_committed_schema_is_the_generated_one() -> None:
+    committed = (Path(__file__).parents[2] / "schema.graphql").read_text()
+    assert committed == build_schema(load_registry()).as_str() + "\n", "run `grace-metrics schema > schema.graphql`"
+
+
+def test_custom_metric_appears_in_the_schema_without_code() -> None:
+    sdl = build_schema(load_registry([CUSTOM_CONFIG])).as_str()
+    assert "criticalErrorShare: Float" in sdl and "criticalErrorCount: Int" in sdl and "criticalErrorShare: NumberFilter" in sdl
+
+
+async def test_rows_selection_with_fragments_aliases_and_variables(api: Api) -> None:
+    body = await api(
+        """
+        query ($grain: TimeGrain!, $tiers: [String!]) {
+          metrics(where: {tier: {name: {in: $tiers}}}, orderBy: [{field: "tier.name"}]) {
+            rows { ...Tier ... on MetricRow { count: verificationCount rate: verificationSuccessRate } bucket: time(grain: $grain) }
+            totalCount
+          }
+        }
+        fragment Tier on MetricRow { tier { name } }
+        """,
+        {"grain": "YEAR", "tiers": ["Observe", "Assist"]},
+    )
+    expected = _expected_by_tier()
+    rows = body["data"]["metrics"]["rows"]
+    assert [(r["tier"]["name"], r["count"], r["rate"]) for r in rows] == [
+        ("Assist", *expected["Assist"][:1], pytest.approx(expected["Assist"][1])),
+        ("Observe", *expected["Observe"][:1], pytest.approx(expected["Observe"][1])),
+    ]
+    assert {r["bucket"] for r in rows} == {"2025-01-01T00:00:00+00:00"}
+
+
+async def test_two_grains_in_one_row_and_time_zone(api: Api) -> None:
+    body = await api('{ metrics(timezone: "America/New_York", limit: 1) { rows { d: time(grain: DAY) w: time(grain: WEEK) hourOfDay verificationCount } } }')
+    [row] = body["data"]["metrics"]["rows"]
+    # The first contract is at 09:00 UTC, 04:00 in New York.
+    assert row == {"d": "2025-11-03T00:00:00-05:00", "w": "2025-11-03T00:00:00-05:00", "hourOfDay": 4, "verificationCount": 1}
+
+
+async def test_order_limit_offset_and_page_info(api: Api) -> None:
+    query = "query ($offset: Int!) { metrics(orderBy: [{field: \"verificationCount\", direction: DESC}], limit: 2, offset: $offset) { rows { agent { name } verificationCount } totalCount pageInfo { hasNextPage } } }"
+    first = (await api(query, {"offset": 0}))["data"]["metrics"]
+    last = (await api(query, {"offset": 2}))["data"]["metrics"]
+    counts = Counter(AGENTS[i % 3][0] if i % 4 else None for i in range(60))
+    ranked = sorted(counts.values(), reverse=True)
+    assert [r["verificationCount"] for r in first["rows"] + last["rows"]] == ranked
+    assert (first["totalCount"], first["pageInfo"]["hasNextPage"], last["pageInfo"]["hasNextPage"]) == (4, True, False)
+
+
+async def test_drill_across_and_having(api: Api) -> None:
+    body = await api('{ metrics(having: {errorCount: {gte: 7}}) { rows { agent { name } errorCount verificationCount errorsPerVerification } } }')
+    rows = body["data"]["metrics"]["rows"]
+    errors = Counter(AGENTS[i % 3][0] for i in range(20))
+    verifications = Counter(AGENTS[i % 3][0] for i in range(60) if i % 4)
+    assert rows == [
+        {"agent": {"name": name}, "errorCount": errors[name], "verificationCount": verifications[name], "errorsPerVerification": pytest.approx(errors[name] / verifications[name])}
+        for name in sorted(errors)
+        if errors[name] >= 7
+    ]
+
+
+async def test_several_metrics_fields_with_the_same_arguments_cost_one_query(api: Api) -> None:
+    body = await api("{ a: metrics { rows { tier { name } verificationCount } } b: metrics { rows { tier { name } p95VerificationDurationMs } } }")
+    assert api.statements == 1
+    assert len(body["data"]["a"]["rows"]) == len(body["data"]["b"]["rows"]) == 3
+
+
+async def test_member_navigation_costs_one_query_for_all_members(api: Api) -> None:
+    body = await api("{ agents { name type metrics { queryCount p95QueryLatencyMs } } }")
+    assert api.statements == 2  # the members, then one query for all their metrics
+    latencies = {name: [50 * (i + 1) for i in range(30) if AGENTS[i % 3][0] == name] for name, _ in AGENTS}
+    assert body["data"]["agents"] == [
+        {"name": name, "type": kind, "metrics": {"queryCount": 10, "p95QueryLatencyMs": pytest.approx(statistics.quantiles(latencies[name], n=20, method="inclusive")[18])}}
+        for name, kind in AGENTS
+    ]
+
+
+async def test_catalog_table_and_explain(api: Api) -> None:
+    body = await api(
+        """{ catalog { metrics { name graphqlName kind type format dimensions } }
+             table(metrics: ["verificationCount", "error_count"], dimensions: ["tier.name"], limit: 1) { columns { name type } rows totalCount }
+             explain(metrics: ["verificationCount"], dimensions: ["tier.name"]) { sql plan } }"""
+    )
+    data = body["data"]
+    rate = next(m for m in data["catalog"]["metrics"] if m["name"] == "verification_success_rate")
+    assert rate == {"name": "verification_success_rate", "graphqlName": "verificationSuccessRate", "kind": "ratio", "type": "float", "format": "percent", "dimensions": sorted(load_registry().allowed_dimensions("verification_success_rate"))}
+    assert data["table"]["columns"] == [{"name": "tier.name", "type": "string"}, {"name": "verification_count", "type": "integer"}, {"name": "error_count", "type": "integer"}]
+    assert data["table"]["rows"] == [["Assist", 20, 10]] and data["table"]["totalCount"] == 3
+    assert "GROUP BY" in data["explain"]["sql"] and data["explain"]["plan"].startswith("by [tier.name]")
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "message"),
+    [
+        ("{ metrics { rows { verificationCont } } }", "UNKNOWN_FIELD", "Did you mean 'verificationCount'"),
+        ("{ metrics { rows { queryCount tier { name } } } }", "INVALID_DIMENSION", "its dimensions are: agent, time, user"),
+        ('{ metrics(where: {tier: {level: {eq: "two"}}}) { rows { errorCount } } }', "INVALID_FILTER", "Int cannot represent"),
+        ('{ metrics(timezone: "Mars/Olympus") { rows { errorCount } } }', "INVALID_FILTER", "unknown time zone"),
+        ("{ metrics(limit: 10001) { rows { errorCount } } }", "LIMIT_EXCEEDED", "maximum of 10000"),
+        ("{ metrics { rows { tier { name } } } }", "INVALID_FILTER", "select at least one metric"),
+        ('{ table(metrics: ["nope"]) { totalCount } }', "UNKNOWN_FIELD", "unknown metric 'nope'"),
+        ("{ metrics { rows { errorCount } ", "BAD_REQUEST", "Syntax Error"),
+    ],
+)
+async def test_errors_carry_codes(api: Api, query: str, code: str, message: str) -> None:
+    body = await api(query)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == code and message in error["message"]
+
+
+async def test_roles_gate_the_api_and_explain(duckdb_warehouse: str) -> None:
+    async for api in open_api(duckdb_warehouse, api_keys={"v-key": "viewer", "a-key": "analyst"}):
+        anonymous = await api("{ metrics { rows { errorCount } } }")
+        assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
+        viewer = await api('{ explain(metrics: ["errorCount"]) { sql } }', authorization="Bearer v-key")
+        assert viewer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        analyst = await api('{ explain(metrics: ["errorCount"]) { sql } }', authorization="Bearer a-key")
+        assert "fact_errors" in analyst["data"]["explain"]["sql"]
+
+
+async def test_http_edges(api: Api) -> None:
+    assert (await api.client.post("/graphql", content=b"{nope", headers={"content-type": "application/json"})).status_code == 400
+    page = await api.client.get("/graphql")
+    assert page.status_code == 200 and "/static/graphiql.min.js" in page.text and "unpkg" not in page.text
+    assert (await api.client.get("/static/graphiql.min.js")).status_code == 200
+    health = (await api.client.get("/healthz")).json()
+    assert health["status"] == "ok" and health["lastEtlRun"]["status"] == "succeeded"
