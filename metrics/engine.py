@@ -7,10 +7,12 @@ connection. Settings (timeout, row cap) come from the caller, read once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from metrics.backends import Backend, open_backend
 from metrics.compiler import CompiledQuery, MetricRequest, compile_query
+from metrics.compiler.members import compile_members
 from metrics.errors import LimitExceeded
 from metrics.registry import Registry, load_registry
 from metrics.results import QueryResult
@@ -65,6 +67,14 @@ class MetricsEngine:
 
     async def query(self, request: MetricRequest) -> QueryResult:
         return await self.run(self.compile(request))
+
+    async def members(self, dimension: str, *, limit: int, offset: int = 0) -> QueryResult:
+        """Members of a table dimension with their current attributes."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        statement, columns = compile_members(self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset)
+        sql = statement.compile(dialect=self.backend.dialect, compile_kwargs={"render_postcompile": True})
+        raw = await self.backend.fetch(sql.string, [sql.params[n] for n in sql.positiontup or ()], timeout=self.settings.statement_timeout)
+        return QueryResult.from_rows(columns, raw, "UTC")
 
     async def close(self) -> None:
         await self.backend.close()

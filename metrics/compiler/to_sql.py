@@ -147,7 +147,7 @@ class _FactQuery:
 
     def condition(self, where: Filter, selected: set[str]) -> ColumnElement[bool]:
         if isinstance(where, And):
-            return sa.and_(*(self.condition(item, selected) for item in where.items))
+            return sa.and_(sa.true(), *(self.condition(item, selected) for item in where.items))
         if isinstance(where, Or):
             return sa.or_(*(self.condition(item, selected) for item in where.items))
         if isinstance(where, Not):
