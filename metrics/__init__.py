@@ -1,0 +1,23 @@
+"""Grace Metrics' semantic layer: the registry, the pure compiler, and the engine that runs it."""
+
+from metrics.client import MetricsClient
+from metrics.compiler import DimensionRef, MetricRequest, compile_query
+from metrics.engine import EngineSettings, MetricsEngine
+from metrics.errors import ConfigError, InvalidDimension, MetricsError, QueryError, UnknownMetric
+from metrics.registry import Registry, load_registry
+
+__all__ = [
+    "ConfigError",
+    "DimensionRef",
+    "EngineSettings",
+    "InvalidDimension",
+    "MetricRequest",
+    "MetricsClient",
+    "MetricsEngine",
+    "MetricsError",
+    "QueryError",
+    "Registry",
+    "UnknownMetric",
+    "compile_query",
+    "load_registry",
+]

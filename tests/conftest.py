@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
+from tests.small_source import build_source
+from warehouse.etl import run_etl
+
 PG_ADMIN_URL = os.environ.get("GRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -52,3 +55,27 @@ def pg_database(pg_admin: sa.Engine) -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def pg_url(pg_database: Callable[[], str]) -> str:
     return pg_database()
+
+
+@pytest.fixture(scope="session")
+def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("api")
+    source = build_source(f"sqlite:///{root / 'source.sqlite'}")
+    url = f"duckdb:///{root / 'warehouse.duckdb'}"
+    run_etl(source.url, url, hash_key="k")
+    source.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_warehouse(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[], str]) -> str:
+    source = build_source(f"sqlite:///{tmp_path_factory.mktemp('api_pg') / 'source.sqlite'}")
+    url = pg_database()
+    run_etl(source.url, url, hash_key="k")
+    source.dispose()
+    return url.replace("postgresql+psycopg", "postgresql+asyncpg")
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def warehouse_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(f"{request.param}_warehouse")

@@ -1,9 +1,8 @@
-"""A small loaded warehouse on DuckDB and on PostgreSQL, and an HTTP client on the app over it."""
+"""An HTTP client on the app over the small warehouse (see tests/small_source.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,60 +12,6 @@ import pytest
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from metrics.registry import Registry, load_registry
-from tests.warehouse.sourcedb import T0, SourceDB
-from warehouse.etl import run_etl
-
-TIERS = [("tier_0", "Observe", 0), ("tier_1", "Assist", 1), ("tier_2", "Operational", 2)]
-AGENTS = [("analyst", "data"), ("fixer", "engineer"), ("helper", "support")]
-
-
-def build_source(url: str) -> SourceDB:
-    source = SourceDB(url)
-    source.insert("autonomy_tiers", *({"tier_id": t, "tier_name": n, "tier_level": lvl, "updated_at": T0 - timedelta(days=30)} for t, n, lvl in TIERS))
-    source.insert("agents", *({"agent_name": a, "agent_type": kind, "updated_at": T0 - timedelta(days=30)} for a, kind in AGENTS))
-    source.insert("components", {"component_name": "api", "kernel": "ingress", "updated_at": T0})
-    source.insert(
-        "action_contracts",
-        *(
-            {
-                "contract_id": f"c{i}",
-                "created_at": T0 + timedelta(hours=7 * i),
-                "updated_at": T0,
-                "tier_id": TIERS[i % 3][0],
-                "agent_name": AGENTS[i % 3][0] if i % 4 else None,
-                "status": ("verified", "verified", "failed", "pending")[i % 4],
-                "duration_ms": 100 + 37 * i,
-            }
-            for i in range(60)
-        ),
-    )
-    source.insert("error_events", *({"event_id": f"e{i}", "occurred_at": T0 + timedelta(hours=11 * i), "updated_at": T0, "tier_id": TIERS[i % 2][0], "agent_name": AGENTS[i % 3][0]} for i in range(20)))
-    source.insert("agent_queries", *({"query_id": f"q{i}", "created_at": T0 + timedelta(hours=5 * i), "updated_at": T0, "agent_name": AGENTS[i % 3][0], "latency_ms": 50 * (i + 1), "user_id": f"u{i % 5}"} for i in range(30)))
-    return source
-
-
-@pytest.fixture(scope="session")
-def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("api")
-    source = build_source(f"sqlite:///{root / 'source.sqlite'}")
-    url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    run_etl(source.url, url, hash_key="k")
-    source.dispose()
-    return url
-
-
-@pytest.fixture(scope="session")
-def postgresql_warehouse(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[], str]) -> str:
-    source = build_source(f"sqlite:///{tmp_path_factory.mktemp('api_pg') / 'source.sqlite'}")
-    url = pg_database()
-    run_etl(source.url, url, hash_key="k")
-    source.dispose()
-    return url.replace("postgresql+psycopg", "postgresql+asyncpg")
-
-
-@pytest.fixture(params=["duckdb", "postgresql"])
-def warehouse_url(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue(f"{request.param}_warehouse")
 
 
 class Api:

@@ -1,0 +1,65 @@
+"""The execution layer: the Python client, the row cap, and timeouts that really cancel the query."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from metrics import MetricsClient
+from metrics.backends import DuckDBBackend, PostgresBackend
+from metrics.engine import EngineSettings
+from metrics.errors import InvalidFilter, LimitExceeded, QueryTimeout
+from tests.small_source import AGENTS
+
+
+def test_client_returns_typed_arrow_tables(duckdb_warehouse: str) -> None:
+    with MetricsClient(duckdb_warehouse) as client:
+        table = client.query(
+            ["query_count", "avg_query_latency_ms"],
+            by=["agent.name", "time.month"],
+            where={"agent.name": {"in": ["analyst", "fixer"]}},
+            order_by=["-query_count", "agent.name"],
+            timezone="Europe/Berlin",
+        )
+        assert table.schema == pa.schema(
+            [("agent.name", pa.string()), ("time.month", pa.timestamp("us", tz="Europe/Berlin")), ("query_count", pa.int64()), ("avg_query_latency_ms", pa.float64())]
+        )
+        frame = table.to_pandas()
+        assert list(frame["agent.name"]) == ["analyst", "fixer"] and list(frame["query_count"]) == [10, 10]
+        assert frame["avg_query_latency_ms"][0] == sum(50 * (i + 1) for i in range(30) if AGENTS[i % 3][0] == "analyst") / 10
+        assert "GROUP BY" in client.explain(["query_count"], by=["agent.type"])
+        with pytest.raises(InvalidFilter, match="unknown operator 'equals'"):
+            client.query(["query_count"], where={"agent.name": {"equals": "x"}})
+
+
+def test_results_past_the_row_cap_are_an_error_not_a_cut(duckdb_warehouse: str) -> None:
+    with MetricsClient(duckdb_warehouse, settings=EngineSettings(max_rows=5)) as client:
+        with pytest.raises(LimitExceeded, match="returns 60 rows, more than the maximum of 5"):
+            client.query(["verification_count"], by=["time.hour"])
+        assert client.query(["verification_count"], by=["time.hour"], limit=5).num_rows == 5
+
+
+async def test_duckdb_timeout_interrupts_the_query() -> None:
+    backend = DuckDBBackend(":memory:")
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout, match="longer than 0.3s"):
+        await backend.fetch("SELECT count(*) FROM range(100000000000) a", [], timeout=0.3)
+    assert time.monotonic() - started < 5
+    assert await backend.fetch("SELECT 42", [], timeout=1) == [(42,)]
+    await backend.close()
+
+
+async def test_postgres_timeout_cancels_the_query_on_the_server(pg_database: Callable[[], str]) -> None:
+    url = pg_database()
+    backend = await PostgresBackend.connect(sa.make_url(url))
+    with pytest.raises(QueryTimeout):
+        await backend.fetch("SELECT pg_sleep(30)", [], timeout=0.3)
+    await asyncio.sleep(0.2)
+    running = await backend.fetch("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'", [], timeout=5)
+    assert running == [(0,)]
+    await backend.close()
