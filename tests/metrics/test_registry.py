@@ -110,6 +110,7 @@ def test_custom_metrics_join_the_builtins_from_a_directory_or_the_environment(mo
     assert registry.allowed_dimensions("critical_error_share") == {"time", "tier", "agent", "component", "error_type", "error_severity"}
     monkeypatch.setenv(CONFIG_ENV, str(CONFIGS / "custom_metric"))
     assert "critical_error_count" in load_registry().metrics
+    assert registry.allowed_dimensions("critical_errors_per_action") == {"time", "tier", "agent", "component"}
 
 
 def test_unknown_metric_lookup_suggests() -> None:
