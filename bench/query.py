@@ -1,0 +1,125 @@
+"""Query benchmark: the layer's overhead against raw SQL on the same engine, and compile time at scale.
+
+For typical dashboard requests, times ``engine.query`` (compile + execute +
+convert) and the same compiled SQL executed directly on the same backend
+connection; the ratio is what the layer costs. Then times ``compile_query``
+against a model of 200 metrics and 100 dimensions.
+
+    .venv/bin/python bench/query.py --scale 50            # 1M verifications
+    .venv/bin/python bench/query.py --scale 500 --backends duckdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+
+from metrics.compiler import DimensionRef, MetricRequest, Predicate, compile_query
+from metrics.engine import MetricsEngine
+from metrics.model import FilterOp
+from metrics.registry import load_registry
+from warehouse.demo import generate_demo_source
+from warehouse.etl import run_etl
+
+REQUESTS = {
+    "kpis, no dimensions": MetricRequest(("verification_count", "verification_success_rate", "rollback_rate")),
+    "by tier and day": MetricRequest(("verification_count", "verification_success_rate"), (DimensionRef.parse("tier.name"), DimensionRef.parse("time.day"))),
+    "p95 by agent type, Berlin week": MetricRequest(("p95_verification_duration_ms",), (DimensionRef.parse("agent.type"), DimensionRef.parse("time.week")), timezone="Europe/Berlin"),
+    "drill-across by component": MetricRequest(("errors_per_verification", "error_count"), (DimensionRef.parse("component.kernel"),)),
+    "filtered by kernel": MetricRequest(("verification_count",), (DimensionRef.parse("action_type"),), where=Predicate(DimensionRef.parse("component.kernel"), FilterOp.IN, ("core", "ingress"))),
+}
+
+
+async def measure(url: str, repeats: int) -> list[tuple[str, float, float]]:
+    engine = await MetricsEngine.connect(url)
+    figures = []
+    for name, request in REQUESTS.items():
+        layer, raw = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            await engine.query(request)
+            layer.append(time.perf_counter() - started)
+            sql, params = engine.render(engine.compile(request))
+            started = time.perf_counter()
+            await engine.backend.fetch(sql, params, timeout=600)
+            raw.append(time.perf_counter() - started)
+        figures.append((name, statistics.median(layer), statistics.median(raw)))
+    await engine.close()
+    return figures
+
+
+def big_model(directory: Path) -> None:
+    """200 metrics over 100 value dimensions on the verifications fact (plus the built-ins)."""
+    dimensions = "\n".join(f"  bench_dim_{i}:\n    type: string" for i in range(100))
+    facts = "facts:\n  bench_fact:\n    table: fact_verifications\n    time: created_at\n    columns: {duration_ms: integer, status: string}\n    dimensions:\n" + "\n".join(f"      bench_dim_{i}: status" for i in range(100))
+    metrics = "\n".join(
+        f"  bench_metric_{i}:\n    fact: bench_fact\n    aggregation: {('count', 'avg', 'percentile')[i % 3]}\n"
+        + ("    column: duration_ms\n" if i % 3 else "")
+        + ("    percentile: 0.9\n" if i % 3 == 2 else "")
+        for i in range(200)
+    )
+    (directory / "bench.yaml").write_text(f"dimensions:\n{dimensions}\n{facts}\nmetrics:\n{metrics}\n")
+
+
+def compile_times() -> tuple[int, float]:
+    with tempfile.TemporaryDirectory() as directory:
+        big_model(Path(directory))
+        registry = load_registry([directory])
+    request = MetricRequest(tuple(f"bench_metric_{i}" for i in range(0, 200, 20)), tuple(DimensionRef(f"bench_dim_{i}") for i in range(5)))
+    times = []
+    for _ in range(50):
+        started = time.perf_counter()
+        compile_query(request, registry)
+        times.append(time.perf_counter() - started)
+    return len(registry.metrics), statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=50, help="demo scale; 50 = 1M verifications (default)")
+    parser.add_argument("--backends", default="duckdb,postgresql")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="PostgreSQL server to create a bench database on")
+    args = parser.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory() as directory:
+        source = f"sqlite:///{directory}/source.sqlite"
+        started = time.perf_counter()
+        generate_demo_source(source, scale=args.scale)
+        console.print(f"generated scale {args.scale:g} in {time.perf_counter() - started:.0f}s")
+        admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
+        database = f"gm_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            for backend in args.backends.split(","):
+                if backend == "duckdb":
+                    load_url = query_url = f"duckdb:///{directory}/warehouse.duckdb"
+                else:
+                    with admin.connect() as connection:
+                        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+                    load_url = admin.url.set(database=database).render_as_string(hide_password=False)
+                    query_url = load_url.replace("postgresql+psycopg", "postgresql+asyncpg")
+                run_etl(source, load_url, hash_key="bench")
+                table = Table(title=f"{backend}, scale {args.scale:g} (median of {args.repeats})")
+                for heading in ("request", "layer ms", "raw SQL ms", "ratio"):
+                    table.add_column(heading, justify="left" if heading == "request" else "right")
+                for name, layer, raw in asyncio.run(measure(query_url, args.repeats)):
+                    table.add_row(name, f"{layer * 1000:.1f}", f"{raw * 1000:.1f}", f"{layer / raw:.2f}")
+                console.print(table)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    count, seconds = compile_times()
+    console.print(f"compile_query with {count} metrics in the registry: {seconds * 1000:.2f} ms per request (median of 50)")
+
+
+if __name__ == "__main__":
+    main()
