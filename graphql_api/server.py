@@ -38,6 +38,8 @@ def scheduled_etl(source: str, warehouse: str, *, every: float, hash_key: str): 
                     log.info("ETL run %s loaded %d changed source rows", result.run_id[:8], read)
                 except WarehouseError as error:
                     log.error("ETL run failed: %s", error)
+                except Exception:  # the schedule outlives any one failed run
+                    log.exception("ETL run failed unexpectedly")
                 await asyncio.sleep(every)
 
         task = asyncio.create_task(loop())

@@ -42,7 +42,10 @@ class DuckDBBackend:
         self.dialect = DuckDBDialect(paramstyle="qmark")
         if path != ":memory:" and not Path(path).is_file():
             raise BackendUnavailable(f"the DuckDB warehouse {path!r} does not exist; run `grace-metrics etl` first")
-        self._database = duckdb.connect(path)
+        # Opened the way the SQLAlchemy driver opens it: DuckDB shares a file within a process only
+        # between connections of the same configuration, and the in-server ETL writes through that driver.
+        self._driver = self.dialect.connect(path)
+        self._database: duckdb.DuckDBPyConnection = self._driver.duplicate()
 
     async def fetch(self, sql: str, params: list[Any], *, timeout: float) -> list[tuple[Any, ...]]:
         cursor = self._database.cursor()
@@ -59,6 +62,7 @@ class DuckDBBackend:
 
     async def close(self) -> None:
         self._database.close()
+        self._driver.close()
 
 
 class PostgresBackend:

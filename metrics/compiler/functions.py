@@ -91,7 +91,20 @@ def _percentile_cont(element: percentile_cont, compiler: Any, **kw: Any) -> str:
 
 
 def as_double(value: ColumnElement[Any]) -> ColumnElement[float]:
-    return sa.cast(value, sa.Double())
+    return value if isinstance(value.type, sa.Double) else sa.cast(value, sa.Double())
+
+
+def exact_sum(value: ColumnElement[Any], condition: ColumnElement[bool] | None) -> ColumnElement[float]:
+    """A sum of floats that every backend gets to the same double.
+
+    Floating-point sums depend on the order rows are added, which differs by
+    backend and plan; a DECIMAL sum is exact, and going through text gives one
+    correctly rounded conversion to double everywhere.
+    """
+    total: Any = sa.func.sum(sa.cast(value, sa.Numeric(38, 9)))
+    if condition is not None:
+        total = total.filter(condition)
+    return sa.cast(sa.cast(total, sa.Text()), sa.Double())
 
 
 def divide(numerator: ColumnElement[Any], denominator: ColumnElement[Any]) -> ColumnElement[float]:

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
 from metrics.compiler.functions import (
-    as_double,
     divide,
+    exact_sum,
     hour_of_day,
     iso_day_of_week,
     local_time,
@@ -70,14 +70,13 @@ def _compare(column: ColumnElement[Any], op: FilterOp, value: Any) -> ColumnElem
 class _FactQuery:
     """The FROM clause and column expressions of one fact, joining dimensions on demand."""
 
-    def __init__(self, registry: Registry, fact: Fact, plan: QueryPlan, alias: str | None = None) -> None:
+    def __init__(self, registry: Registry, fact: Fact, plan: QueryPlan) -> None:
         self.registry = registry
         self.fact = fact
         self.plan = plan
         columns = {fact.time, *fact.columns, *(p.column for p in fact.dimensions.values() if p.column)}
         columns |= {p.bridge.key for p in fact.dimensions.values() if p.bridge}
-        table = sa.table(fact.table, *(sa.column(name) for name in sorted(columns)))
-        self.table = table.alias(alias) if alias else table
+        self.table = sa.table(fact.table, *(sa.column(name) for name in sorted(columns)))
         self.source: FromClause = self.table
         self.joined: dict[str, FromClause] = {}
         zone = None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
@@ -85,6 +84,8 @@ class _FactQuery:
         self.local_time = event_time if zone is None else local_time(event_time, zone)
 
     def _join(self, dimension_name: str) -> FromClause:
+        """Join a dimension once: as of the event time for type 2; a bridge as an inner join, so a
+        row counts once under each member it has and not at all where it has none."""
         if dimension_name in self.joined:
             return self.joined[dimension_name]
         dimension = self.registry.dimensions[dimension_name]
@@ -107,7 +108,7 @@ class _FactQuery:
                     event_time >= target.c[dimension.history.valid_from],
                     event_time < target.c[dimension.history.valid_to],
                 )
-        self.source = self.source.outerjoin(target, condition)
+        self.source = self.source.join(target, condition, isouter=path.bridge is None)
         self.joined[dimension_name] = target
         return target
 
@@ -132,13 +133,15 @@ class _FactQuery:
         return self._join(ref.dimension).c[attribute.column]
 
     def _bridged_filter(self, predicate: Predicate) -> ColumnElement[bool]:
-        """``fact row recommends a member matching the predicate``, without joining the bridge into the rows."""
-        path = self.fact.dimensions[predicate.ref.dimension]
-        assert path.bridge is not None
-        inner = _FactQuery(self.registry, self.fact, self.plan, alias="matching")
-        condition = _compare(inner.attribute(predicate.ref), predicate.op, self._value(predicate.value))
-        matching = sa.select(inner.table.c[path.bridge.key]).select_from(inner.source).where(condition)
-        return self.table.c[path.bridge.key].in_(matching)
+        """``fact row has a member matching the predicate`` (or, for isNull, has none), without joining
+        the bridge into the rows."""
+        bridge = self.fact.dimensions[predicate.ref.dimension].bridge
+        assert bridge is not None
+        fact = sa.table(self.fact.table, sa.column(bridge.key)).alias("matching")
+        members = sa.table(bridge.table, sa.column(bridge.key), sa.column(bridge.column)).alias(predicate.ref.dimension)
+        condition = _compare(members.c[bridge.column], predicate.op, self._value(predicate.value))
+        matching = sa.select(fact.c[bridge.key]).select_from(fact.outerjoin(members, members.c[bridge.key] == fact.c[bridge.key]))
+        return self.table.c[bridge.key].in_(matching.where(condition))
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, datetime) and value.tzinfo is not None:
@@ -160,20 +163,25 @@ class _FactQuery:
     def measure(self, measure: Measure) -> ColumnElement[Any]:
         column = self.table.c[measure.column] if measure.column else None
         aggregation = measure.aggregation
+        condition = sa.and_(*(self._measure_condition(c) for c in measure.filter)) if measure.filter else None
+        is_float = self.fact.columns.get(measure.column or "") is DataType.FLOAT
+        if aggregation is Aggregation.AVG:
+            count = sa.func.count(column)
+            return divide(exact_sum(column, condition), count if condition is None else count.filter(condition))
+        if aggregation is Aggregation.SUM and is_float:
+            return exact_sum(column, condition)
         if aggregation is Aggregation.COUNT:
             value: Any = sa.func.count(column) if column is not None else sa.func.count()
         elif aggregation is Aggregation.COUNT_DISTINCT:
             value = sa.func.count(sa.distinct(column))
-        elif aggregation is Aggregation.AVG:
-            value = sa.func.avg(as_double(column))
         elif aggregation is Aggregation.PERCENTILE:
             assert measure.percentile is not None
             value = percentile_cont(measure.percentile, column)
         else:
             value = getattr(sa.func, aggregation.value)(column)
-        if measure.filter:
-            value = value.filter(sa.and_(*(self._measure_condition(c) for c in measure.filter)))
-        if aggregation is Aggregation.SUM and self.fact.columns.get(measure.column or "") is DataType.INTEGER:
+        if condition is not None:
+            value = value.filter(condition)
+        if aggregation is Aggregation.SUM:
             value = sa.cast(value, sa.BigInteger())
         return value
 

@@ -1,5 +1,5 @@
 WITH traces AS 
-(SELECT count(*) AS trace_count, avg(CAST(fact_traces.latency_ms AS DOUBLE PRECISION)) AS avg_trace_latency_ms 
+(SELECT count(*) AS trace_count, CAST(CAST(sum(CAST(fact_traces.latency_ms AS NUMERIC(38, 9))) AS TEXT) AS DOUBLE PRECISION) / CAST(nullif(CAST(count(fact_traces.latency_ms) AS DOUBLE PRECISION), 0) AS DOUBLE PRECISION) AS avg_trace_latency_ms 
 FROM fact_traces 
 WHERE fact_traces.trace_id IN (SELECT matching.trace_id 
 FROM fact_traces AS matching LEFT OUTER JOIN bridge_trace_practices AS practice ON practice.trace_id = matching.trace_id 
