@@ -90,6 +90,24 @@ def _percentile_cont(element: percentile_cont, compiler: Any, **kw: Any) -> str:
     return f"percentile_cont({element.fraction!r}) WITHIN GROUP (ORDER BY CAST({value} AS DOUBLE PRECISION))"
 
 
+class byte_order(FunctionElement[Any]):
+    """Text compared by bytes, as DuckDB does by default; PostgreSQL follows the database's collation otherwise."""
+
+    type = sa.Text()
+    inherit_cache = True
+    name = "byte_order"
+
+
+@compiles(byte_order)
+def _byte_order(element: byte_order, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(byte_order, "postgresql")
+def _byte_order_postgresql(element: byte_order, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)} COLLATE "C")'
+
+
 def as_double(value: ColumnElement[Any]) -> ColumnElement[float]:
     return value if isinstance(value.type, sa.Double) else sa.cast(value, sa.Double())
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
 from metrics.compiler.functions import (
+    byte_order,
     divide,
     exact_sum,
     hour_of_day,
@@ -274,9 +275,16 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
     statement = sa.select(*labelled.values(), sa.func.count().over().label(TOTAL)).select_from(rows)
     if plan.having:
         statement = statement.where(*(_compare(metrics[c.metric], c.op, c.value) for c in plan.having))
+    sortable = {ref.key: byte_order(column) if t is DataType.STRING else column for ref, column, t in zip(plan.dimensions, dimension_columns, plan.dimension_types, strict=True)}
+    sortable |= metrics
+
+    def sort_key(name: str, descending: bool) -> Any:
+        expression = labelled[name] if name in metrics else sortable[name]
+        return (expression.desc() if descending else expression.asc()).nulls_last()
+
     ordered = {order.field for order in plan.order_by}
-    ordering = [(labelled[o.field].desc() if o.descending else labelled[o.field].asc()).nulls_last() for o in plan.order_by]
-    ordering += [labelled[ref.key].asc().nulls_last() for ref in plan.dimensions if ref.key not in ordered]
+    ordering = [sort_key(o.field, o.descending) for o in plan.order_by]
+    ordering += [sort_key(ref.key, False) for ref in plan.dimensions if ref.key not in ordered]
     statement = statement.order_by(*ordering)
     if plan.limit is not None:
         statement = statement.limit(plan.limit)

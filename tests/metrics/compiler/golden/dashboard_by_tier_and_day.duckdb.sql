@@ -4,5 +4,5 @@ FROM fact_verifications LEFT OUTER JOIN dim_tier AS tier ON tier.tier_key = fact
 WHERE fact_verifications.created_at >= '2025-11-01 00:00:00' AND fact_verifications.created_at < '2025-11-08 00:00:00' AND tier.tier_name IN ('Operational', 'Autonomous') AND component.kernel = 'ingress' GROUP BY 1, 2)
  SELECT verifications.time__day AS time__day, verifications.tier__name AS tier__name, verifications.verification_count AS verification_count, CAST(verifications.verification_success_count AS DOUBLE PRECISION) / nullif(CAST(verifications.verification_success_rate__denominator AS DOUBLE PRECISION), 0) AS verification_success_rate, verifications.p95_verification_duration_ms AS p95_verification_duration_ms, count(*) OVER () AS total_count 
 FROM verifications 
-WHERE verifications.verification_count > 10 ORDER BY verification_success_rate DESC NULLS LAST, time__day ASC NULLS LAST, tier__name ASC NULLS LAST 
+WHERE verifications.verification_count > 10 ORDER BY verification_success_rate DESC NULLS LAST, verifications.time__day ASC NULLS LAST, verifications.tier__name ASC NULLS LAST 
  LIMIT 100

@@ -11,4 +11,4 @@ dimension_rows AS
 FROM traces UNION SELECT practice_steps.practice AS practice 
 FROM practice_steps)
  SELECT dimension_rows.practice AS practice, coalesce(traces.trace_count, 0) AS trace_count, coalesce(practice_steps.practice_recommendation_count, 0) AS practice_recommendation_count, count(*) OVER () AS total_count 
-FROM dimension_rows LEFT OUTER JOIN traces ON dimension_rows.practice IS NOT DISTINCT FROM traces.practice LEFT OUTER JOIN practice_steps ON dimension_rows.practice IS NOT DISTINCT FROM practice_steps.practice ORDER BY practice ASC NULLS LAST
+FROM dimension_rows LEFT OUTER JOIN traces ON dimension_rows.practice IS NOT DISTINCT FROM traces.practice LEFT OUTER JOIN practice_steps ON dimension_rows.practice IS NOT DISTINCT FROM practice_steps.practice ORDER BY (dimension_rows.practice COLLATE "C") ASC NULLS LAST
