@@ -8,8 +8,10 @@ so PostgreSQL gets ``timestamptz``; SQLite stores ISO-8601 text either way.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 source_metadata = sa.MetaData()
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def _timestamp(name: str, *, nullable: bool = False) -> sa.Column:
@@ -35,7 +37,7 @@ agents = sa.Table(
     source_metadata,
     sa.Column("agent_name", sa.Text, primary_key=True),
     sa.Column("agent_type", sa.Text, nullable=False),
-    sa.Column("capabilities", sa.JSON, nullable=False),
+    sa.Column("capabilities", JSON, nullable=False),
     sa.Column("sla_target_seconds", sa.Integer, nullable=False),
     sa.Column("cost_per_query_usd", sa.Double, nullable=False),
     _updated_at(),
@@ -152,7 +154,7 @@ agent_feedback = sa.Table(
     sa.Column("clarity_score", sa.Integer, nullable=True),
     sa.Column("accuracy_score", sa.Integer, nullable=True),
     sa.Column("tone_score", sa.Integer, nullable=True),
-    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("labels", JSON, nullable=False),
     _updated_at(),
 )
 
@@ -168,7 +170,7 @@ agent_traces = sa.Table(
     sa.Column("confidence", sa.Double, nullable=True),
     sa.Column("safety_level", sa.Text, nullable=False),
     sa.Column("latency_ms", sa.Integer, nullable=False),
-    sa.Column("trace", sa.JSON, nullable=False),
+    sa.Column("trace", JSON, nullable=False),
     _updated_at(),
 )
 

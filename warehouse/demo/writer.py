@@ -1,73 +1,46 @@
-"""Writes demo rows the way each source stores them (sources.md): ISO-8601 text in several forms on SQLite."""
+"""Writing batches under one transaction, in chunks, telling the caller how far each table got."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from warehouse.source import source_metadata
+from warehouse.demo.backends import Backend
+from warehouse.demo.batch import Batch
+from warehouse.demo.world import CHUNK_ROWS
 
-_SQLITE_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S+00:00", "%Y-%m-%dT%H:%M:%S.%f")
-CHUNK = 20_000
 Progress = Callable[[str, int, int], None]
 
 
-class SourceWriter:
-    def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url)
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
-        source_metadata.create_all(self.engine)
-        self._written = 0
+class Writer:
+    """Counts rows per table; ``expect`` announces totals up front so a progress bar knows its length."""
 
-    def _value(self, column: sa.Column[Any], value: Any) -> Any:
-        if value is None or not self.is_sqlite:
-            return value
-        if isinstance(value, datetime):
-            self._written += 1
-            return value.astimezone(UTC).strftime(_SQLITE_FORMATS[self._written % len(_SQLITE_FORMATS)])
-        if isinstance(column.type, sa.JSON):
-            return json.dumps(value)
-        return int(value) if isinstance(value, bool) else value
+    def __init__(self, connection: sa.Connection, backend: Backend, progress: Progress | None) -> None:
+        self._connection = connection
+        self._backend = backend
+        self._progress = progress
+        self._expected: Counter[str] = Counter()
+        self.written: Counter[str] = Counter()
 
-    def _table(self, name: str) -> sa.Table | sa.TableClause:
-        table = source_metadata.tables[name]
-        return sa.table(name, *(sa.column(c.name) for c in table.columns)) if self.is_sqlite else table
+    def expect(self, table: str, rows: int) -> None:
+        self._expected[table] += rows
 
-    def insert(self, name: str, rows: Iterable[dict[str, Any]], *, total: int, progress: Progress | None = None) -> int:
-        columns = source_metadata.tables[name].columns
-        written, chunk = 0, []
-        with self.engine.begin() as connection:
-            for row in rows:
-                chunk.append({c.name: self._value(c, row[c.name]) for c in columns})
-                if len(chunk) == CHUNK:
-                    written += self._flush(connection, name, chunk, total, progress, written)
-                    chunk = []
-            written += self._flush(connection, name, chunk, total, progress, written)
-        return written
+    def insert(self, batch: Batch) -> None:
+        for start in range(0, len(batch), CHUNK_ROWS):
+            part = batch.take(slice(start, start + CHUNK_ROWS))
+            self._backend.insert(self._connection, part)
+            self._report(batch.table.name, len(part))
 
-    def _flush(self, connection: sa.Connection, name: str, chunk: list[dict[str, Any]], total: int, progress: Progress | None, before: int) -> int:
-        if chunk:
-            connection.execute(sa.insert(self._table(name)), chunk)
-        if progress:
-            progress(name, before + len(chunk), total)
-        return len(chunk)
+    def update(self, batch: Batch, key: str) -> None:
+        for start in range(0, len(batch), CHUNK_ROWS):
+            part = batch.take(slice(start, start + CHUNK_ROWS))
+            self._backend.update(self._connection, part, key)
+            self._report(batch.table.name, len(part))
 
-    def update(self, name: str, key: str, changes: list[tuple[Any, dict[str, Any]]]) -> int:
-        table = self._table(name)
-        columns = source_metadata.tables[name].columns
-        with self.engine.begin() as connection:
-            for key_value, values in changes:
-                formatted = {column: self._value(columns[column], value) for column, value in values.items()}
-                connection.execute(sa.update(table).where(table.c[key] == key_value).values(formatted))
-        return len(changes)
-
-    def select(self, sql: str) -> list[tuple[Any, ...]]:
-        with self.engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(sa.text(sql))]
-
-    def dispose(self) -> None:
-        self.engine.dispose()
+    def _report(self, table: str, rows: int) -> None:
+        self.written[table] += rows
+        if self._progress is not None:
+            done = self.written[table]
+            self._progress(table, done, max(done, self._expected[table]))

@@ -1,0 +1,110 @@
+"""Two ``grace-metrics etl`` processes started together on one warehouse end as one clean run.
+
+Runs on a warehouse are serialised (DuckDB's file lock, a PostgreSQL advisory
+lock): both must exit 0, the warehouse must equal one uninterrupted run's, and
+every source row must land exactly once. The run log proves the two runs did
+overlap (the second started before the first finished) and that the one that
+waited found nothing left to do.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.warehouse.conftest import HASH_KEY, query, snapshot
+from warehouse.demo import advance_demo_source, generate_demo_source
+from warehouse.etl import run_etl
+
+pytestmark = pytest.mark.slow
+
+SCALE = 0.25
+"""5,000 action contracts: a run takes a few seconds, far longer than the second process needs to start."""
+
+FACTS = {  # source table -> the fact table holding one row per source row
+    "missions": "fact_missions",
+    "action_contracts": "fact_verifications",
+    "error_events": "fact_errors",
+    "approval_requests": "fact_approvals",
+    "agent_queries": "fact_queries",
+    "agent_feedback": "fact_feedback",
+    "agent_traces": "fact_traces",
+}
+
+
+def run_together(source: str, warehouse: str) -> None:
+    """Start two ETL processes at once and wait for both; both must succeed."""
+    command = [sys.executable, "-m", "graphql_api.cli", "etl", "--source", source, "--warehouse", warehouse, "--hash-key", HASH_KEY, "--quiet"]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [process.communicate(timeout=300)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], errors
+
+
+def source_counts(source: str) -> dict[str, int]:
+    engine = sa.create_engine(source, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        counts = {table: connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() for table in FACTS}
+    engine.dispose()
+    return counts
+
+
+def warehouse_counts(warehouse: str) -> dict[str, int]:
+    return {table: query(warehouse, f"SELECT count(*) FROM {fact}")[0][0] for table, fact in FACTS.items()}
+
+
+def assert_serialised(warehouse: str, source: str, before: dict[str, int]) -> None:
+    """The last two runs overlapped in time, both succeeded, and each new source row was inserted by exactly one."""
+    runs = query(warehouse, "SELECT run_id, started_at, finished_at, status FROM etl_runs ORDER BY finished_at")
+    (first, first_started, first_finished, *_), (second, second_started, _, _) = runs[-2:]
+    assert [status for *_, status in runs] == ["succeeded"] * len(runs)
+    assert second_started < first_finished, "the runs did not overlap: this test proves nothing"
+    stats = {
+        run: {
+            table: (inserted, updated)
+            for table, inserted, updated in query(
+                warehouse, "SELECT source_table, rows_inserted, rows_updated FROM etl_run_tables WHERE run_id = :run", run=run
+            )
+        }
+        for run in (first, second)
+    }
+    now = source_counts(source)
+    # Missions also fill in inferred mission members, which counts as an update; every other new row is an insert.
+    events = [table for table in FACTS if table != "missions"]
+    assert {table: stats[first][table][0] for table in events} == {table: now[table] - before.get(table, 0) for table in events}
+    assert set(stats[second].values()) == {(0, 0)}, "the run that waited changed rows the first had loaded"
+    assert warehouse_counts(warehouse) == now
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("concurrency_source") / "grace.sqlite"
+    generate_demo_source(f"sqlite:///{path}", scale=SCALE)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_two_runs_started_together_load_once(kind: str, demo_file: Path, tmp_path: Path, pg_database: Callable[[], str]) -> None:
+    shutil.copyfile(demo_file, tmp_path / "grace.sqlite")
+    source = f"sqlite:///{tmp_path / 'grace.sqlite'}"
+    clean, shared = (f"duckdb:///{tmp_path / name}.duckdb" if kind == "duckdb" else pg_database() for name in ("clean", "shared"))
+
+    # Initial load: the warehouse does not exist yet when both start.
+    run_etl(source, clean, hash_key=HASH_KEY)
+    run_together(source, shared)
+    assert snapshot(shared) == snapshot(clean)
+    assert_serialised(shared, source, before={})
+
+    # A day later, both catch up at once.
+    before = source_counts(source)
+    advance_demo_source(source, step=1, scale=SCALE)
+    assert source_counts(source) != before
+    run_etl(source, clean, hash_key=HASH_KEY)
+    run_together(source, shared)
+    assert snapshot(shared) == snapshot(clean)
+    assert_serialised(shared, source, before=before)
