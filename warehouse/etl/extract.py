@@ -106,5 +106,6 @@ def read_changed(connection: sa.Connection, table: sa.Table, since: datetime | N
     if condition is not None:
         query = query.where(condition)
     result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(query)
-    for partition in result.mappings().partitions(BATCH_ROWS):
-        yield [dict(row) for row in partition]
+    names = tuple(result.keys())
+    for partition in result.partitions(BATCH_ROWS):
+        yield [dict(zip(names, row, strict=True)) for row in partition]

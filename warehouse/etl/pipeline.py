@@ -8,8 +8,10 @@ so a failed or killed run still leaves a trace.
 
 from __future__ import annotations
 
+import functools
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json import JSONDecodeError
@@ -60,17 +62,25 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _parse_row(load: SourceLoad, raw: dict[str, Any]) -> dict[str, Any]:
-    row = dict(raw)
-    for column in load.source.columns:
-        for sql_type, (parse, expected) in _PARSERS.items():
-            if isinstance(column.type, sql_type):
-                try:
-                    row[column.name] = parse(raw[column.name])
-                except (ValueError, TypeError, JSONDecodeError):
-                    raise BadSourceValue(
-                        load.source.name, raw[load.natural_key], column.name, raw[column.name], expected
-                    ) from None
+@functools.cache
+def _column_parsers(table: sa.Table) -> tuple[tuple[str, Callable[[Any], Any], str], ...]:
+    """(column, parser, what it expects) for each source column that needs parsing; computed once per table."""
+    return tuple(
+        (column.name, parse, expected)
+        for column in table.columns
+        for sql_type, (parse, expected) in _PARSERS.items()
+        if isinstance(column.type, sql_type)
+    )
+
+
+def _parse_row(load: SourceLoad, row: dict[str, Any]) -> dict[str, Any]:
+    """Parses ``row`` in place (the extractor hands out a fresh dict per row)."""
+    for name, parse, expected in _column_parsers(load.source):
+        value = row[name]
+        try:
+            row[name] = parse(value)
+        except (ValueError, TypeError, JSONDecodeError):
+            raise BadSourceValue(load.source.name, row[load.natural_key], name, value, expected) from None
     return load.prepare(row)
 
 
