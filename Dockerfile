@@ -7,8 +7,9 @@ COPY pyproject.toml README.md ./
 COPY warehouse ./warehouse
 COPY metrics ./metrics
 COPY graphql_api ./graphql_api
-RUN pip install . && useradd --create-home --uid 10001 grace
+RUN pip install . && useradd --create-home --uid 10001 grace && mkdir /data && chown grace /data
 USER grace
+VOLUME /data
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
