@@ -40,33 +40,36 @@ REQUESTS = {
 }
 
 
-async def measure(url: str, repeats: int) -> list[tuple[str, float, float]]:
-    """Median seconds per request through the layer and as raw SQL, after one warm-up of each.
+async def timings(engine: MetricsEngine, request: MetricRequest, repeats: int) -> tuple[float, float]:
+    """Median seconds through the layer and as raw SQL, after one warm-up of each.
 
     The two alternate which goes first, so neither always finds the other's
     work in DuckDB's or PostgreSQL's caches.
     """
+    sql, params = engine.render(engine.compile(request))
+
+    async def layer() -> None:
+        await engine.query(request)
+
+    async def raw() -> None:
+        await engine.backend.fetch(sql, params, timeout=600)
+
+    seconds: dict[Callable[[], Awaitable[None]], list[float]] = {layer: [], raw: []}
+    for attempt in range(repeats + 1):
+        for run in (layer, raw) if attempt % 2 else (raw, layer):
+            started = time.perf_counter()
+            await run()
+            if attempt:
+                seconds[run].append(time.perf_counter() - started)
+    return statistics.median(seconds[layer]), statistics.median(seconds[raw])
+
+
+async def measure(url: str, repeats: int) -> list[tuple[str, float, float]]:
     engine = await MetricsEngine.connect(url)
-    figures = []
-    for name, request in REQUESTS.items():
-        sql, params = engine.render(engine.compile(request))
-
-        async def layer() -> None:
-            await engine.query(request)
-
-        async def raw() -> None:
-            await engine.backend.fetch(sql, params, timeout=600)
-
-        timings: dict[Callable[[], Awaitable[None]], list[float]] = {layer: [], raw: []}
-        for attempt in range(repeats + 1):
-            for run in (layer, raw) if attempt % 2 else (raw, layer):
-                started = time.perf_counter()
-                await run()
-                if attempt:
-                    timings[run].append(time.perf_counter() - started)
-        figures.append((name, statistics.median(timings[layer]), statistics.median(timings[raw])))
-    await engine.close()
-    return figures
+    try:
+        return [(name, *await timings(engine, request, repeats)) for name, request in REQUESTS.items()]
+    finally:
+        await engine.close()
 
 
 def big_model(directory: Path) -> None:

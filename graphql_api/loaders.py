@@ -43,7 +43,7 @@ class MemberKey:
     timezone: str
 
 
-async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) -> list[Row | None | Exception]:
+async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) -> list[Row | Exception | None]:
     groups: dict[MemberKey, list[object]] = {}
     for key in keys:
         groups.setdefault(replace(key, member=None), []).append(key.member)
@@ -64,7 +64,7 @@ async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) 
             by_group[shape] = error
             continue
         by_group[shape] = {record[shape.identifier.key]: Row(record) for record in result.records()}
-    answers: list[Row | None | Exception] = []
+    answers: list[Row | Exception | None] = []
     for key in keys:
         found = by_group[replace(key, member=None)]
         answers.append(found if isinstance(found, Exception) else found.get(key.member, Row({})))

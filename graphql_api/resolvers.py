@@ -16,7 +16,18 @@ from strawberry.types import Info
 from graphql_api.inputs import OrderByInput, boolean_parts, combine, conditions, having_conditions
 from graphql_api.loaders import MemberKey
 from graphql_api.selection import Selection, child_fields, metric_selection, own_fields
-from graphql_api.types import Catalog, CatalogAttribute, CatalogDimension, CatalogMetric, Explanation, Member, PageInfo, Row, Table, TableColumn
+from graphql_api.types import (
+    Catalog,
+    CatalogAttribute,
+    CatalogDimension,
+    CatalogMetric,
+    Explanation,
+    Member,
+    PageInfo,
+    Row,
+    Table,
+    TableColumn,
+)
 from metrics.compiler import DimensionRef, Filter, MetricRequest, OrderBy, TimeRange
 from metrics.compiler.request import TIME_PARTS
 from metrics.errors import InvalidFilter, InvalidRequest, UnknownMetric
@@ -24,8 +35,6 @@ from metrics.model import Dimension
 from metrics.registry import TIME, Registry
 from metrics.results import QueryResult
 from metrics.validation import camel
-
-
 
 
 @dataclass

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from metrics.compiler.request import TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange
 from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
 from metrics.model import DataType, FilterOp
-from metrics.compiler.request import TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange
 from metrics.registry import TIME, Registry
 
 _TIME_PART_TYPES = {"day_of_week": DataType.INTEGER, "hour_of_day": DataType.INTEGER, "is_weekend": DataType.BOOLEAN}
@@ -67,6 +67,10 @@ def predicates(where: Filter | None) -> Iterator[Predicate]:
         yield from predicates(where.item)
 
 
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
+
+
 def _scalar_fits(data_type: DataType, value: object) -> bool:
     if data_type is DataType.BOOLEAN:
         return isinstance(value, bool)
@@ -93,7 +97,7 @@ def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> 
         raise InvalidFilter(f"{what}: {op.value} takes a list of values")
     for item in values:  # type: ignore[union-attr]
         if not _scalar_fits(data_type, item):
-            raise InvalidFilter(f"{what}: {item!r} is not a {data_type.value} value")
+            raise InvalidFilter(f"{what}: {item!r} is not {_article(data_type.value)} {data_type.value} value")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -127,7 +131,7 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
     for order in request.order_by:
         if order.field not in request.metrics and order.field not in keys:
             raise InvalidRequest(f"cannot order by {order.field!r}: order by a selected metric or dimension ({', '.join([*request.metrics, *keys])})")
-    if request.limit is not None and request.limit < 0 or request.offset < 0:
+    if (request.limit is not None and request.limit < 0) or request.offset < 0:
         raise InvalidRequest("limit and offset must not be negative")
     if max_limit is not None and request.limit is not None and request.limit > max_limit:
         raise LimitExceeded(f"limit {request.limit} exceeds the maximum of {max_limit} rows; page with limit and offset")

@@ -30,7 +30,6 @@ from metrics.compiler.functions import (
 )
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
 from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate
-from metrics.compiler.spec import predicates
 from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
 from metrics.registry import TIME, Registry
 

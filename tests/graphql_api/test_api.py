@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from graphql_api.schema import build_schema
 from metrics.registry import load_registry
 from tests.graphql_api.conftest import CUSTOM_CONFIG, Api, open_api
 from tests.small_source import AGENTS, TIERS
-from graphql_api.schema import build_schema
 
 STATUSES = [("verified", "verified", "failed", "pending")[i % 4] for i in range(60)]
 TIER_OF = [TIERS[i % 3][1] for i in range(60)]

@@ -47,7 +47,7 @@ def test_results_past_the_row_cap_are_an_error_not_a_cut(duckdb_warehouse: str) 
 async def test_duckdb_timeout_interrupts_the_query() -> None:
     backend = DuckDBBackend(":memory:")
     started = time.monotonic()
-    with pytest.raises(QueryTimeout, match="longer than 0.3s"):
+    with pytest.raises(QueryTimeout, match=r"longer than 0\.3s"):
         await backend.fetch("SELECT count(*) FROM range(100000000000) a", [], timeout=0.3)
     assert time.monotonic() - started < 5
     assert await backend.fetch("SELECT 42", [], timeout=1) == [(42,)]

@@ -225,7 +225,7 @@ def test_reference_tables_hold_a_realistic_cast(snapshot: Snapshot) -> None:
     tiers = [(r["tier_id"], r["tier_name"], r["tier_level"], r["max_risk_score"]) for r in rows["autonomy_tiers"]]
     assert [t[:3] for t in tiers] == [("tier_0", "Observe", 0), ("tier_1", "Assist", 1), ("tier_2", "Operational", 2), ("tier_3", "Autonomous", 3)]
     risks = [t[3] for t in tiers]
-    assert risks == sorted(risks) and len(set(risks)) == 4 and 0 < risks[0] and risks[-1] <= 1
+    assert risks == sorted(risks) and len(set(risks)) == 4 and risks[0] > 0 and risks[-1] <= 1
     assert len(rows["agents"]) == 12
     assert set(column(rows, "agents", "agent_type")) == {"data", "engineer", "support", "marketing", "ai", "qa", "ops"}
     for capabilities in column(rows, "agents", "capabilities"):

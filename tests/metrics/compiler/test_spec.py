@@ -52,7 +52,7 @@ def _where(key: str, op: FilterOp, value: object) -> Predicate:
             "'errors_per_verification' cannot be sliced or filtered by 'mission'",
             "INVALID_DIMENSION",
         ),
-        (_request("error_count", where=_where("tier.level", FilterOp.EQ, "two")), InvalidFilter, "'two' is not a integer value", "INVALID_FILTER"),
+        (_request("error_count", where=_where("tier.level", FilterOp.EQ, "two")), InvalidFilter, "'two' is not an integer value", "INVALID_FILTER"),
         (_request("error_count", where=_where("tier.level", FilterOp.LIKE, "2%")), InvalidFilter, "like applies to strings only", "INVALID_FILTER"),
         (_request("error_count", where=_where("tier.name", FilterOp.GT, "a")), InvalidFilter, "applies to numbers and times", "INVALID_FILTER"),
         (_request("error_count", where=_where("tier.name", FilterOp.IN, "Observe")), InvalidFilter, "takes a list", "INVALID_FILTER"),
@@ -85,5 +85,5 @@ def test_time_needs_a_grain() -> None:
 
 def test_nested_filter_values_are_all_checked() -> None:
     where = And((_where("tier.name", FilterOp.EQ, "Observe"), Not(_where("agent.sla_target_seconds", FilterOp.GT, "slow"))))
-    with pytest.raises(InvalidFilter, match="filter on agent.sla_target_seconds: 'slow' is not a integer value"):
+    with pytest.raises(InvalidFilter, match=r"filter on agent\.sla_target_seconds: 'slow' is not an integer value"):
         compile_query(_request("error_count", where=where), REGISTRY)

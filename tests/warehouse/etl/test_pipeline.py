@@ -198,5 +198,5 @@ def test_bad_source_urls(source_url: str, error: type[Exception], message: str, 
 
 
 def test_unsupported_warehouse_url(source: SourceDB) -> None:
-    with pytest.raises(UnsupportedURL, match="warehouse URL 'sqlite:///w.db' is not supported"):
+    with pytest.raises(UnsupportedURL, match=r"warehouse URL 'sqlite:///w\.db' is not supported"):
         run_etl(source.url, "sqlite:///w.db", hash_key=HASH_KEY)
