@@ -1,8 +1,12 @@
 """DataLoader batch functions: N ``metrics`` fields or N members cost one query per group, not N.
 
-``metrics`` fields that share every argument and dimension are merged into one
-request (the union of their metrics); members of a dimension asking for the
-same metrics are answered by one query grouped by the member's identifier.
+``metrics`` fields are merged into one request (the union of their metrics)
+only when merging cannot change any field's answer: the same arguments, the
+same selected dimensions and the same set of facts. A merged query
+full-outer-joins its facts, so a field over other facts would gain the other
+facts' dimension members as extra rows, and with them a different
+``totalCount``, order and page. Members of a dimension asking for the same
+metrics are answered by one query grouped by the member's identifier.
 """
 
 from __future__ import annotations
@@ -16,21 +20,28 @@ from metrics.compiler import And, DimensionRef, Filter, MetricRequest, Predicate
 from metrics.engine import MetricsEngine
 from metrics.errors import MetricsError
 from metrics.model import FilterOp
+from metrics.registry import Registry
 from metrics.results import QueryResult
 
 
+def merge_key(registry: Registry, request: MetricRequest) -> tuple[MetricRequest, frozenset[str]]:
+    """What two requests must share to be answered by one query: everything but the metrics, and their facts."""
+    facts = frozenset(fact.name for metric in request.metrics if metric in registry.metrics for fact in registry.facts_of(metric))
+    return replace(request, metrics=()), facts
+
+
 async def load_metrics(engine: MetricsEngine, requests: Sequence[MetricRequest]) -> list[QueryResult | BaseException]:
-    groups: dict[MetricRequest, list[str]] = {}
+    groups: dict[tuple[MetricRequest, frozenset[str]], list[str]] = {}
     for request in requests:
-        metrics = groups.setdefault(replace(request, metrics=()), [])
+        metrics = groups.setdefault(merge_key(engine.registry, request), [])
         metrics.extend(m for m in request.metrics if m not in metrics)
     merged = list(groups)
     outcomes = await asyncio.gather(
-        *(engine.query(replace(shape, metrics=tuple(groups[shape]))) for shape in merged), return_exceptions=True
+        *(engine.query(replace(shape, metrics=tuple(groups[(shape, facts)]))) for shape, facts in merged), return_exceptions=True
     )
     results = dict(zip(merged, outcomes, strict=True))
     # An exception value fails only the keys that asked for it.
-    return [results[replace(request, metrics=())] for request in requests]
+    return [results[merge_key(engine.registry, request)] for request in requests]
 
 
 @dataclass(frozen=True)

@@ -87,12 +87,6 @@ async def test_drill_across_and_having(api: Api) -> None:
     ]
 
 
-async def test_several_metrics_fields_with_the_same_arguments_cost_one_query(api: Api) -> None:
-    body = await api("{ a: metrics { rows { tier { name } verificationCount } } b: metrics { rows { tier { name } p95VerificationDurationMs } } }")
-    assert api.statements == 1
-    assert len(body["data"]["a"]["rows"]) == len(body["data"]["b"]["rows"]) == 3
-
-
 async def test_member_navigation_costs_one_query_for_all_members(api: Api) -> None:
     body = await api("{ agents { name type metrics { queryCount p95QueryLatencyMs } } }")
     assert api.statements == 2  # the members, then one query for all their metrics
