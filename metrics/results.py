@@ -3,15 +3,16 @@
 Backends differ in how they hand back numbers (Decimal, int128, float) and
 time buckets; here every count becomes ``int``, every other number a float
 rounded to 12 significant digits (so sums of floats added in a different
-order still agree to the last digit shown), and time buckets become
-timezone-aware datetimes at the bucket's first instant.
+order still agree to the last digit shown), and time buckets (naive UTC
+instants from the compiler) become timezone-aware datetimes in the requested
+zone, with the offset in force at the bucket's first instant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,9 +42,14 @@ def _converter(data_type: DataType, zone: ZoneInfo) -> Any:
 
 
 def _at_zone(value: datetime, zone: ZoneInfo) -> datetime:
-    if value.tzinfo is not None:
-        return value.astimezone(zone)
-    return value.replace(tzinfo=zone, fold=0)
+    """An instant (naive values are UTC, as the compiler returns them) as the zone's clocks show it.
+
+    The tzinfo is the fixed offset in force at that instant, not the zone:
+    Python compares datetimes that share a ``ZoneInfo`` by their wall-clock
+    reading, so the two 02:00 buckets of an autumn night would be equal keys.
+    """
+    local = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(zone)
+    return local.replace(tzinfo=timezone(local.utcoffset() or timedelta(0)), fold=0)
 
 
 @dataclass(frozen=True)

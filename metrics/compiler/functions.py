@@ -15,6 +15,8 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from metrics.model import TimeGrain
 
+_ONE_DAY = sa.literal_column("INTERVAL '1 day'", sa.Interval())
+
 
 class local_time(FunctionElement[Any]):
     """A naive UTC timestamp as wall-clock time in a zone (DST included): ``local_time(ts, tz)``."""
@@ -27,7 +29,7 @@ class local_time(FunctionElement[Any]):
 @compiles(local_time)
 def _local_time(element: local_time, compiler: Any, **kw: Any) -> str:
     timestamp, zone = element.clauses
-    return f"(({compiler.process(timestamp, **kw)} AT TIME ZONE 'UTC') AT TIME ZONE {compiler.process(zone, **kw)})"
+    return f"(({compiler.process(timestamp.self_group(), **kw)} AT TIME ZONE 'UTC') AT TIME ZONE {compiler.process(zone, **kw)})"
 
 
 class truncate(FunctionElement[Any]):
@@ -45,6 +47,44 @@ class truncate(FunctionElement[Any]):
 @compiles(truncate)
 def _truncate(element: truncate, compiler: Any, **kw: Any) -> str:
     return f"date_trunc('{element.grain.value}', {compiler.process(element.clauses, **kw)})"
+
+
+def _offset(instant: ColumnElement[Any], zone: ColumnElement[str]) -> ColumnElement[Any]:
+    """The zone's UTC offset at a naive UTC instant, as an interval."""
+    return local_time(instant, zone) - instant
+
+
+def _first_instant(wall: ColumnElement[Any], zone: ColumnElement[str]) -> ColumnElement[Any]:
+    """The first real instant (naive UTC) at which the zone's clocks read ``wall``.
+
+    The offsets a day before and a day after ``wall`` are the candidates: where
+    the clocks read ``wall`` twice (autumn), the earlier offset gives the first
+    reading; where they never read it (spring, or a zone that skips midnight),
+    the offset before the change gives the instant the clocks jump past it.
+    """
+    before = wall - _offset(wall - _ONE_DAY, zone)
+    after = wall - _offset(wall + _ONE_DAY, zone)
+    return sa.case((sa.and_(local_time(before, zone) != wall, local_time(after, zone) == wall), after), else_=before)
+
+
+def bucket_start(grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnElement[str] | None) -> ColumnElement[Any]:
+    """The first instant (naive UTC) of the ``grain`` bucket that holds a naive UTC timestamp in a zone.
+
+    Buckets are instants, never wall-clock readings: in autumn the repeated
+    hour is two hour buckets, not one. Minutes and hours keep the row's own
+    offset (so a half-hour zone such as Asia/Kolkata gets its own hours);
+    days and longer start at the first instant of the local date. Only
+    ``local_time`` and ``truncate`` touch the backend, so every backend gets
+    the same instants.
+    """
+    if zone is None:
+        return truncate(grain, timestamp)
+    local = local_time(timestamp, zone)
+    wall = truncate(grain, local)
+    if grain not in (TimeGrain.MINUTE, TimeGrain.HOUR):
+        return _first_instant(wall, zone)
+    own = timestamp - (local - wall)
+    return sa.case((local_time(own, zone) == wall, own), else_=_first_instant(wall, zone))
 
 
 class iso_day_of_week(FunctionElement[Any]):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
 from metrics.compiler.functions import (
+    bucket_start,
     byte_order,
     divide,
     exact_sum,
@@ -26,7 +27,6 @@ from metrics.compiler.functions import (
     iso_day_of_week,
     local_time,
     percentile_cont,
-    truncate,
 )
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
 from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate
@@ -79,9 +79,9 @@ class _FactQuery:
         self.table = sa.table(fact.table, *(sa.column(name) for name in sorted(columns)))
         self.source: FromClause = self.table
         self.joined: dict[str, FromClause] = {}
-        zone = None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
-        event_time = self.table.c[fact.time]
-        self.local_time = event_time if zone is None else local_time(event_time, zone)
+        self.zone = None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
+        self.event_time = self.table.c[fact.time]
+        self.local_time = self.event_time if self.zone is None else local_time(self.event_time, self.zone)
 
     def _join(self, dimension_name: str) -> FromClause:
         """Join a dimension once: as of the event time for type 2; a bridge as an inner join, so a
@@ -102,11 +102,10 @@ class _FactQuery:
             target = sa.table(dimension.table, *(sa.column(n) for n in sorted(names))).alias(dimension_name)
             condition = target.c[dimension.key] == self.table.c[path.column]
             if dimension.history is not None:
-                event_time = self.table.c[self.fact.time]
                 condition = sa.and_(
                     condition,
-                    event_time >= target.c[dimension.history.valid_from],
-                    event_time < target.c[dimension.history.valid_to],
+                    self.event_time >= target.c[dimension.history.valid_from],
+                    self.event_time < target.c[dimension.history.valid_to],
                 )
         self.source = self.source.join(target, condition, isouter=path.bridge is None)
         self.joined[dimension_name] = target
@@ -115,7 +114,7 @@ class _FactQuery:
     def attribute(self, ref: DimensionRef) -> ColumnElement[Any]:
         if ref.dimension == TIME:
             if ref.grain is not None:
-                return truncate(ref.grain, self.local_time)
+                return bucket_start(ref.grain, self.event_time, self.zone)
             if ref.attribute == "day_of_week":
                 return iso_day_of_week(self.local_time)
             if ref.attribute == "hour_of_day":
@@ -143,9 +142,11 @@ class _FactQuery:
         matching = sa.select(fact.c[bridge.key]).select_from(fact.outerjoin(members, members.c[bridge.key] == fact.c[bridge.key]))
         return self.table.c[bridge.key].in_(matching.where(condition))
 
-    def _value(self, value: Any) -> Any:
+    @staticmethod
+    def _value(value: Any) -> Any:
+        """Datetimes compare as naive UTC, like the warehouse's timestamps and the time buckets."""
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(_zone(self.plan.timezone)).replace(tzinfo=None)
+            return value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     def condition(self, where: Filter, selected: set[str]) -> ColumnElement[bool]:
@@ -192,19 +193,13 @@ class _FactQuery:
         return _compare(self.table.c[condition.column], condition.op, value)
 
 
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
-
-
 def _aggregate_cte(registry: Registry, plan: QueryPlan, aggregate: FactAggregate) -> sa.CTE:
     query = _FactQuery(registry, registry.facts[aggregate.fact], plan)
     selected = {ref.dimension for ref in plan.dimensions}
     dimensions = [query.attribute(ref).label(label(ref.key)) for ref in plan.dimensions]
     measures = [query.measure(measure).label(label(name)) for name, measure in aggregate.measures]
     conditions = []
-    event_time = query.table.c[query.fact.time]
+    event_time = query.event_time
     if plan.start is not None:
         conditions.append(event_time >= sa.bindparam(f"{aggregate.fact}_from", plan.start, sa.DateTime()))
     if plan.end is not None:

@@ -14,6 +14,7 @@ ts, x, name = sa.column("ts"), sa.column("x"), sa.column("name")
 ZONE = sa.literal_column("'Europe/Berlin'")
 BOTH = {
     "local_time": (local_time(ts, ZONE), "((ts AT TIME ZONE 'UTC') AT TIME ZONE 'Europe/Berlin')"),
+    "local_time of an expression": (local_time(ts - x, ZONE), "(((ts - x) AT TIME ZONE 'UTC') AT TIME ZONE 'Europe/Berlin')"),
     "truncate": (truncate(TimeGrain.WEEK, ts), "date_trunc('week', ts)"),
     "iso_day_of_week": (iso_day_of_week(ts), "CAST(EXTRACT(ISODOW FROM ts) AS INTEGER)"),
     "hour_of_day": (hour_of_day(ts), "CAST(EXTRACT(HOUR FROM ts) AS INTEGER)"),
