@@ -2,20 +2,29 @@
 
 The ETL is synchronous: it streams from the source and writes in bulk, so it
 uses psycopg for PostgreSQL whatever driver the URL names (``asyncpg`` URLs
-are for the query server).
+are for the query server). Driver errors on opening either database become
+``SourceUnavailable`` or ``WarehouseUnavailable`` here, at this one boundary.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from warehouse.errors import LockTimeout, SourceUnavailable, UnsupportedURL
+from warehouse.errors import LockTimeout, SourceUnavailable, UnsupportedURL, WarehouseUnavailable
 
 _POSTGRES_DRIVERS = {"postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2", "postgres"}
+_WAREHOUSE_URLS = "duckdb:///PATH or postgresql://USER@HOST/DATABASE"
+
+_duckdb_file_locks: dict[Path, threading.Lock] = {}
+"""One lock per DuckDB file: threads of one process share DuckDB's database instance, so its file lock cannot
+keep them apart (the server runs the ETL in a worker thread)."""
 
 
 def _parse(url: str, role: str, supported: str) -> sa.URL:
@@ -23,6 +32,11 @@ def _parse(url: str, role: str, supported: str) -> sa.URL:
         return make_url(url)
     except sa.exc.ArgumentError:
         raise UnsupportedURL(url, role, supported) from None
+
+
+def display_url(url: sa.URL | str) -> str:
+    """The URL as it may be printed: without its password."""
+    return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
 
 
 def source_engine(url: str) -> sa.Engine:
@@ -40,49 +54,84 @@ def source_engine(url: str) -> sa.Engine:
 
 
 def warehouse_url(url: str) -> sa.URL:
-    """The synchronous URL of a warehouse: ``duckdb:///PATH`` or PostgreSQL via psycopg."""
-    supported = "duckdb:///PATH or postgresql://USER@HOST/DATABASE"
-    parsed = _parse(url, "warehouse", supported)
+    """The synchronous URL of a warehouse: a ``duckdb:///PATH`` file in an existing directory, or PostgreSQL."""
+    parsed = _parse(url, "warehouse", _WAREHOUSE_URLS)
     if parsed.drivername == "duckdb":
+        if not parsed.database or parsed.database == ":memory:":
+            raise UnsupportedURL(
+                url, "warehouse", _WAREHOUSE_URLS, reason="it names no file, and an in-memory warehouse is lost when the run ends"
+            )
+        directory = Path(parsed.database).parent
+        if not directory.is_dir():
+            raise WarehouseUnavailable(
+                f"cannot create the DuckDB warehouse {parsed.database!r}: the directory {str(directory)!r} does not "
+                "exist; create it or choose another path."
+            )
         return parsed
     if parsed.drivername in _POSTGRES_DRIVERS:
         return parsed.set(drivername="postgresql+psycopg")
-    raise UnsupportedURL(url, "warehouse", supported)
+    raise UnsupportedURL(url, "warehouse", _WAREHOUSE_URLS)
 
 
 def warehouse_engine(url: str) -> sa.Engine:
     return sa.create_engine(warehouse_url(url), poolclass=sa.pool.NullPool)
 
 
-def connect_exclusively(engine: sa.Engine, *, timeout: float) -> sa.Connection:
-    """A connection that holds the warehouse's ETL lock until it closes.
+def _lock_timeout(engine: sa.Engine, timeout: float) -> LockTimeout:
+    return LockTimeout(
+        f"another ETL run held the DuckDB warehouse {engine.url.database} for {timeout:.0f}s; "
+        "stop the other writer or raise --lock-timeout."
+    )
 
-    DuckDB lets one process write a file and locks it on open, so waiting for
-    the open is the lock; PostgreSQL gets a session-level advisory lock.
-    """
-    deadline = time.monotonic() + timeout
+
+def _open(engine: sa.Engine, deadline: float, timeout: float) -> sa.Connection:
+    """Open the warehouse, waiting while another process holds a DuckDB file's lock."""
     while True:
         try:
-            connection = engine.connect()
-            break
+            return engine.connect()
         except sa.exc.DBAPIError as exc:
             if engine.dialect.name != "duckdb" or "lock" not in str(exc.orig).lower():
-                raise
-            if time.monotonic() > deadline:
-                raise LockTimeout(
-                    f"the DuckDB warehouse {engine.url.database} stayed locked by another process for "
-                    f"{timeout:.0f}s; stop the other writer or raise --lock-timeout."
+                raise WarehouseUnavailable(
+                    f"cannot open the warehouse {display_url(engine.url)}: {str(exc.orig).strip()}. Check that the "
+                    "server is running and the URL (host, port, database, user) is right, or that the file is a "
+                    "DuckDB database you may write."
                 ) from None
+            if time.monotonic() > deadline:
+                raise _lock_timeout(engine, timeout) from None
             time.sleep(0.2)
-    if engine.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{int(timeout * 1000)}ms"})
-        try:
-            connection.execute(sa.text("SELECT pg_advisory_lock(hashtext('grace_metrics_etl'))"))
-        except sa.exc.OperationalError:
-            connection.close()
-            raise LockTimeout(
-                f"another ETL run held the PostgreSQL warehouse lock for {timeout:.0f}s; raise --lock-timeout."
-            ) from None
-        connection.execute(sa.text("SELECT set_config('lock_timeout', '0', false)"))
-        connection.commit()
-    return connection
+
+
+def _advisory_lock(connection: sa.Connection, timeout: float) -> None:
+    connection.execute(sa.text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{int(timeout * 1000)}ms"})
+    try:
+        connection.execute(sa.text("SELECT pg_advisory_lock(hashtext('grace_metrics_etl'))"))
+    except sa.exc.OperationalError:
+        raise LockTimeout(
+            f"another ETL run held the PostgreSQL warehouse lock for {timeout:.0f}s; raise --lock-timeout."
+        ) from None
+    connection.execute(sa.text("SELECT set_config('lock_timeout', '0', false)"))
+    connection.commit()
+
+
+@contextmanager
+def exclusive_connection(engine: sa.Engine, *, timeout: float) -> Iterator[sa.Connection]:
+    """A connection that holds the warehouse's ETL lock until the block ends.
+
+    DuckDB: a lock per file within the process, then DuckDB's own file lock
+    against other processes (waiting for the open is the wait for the lock).
+    PostgreSQL: a session-level advisory lock.
+    """
+    deadline = time.monotonic() + timeout
+    file_lock = None
+    if engine.dialect.name == "duckdb":
+        file_lock = _duckdb_file_locks.setdefault(Path(engine.url.database or "").resolve(), threading.Lock())
+        if not file_lock.acquire(timeout=timeout):
+            raise _lock_timeout(engine, timeout)
+    try:
+        with _open(engine, deadline, timeout) as connection:
+            if engine.dialect.name == "postgresql":
+                _advisory_lock(connection, timeout)
+            yield connection
+    finally:
+        if file_lock is not None:
+            file_lock.release()

@@ -3,6 +3,7 @@
     WarehouseError
     ├── UnsupportedURL        a source or warehouse URL of a kind we cannot use
     ├── SourceUnavailable     the source database cannot be reached or opened
+    ├── WarehouseUnavailable  the warehouse cannot be reached, opened or created
     ├── SourceContractError   tables or columns of sources.md are missing
     ├── BadSourceValue        a value that does not parse (table, key, column, value)
     ├── HashKeyError          the user-hash key is missing or differs from the warehouse's
@@ -17,11 +18,16 @@ class WarehouseError(Exception):
 
 
 class UnsupportedURL(WarehouseError):
-    def __init__(self, url: str, role: str, supported: str) -> None:
-        super().__init__(f"{role} URL {url!r} is not supported; use {supported}.")
+    def __init__(self, url: str, role: str, supported: str, *, reason: str = "") -> None:
+        because = f" ({reason})" if reason else ""
+        super().__init__(f"{role} URL {url!r} is not supported{because}; use {supported}.")
 
 
 class SourceUnavailable(WarehouseError):
+    pass
+
+
+class WarehouseUnavailable(WarehouseError):
     pass
 
 

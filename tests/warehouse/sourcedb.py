@@ -135,6 +135,14 @@ class SourceDB:
         with self.engine.begin() as connection:
             connection.execute(sa.update(raw).where(raw.c[key_column] == key).values(self._row(table, values)))
 
+    def loosen(self, table_name: str) -> None:
+        """Recreate the (empty) table without NOT NULL or key constraints, as a source that enforces none has it."""
+        table = source_metadata.tables[table_name]
+        loose = sa.Table(table_name, sa.MetaData(), *(sa.Column(column.name, column.type) for column in table.columns))
+        with self.engine.begin() as connection:
+            table.drop(connection)
+            loose.create(connection)
+
     def execute(self, sql: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(sa.text(sql))

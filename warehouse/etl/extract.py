@@ -3,6 +3,14 @@
 Rows are read by ``updated_at`` from the previous watermark minus an overlap,
 so a row that commits late with an older ``updated_at`` is still seen; rows
 read twice are recognised downstream by their unchanged ``updated_at``.
+
+On SQLite the exact comparison must normalise the text, which no index can
+serve, so a conservative prefilter on the raw value comes with it: every form
+sources.md allows starts with the UTC date, so text at or after the date one
+day before the cut-off holds every row the exact comparison keeps, and an
+index on ``updated_at`` (the application's to create) serves it. NULL passes
+the prefilter too, so the parser reports it; text that is no timestamp and
+sorts before that date is not read again by incremental runs.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from warehouse.connections import display_url
 from warehouse.errors import SourceContractError, SourceUnavailable
 from warehouse.source import SOURCE_TABLES
 
@@ -61,6 +70,17 @@ class WatermarkParam(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+class PrefilterParam(WatermarkParam):
+    """Binds the prefilter's bound: on SQLite the date (``YYYY-MM-DD``) one day earlier, as text; elsewhere as is."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        if value is not None and dialect.name == "sqlite":
+            return (value - timedelta(days=1)).strftime("%Y-%m-%d")
+        return super().process_bind_param(value, dialect)
+
+
 def check_contract(engine: sa.Engine) -> None:
     """Fail before anything is written when tables or columns of sources.md are missing, naming all of them."""
     try:
@@ -75,8 +95,11 @@ def check_contract(engine: sa.Engine) -> None:
             problems.extend(
                 f"table {table.name} has no column {column.name}" for column in table.columns if column.name not in columns
             )
-    except sa.exc.OperationalError as exc:
-        raise SourceUnavailable(f"cannot read the source database: {exc.orig}") from None
+    except sa.exc.DBAPIError as exc:
+        raise SourceUnavailable(
+            f"cannot read the source database {display_url(engine.url)}: {str(exc.orig).strip()}. Check that it is "
+            "running and that the URL names the operational database."
+        ) from None
     if problems:
         raise SourceContractError(problems)
 
@@ -86,9 +109,12 @@ def _changed_since(table: sa.Table, since: datetime | None) -> tuple[sa.TableCla
     raw = sa.table(table.name, *(sa.column(column.name) for column in table.columns))
     if since is None:
         return raw, None
+    cutoff = since - LATE_COMMIT_OVERLAP
+    prefilter = sa.or_(raw.c.updated_at >= sa.bindparam("prefilter", cutoff, PrefilterParam), raw.c.updated_at.is_(None))
     updated = comparable_timestamp(raw.c.updated_at)
     # NULL means the text did not parse: read the row so the parser reports it.
-    return raw, sa.or_(updated >= sa.bindparam("since", since - LATE_COMMIT_OVERLAP, WatermarkParam), updated.is_(None))
+    exact = sa.or_(updated >= sa.bindparam("since", cutoff, WatermarkParam), updated.is_(None))
+    return raw, sa.and_(prefilter, exact)
 
 
 def count_changed(connection: sa.Connection, table: sa.Table, since: datetime | None) -> int:

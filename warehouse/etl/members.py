@@ -55,9 +55,6 @@ class MemberKeys:
         self._next = max(self._keys.values(), default=0) + 1
         self._inferred: list[str] = []
 
-    def __contains__(self, natural: str) -> bool:
-        return natural in self._keys
-
     def key_for(self, natural: str | None, *, infer: bool = True) -> int | None:
         """The member's key; an unknown member gets a new key and, if ``infer``, an inferred row at the next flush."""
         if natural is None:
@@ -70,10 +67,10 @@ class MemberKeys:
                 self._inferred.append(natural)
         return key
 
-    def flush(self, connection: sa.Connection) -> int:
-        """Insert the inferred members allocated since the last flush; returns how many."""
+    def flush(self, connection: sa.Connection) -> None:
+        """Insert the inferred members allocated since the last flush."""
         if not self._inferred:
-            return 0
+            return
         dimension = self.dimension
         history = (
             {"valid_from": schema.BEGINNING_OF_TIME, "valid_to": schema.END_OF_TIME, "is_current": True}
@@ -93,7 +90,6 @@ class MemberKeys:
         ]
         connection.execute(sa.insert(dimension.table), rows)
         self._inferred.clear()
-        return len(rows)
 
 
 def apply_history(

@@ -3,7 +3,8 @@
 The whole run is one warehouse transaction: the watermarks advance with the
 rows they cover, so a run killed at any point leaves the warehouse as it was,
 and bad input changes nothing. The run log is written around that transaction
-so a failed or killed run still leaves a trace.
+so a failed or killed run still leaves a trace: a failed run's row keeps its
+error and the per-table counts it had gathered.
 """
 
 from __future__ import annotations
@@ -18,18 +19,26 @@ from json import JSONDecodeError
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from warehouse import schema
-from warehouse.connections import connect_exclusively, source_engine, warehouse_engine
+from warehouse.connections import display_url, exclusive_connection, source_engine, warehouse_engine
 from warehouse.errors import BadSourceValue, HashKeyError
 from warehouse.etl.extract import check_contract, count_changed, read_changed
 from warehouse.etl.loads import LOADS, LoadContext, SourceLoad
 from warehouse.etl.members import DIMENSIONS, MemberKeys, apply_history
 from warehouse.etl.merge import MergeCount, Merger
-from warehouse.etl.values import UserKeyer, boolean, json_value, utc_timestamp
+from warehouse.etl.values import UserKeyer, boolean, integer, json_value, real, utc_timestamp
 
-_PARSERS = {sa.DateTime: (utc_timestamp, "an ISO-8601 timestamp"), sa.Boolean: (boolean, "a boolean"), sa.JSON: (json_value, "JSON")}
+_PARSERS: tuple[tuple[type[sa.types.TypeEngine[Any]], Callable[[Any], Any], str], ...] = (
+    (sa.DateTime, utc_timestamp, "an ISO-8601 timestamp"),
+    (sa.Boolean, boolean, "a boolean"),
+    (sa.Integer, integer, "an integer"),
+    (sa.Float, real, "a number"),
+    (sa.JSON, json_value, "JSON"),
+)
+"""Source column type -> parser and what it expects; a text column needs no parsing."""
+
+_ColumnParser = tuple[str, Callable[[Any], Any] | None, str, bool]
 
 
 class Progress(Protocol):
@@ -54,33 +63,39 @@ class EtlResult:
     tables: list[TableStats] = field(default_factory=list)
 
 
-def _display_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _column_parser(column: sa.Column[Any]) -> _ColumnParser:
+    for sql_type, parse, expected in _PARSERS:
+        if isinstance(column.type, sql_type):
+            break
+    else:
+        parse, expected = None, "text"
+    return column.name, parse, expected, column.nullable
+
+
 @functools.cache
-def _column_parsers(table: sa.Table) -> tuple[tuple[str, Callable[[Any], Any], str], ...]:
-    """(column, parser, what it expects) for each source column that needs parsing; computed once per table."""
-    return tuple(
-        (column.name, parse, expected)
-        for column in table.columns
-        for sql_type, (parse, expected) in _PARSERS.items()
-        if isinstance(column.type, sql_type)
-    )
+def _column_parsers(table: sa.Table) -> tuple[_ColumnParser, ...]:
+    """(column, parser or None, what it expects, nullable) for each column that needs a check; computed once per table."""
+    parsers = (_column_parser(column) for column in table.columns)
+    return tuple(parser for parser in parsers if parser[1] is not None or not parser[3])
 
 
 def _parse_row(load: SourceLoad, row: dict[str, Any]) -> dict[str, Any]:
     """Parses ``row`` in place (the extractor hands out a fresh dict per row)."""
-    for name, parse, expected in _column_parsers(load.source):
+    for name, parse, expected, nullable in _column_parsers(load.source):
         value = row[name]
-        try:
-            row[name] = parse(value)
-        except (ValueError, TypeError, JSONDecodeError):
-            raise BadSourceValue(load.source.name, row[load.natural_key], name, value, expected) from None
+        if value is None:
+            if not nullable:
+                never_null = f"{expected} (the column may not be NULL)"
+                raise BadSourceValue(load.source.name, row[load.natural_key], name, value, never_null)
+        elif parse is not None:
+            try:
+                row[name] = parse(value)
+            except (ValueError, TypeError, JSONDecodeError):
+                raise BadSourceValue(load.source.name, row[load.natural_key], name, value, expected) from None
     return load.prepare(row)
 
 
@@ -97,12 +112,21 @@ def _check_hash_key(connection: sa.Connection, keyer: UserKeyer) -> None:
 
 
 class _Run:
-    def __init__(self, source: sa.Connection, warehouse: sa.Connection, keyer: UserKeyer, progress: Progress | None):
+    def __init__(
+        self,
+        source: sa.Connection,
+        warehouse: sa.Connection,
+        keyer: UserKeyer,
+        progress: Progress | None,
+        tables: list[TableStats],
+    ) -> None:
         self.source = source
         self.warehouse = warehouse
         self.progress = progress
         self.context = LoadContext({d.name: MemberKeys(warehouse, d) for d in DIMENSIONS}, keyer)
         self.mergers: dict[str, Merger] = {}
+        self.tables = tables
+        """Counts so far, the table being loaded included, appended to the caller's list so a failed run keeps them."""
 
     def merger(self, load: SourceLoad, index: int) -> Merger:
         target = load.targets[index]
@@ -111,8 +135,9 @@ class _Run:
             self.mergers[name] = Merger(self.warehouse, target.table, load.natural_key, target.children)
         return self.mergers[name]
 
-    def load(self, load: SourceLoad) -> TableStats:
+    def load(self, load: SourceLoad) -> None:
         stats = TableStats(load.source.name)
+        self.tables.append(stats)
         marks = schema.etl_watermarks
         since = self.warehouse.execute(
             sa.select(marks.c.watermark).where(marks.c.source_table == load.source.name)
@@ -143,10 +168,10 @@ class _Run:
             self.warehouse.execute(
                 sa.insert(marks).values(source_table=load.source.name, watermark=newest, loaded_at=_now())
             )
-        return stats
 
     def _merge(self, load: SourceLoad, rows: list[dict[str, Any]]) -> MergeCount:
-        total = MergeCount()
+        """Upsert the rows into every target; the counts are the last target's (the fact, for missions)."""
+        count = MergeCount()
         for index, target in enumerate(load.targets):
             facts = [target.transform(row, self.context) for row in rows]
             for keys in self.context.keys.values():
@@ -157,9 +182,7 @@ class _Run:
                 else None
             )
             count = self.merger(load, index).merge(facts, children)
-            if index == 0:
-                total += count
-        return total
+        return count
 
 
 def run_etl(
@@ -172,36 +195,35 @@ def run_etl(
 ) -> EtlResult:
     """Load everything that changed in the source since the last run; safe to repeat and to run concurrently."""
     keyer = UserKeyer(hash_key)
+    engine = warehouse_engine(warehouse_url)
     source = source_engine(source_url)
     check_contract(source)
-    engine = warehouse_engine(warehouse_url)
     run_id = uuid.uuid4().hex
     started_at = _now()
-    with connect_exclusively(engine, timeout=lock_timeout) as warehouse:
+    with exclusive_connection(engine, timeout=lock_timeout) as warehouse:
         with warehouse.begin():
             schema.create_schema(warehouse)
         runs = schema.etl_runs
         with warehouse.begin():
             warehouse.execute(sa.update(runs).where(runs.c.status == "running").values(status="abandoned"))
             warehouse.execute(
-                sa.insert(runs).values(
-                    run_id=run_id, started_at=started_at, status="running", source=_display_url(source_url)
-                )
+                sa.insert(runs).values(run_id=run_id, started_at=started_at, status="running", source=display_url(source_url))
             )
+        tables: list[TableStats] = []
         try:
             with warehouse.begin(), source.connect() as source_connection:
                 _check_hash_key(warehouse, keyer)
-                run = _Run(source_connection, warehouse, keyer, progress)
-                tables = [run.load(load) for load in LOADS]
-                warehouse.execute(
-                    sa.insert(schema.etl_run_tables), [{"run_id": run_id, **vars(stats)} for stats in tables]
-                )
+                run = _Run(source_connection, warehouse, keyer, progress, tables)
+                for load in LOADS:
+                    run.load(load)
+                _record_tables(warehouse, run_id, tables)
                 finished_at = _now()
                 warehouse.execute(
                     sa.update(runs).where(runs.c.run_id == run_id).values(status="succeeded", finished_at=finished_at)
                 )
         except BaseException as exc:
             with warehouse.begin():
+                _record_tables(warehouse, run_id, tables)
                 warehouse.execute(
                     sa.update(runs)
                     .where(runs.c.run_id == run_id)
@@ -211,3 +233,8 @@ def run_etl(
     source.dispose()
     engine.dispose()
     return EtlResult(run_id, started_at, finished_at, tables)
+
+
+def _record_tables(warehouse: sa.Connection, run_id: str, tables: list[TableStats]) -> None:
+    if tables:
+        warehouse.execute(sa.insert(schema.etl_run_tables), [{"run_id": run_id, **vars(stats)} for stats in tables])

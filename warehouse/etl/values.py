@@ -1,7 +1,9 @@
-"""Source values into warehouse values: UTC timestamps, booleans, JSON, user keys.
+"""Source values into warehouse values: UTC timestamps, booleans, numbers, JSON, user keys.
 
 SQLite hands back text and integers, PostgreSQL typed values; both end here as
-the same Python values. A value that does not fit raises ``ValueError`` with
+the same Python values. SQLite is dynamically typed, so any column can hold
+text: the number parsers are what stop ``'fast'`` in an INTEGER column before
+it reaches the bulk loaders. A value that does not fit raises ``ValueError`` with
 what was expected, and the extractor turns it into ``BadSourceValue``.
 """
 
@@ -11,6 +13,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 
@@ -33,6 +36,24 @@ def boolean(value: Any) -> bool | None:
     if value in (0, 1):
         return bool(value)
     raise ValueError("a boolean (0 or 1)")
+
+
+def integer(value: Any) -> int:
+    """An int; an integral float is accepted, a bool (an int to Python) is not."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise ValueError("an integer")
+
+
+def real(value: Any) -> float:
+    """A float from a float, an int or a ``Decimal`` (a NUMERIC column in PostgreSQL); never from a bool or text."""
+    if type(value) is float:
+        return value
+    if type(value) is int or isinstance(value, Decimal):
+        return float(value)
+    raise ValueError("a number")
 
 
 def json_value(value: Any) -> Any:
