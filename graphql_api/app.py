@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cross_web import HTTPException  # what Strawberry raises for malformed requests
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from graphql_api.context import Context, caller_role
@@ -31,25 +32,79 @@ from warehouse import schema as warehouse_schema
 STATIC = Path(__file__).parent / "static"
 
 
+def api_error(status: int, code: str, message: str) -> JSONResponse:
+    """An HTTP-level refusal, shaped like a GraphQL error so clients read one format."""
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed ``limit`` bytes (nothing more is read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already read body to the next app, then defers to the client's."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 class GraphQLApp(GraphQL):
+    """Strawberry's ASGI app with a body-size cap and JSON (not plain text) HTTP errors."""
+
     def __init__(self, engine: MetricsEngine, settings: Settings) -> None:
-        super().__init__(build_schema(engine.registry), graphql_ide=None, allow_queries_via_get=False)
+        super().__init__(build_schema(engine.registry, settings), graphql_ide=None, allow_queries_via_get=True)
         self.engine = engine
         self.settings = settings
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(self.engine, self.settings, caller_role(request, self.settings))
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.settings.max_body_bytes
+        body = await _bounded_body(Request(scope, receive), limit)
+        response: Response
+        if body is None:
+            response = api_error(413, "LIMIT_EXCEEDED", f"the request body is larger than {limit:,} bytes; send a smaller query")
+        else:
+            try:
+                response = await self.run(Request(scope, _replay(body, receive)))
+            except HTTPException as error:  # the inner handler: Strawberry's refusals of malformed requests
+                response = api_error(error.status_code, "BAD_REQUEST", error.reason)
+        await response(scope, receive, send)
+
 
 class GraphQLEndpoint:
-    """GET: the GraphiQL page; POST: GraphQL over HTTP."""
+    """GET from a browser: the GraphiQL page; GET with ``?query=`` and POST: GraphQL over HTTP (queries only on GET)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
-        if request.method == "GET":
-            await HTMLResponse(graphiql_page())(scope, receive, send)
-        else:
+        response: Response | None = None
+        if request.method == "GET" and "query" not in request.query_params:
+            if "text/html" in request.headers.get("accept", ""):
+                response = HTMLResponse(graphiql_page())
+            else:
+                response = api_error(400, "BAD_REQUEST", "no query: POST JSON {\"query\": ...} or GET /graphql?query=...; browsers get GraphiQL here")
+        if response is None:
             await request.app.state.graphql(scope, receive, send)
+        else:
+            await response(scope, receive, send)
 
 
 async def health(request: Request) -> JSONResponse:

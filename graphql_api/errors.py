@@ -1,16 +1,33 @@
 """Every GraphQL error leaves with an ``extensions.code``; unexpected ones are masked.
 
-The outer catch-all: expected errors (the metrics layer's, GraphQL validation)
-keep their message and get their code; anything else is logged with a request
-id and shown as INTERNAL, never as a stack trace.
+The outer catch-all: expected errors keep their message and get their code,
+anything else is logged with a request id and shown as INTERNAL, never as a
+stack trace. Expected errors are
+
+- the metrics layer's and the API's own (``MetricsError``, ``ApiError``), which carry a code;
+- GraphQL's: a validation rule's errors are tagged with the rule's code
+  (``RULE_CODES``, and ``LIMIT_EXCEEDED`` for the size limits) as the rule
+  reports them; syntax errors are BAD_REQUEST; a variable whose value does
+  not fit its type is INVALID_FILTER.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    FieldsOnCorrectTypeRule,
+    GraphQLError,
+    GraphQLSyntaxError,
+    KnownArgumentNamesRule,
+    KnownTypeNamesRule,
+    ValuesOfCorrectTypeRule,
+    VariableDefinitionNode,
+    specified_rules,
+)
+from graphql.validation import ASTValidationRule, ValidationContext
 from strawberry.extensions import SchemaExtension
 
 from metrics.errors import MetricsError
@@ -19,47 +36,84 @@ log = logging.getLogger("grace_metrics.api")
 
 
 class ApiError(Exception):
-    """An error the API raises itself (authentication, permissions)."""
+    """An error the API raises itself (authentication, permissions, limits of a request)."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
         self.code = code
 
 
-_VALIDATION_CODES = (
-    ("Cannot query field", "UNKNOWN_FIELD"),
-    ("Unknown argument", "UNKNOWN_FIELD"),
-    ("Unknown type", "UNKNOWN_FIELD"),
-    ("is not defined by type", "UNKNOWN_FIELD"),
-    ("exceeds maximum operation depth", "LIMIT_EXCEEDED"),
-    ("number of tokens", "LIMIT_EXCEEDED"),
-    ("aliases found", "LIMIT_EXCEEDED"),
-    ("Syntax Error", "BAD_REQUEST"),
-)
+RULE_CODES: Mapping[type[ASTValidationRule], str] = {
+    FieldsOnCorrectTypeRule: "UNKNOWN_FIELD",
+    KnownArgumentNamesRule: "UNKNOWN_FIELD",
+    KnownTypeNamesRule: "UNKNOWN_FIELD",
+    ValuesOfCorrectTypeRule: "INVALID_FILTER",
+}
+"""Validation rules whose errors are not plain BAD_REQUEST (the other rules' are)."""
 
 
-def _code(error: GraphQLError) -> str | None:
+class _Tagging:
+    """A validation context that stamps a code on every error a rule reports through it."""
+
+    def __init__(self, context: ValidationContext, code: str) -> None:
+        self._context = context
+        self._code = code
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def report_error(self, error: GraphQLError) -> None:
+        error.extensions = {**(error.extensions or {}), "code": self._code}
+        self._context.report_error(error)
+
+
+def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
+    """``rule``, with ``code`` on its errors (also those reported while it is created, as Strawberry's limiters do)."""
+
+    def __init__(self: ASTValidationRule, context: ValidationContext) -> None:
+        rule.__init__(self, _Tagging(context, code))  # type: ignore[arg-type]
+
+    return type(rule.__name__, (rule,), {"__init__": __init__})
+
+
+_CODED_RULES = {rule: coded_rule(rule, RULE_CODES.get(rule, "BAD_REQUEST")) for rule in specified_rules}
+
+
+def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
+    if isinstance(error, GraphQLSyntaxError):
+        # graphql-core reports the token limit as a syntax error; its text is the only mark.
+        too_long = max_tokens is not None and f"more than {max_tokens} tokens" in error.message
+        return "LIMIT_EXCEEDED" if too_long else "BAD_REQUEST"
+    if error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):
+        return "INVALID_FILTER"  # validation is tagged, so this is a variable's value not fitting its type
+    return "BAD_REQUEST"
+
+
+def error_code(error: GraphQLError, max_tokens: int | None = None) -> str | None:
+    """The code of an expected error, or None for one that must be masked."""
     original = error.original_error
     if isinstance(original, (MetricsError, ApiError)):
         return original.code
-    if original is None:
-        for fragment, code in _VALIDATION_CODES:
-            if fragment in error.message:
-                return code
-        return "INVALID_FILTER" if "value" in error.message.lower() else "BAD_REQUEST"
+    if error.extensions and "code" in error.extensions:
+        return str(error.extensions["code"])
+    if error.path is None and (original is None or isinstance(original, (GraphQLError, ValueError, TypeError))):
+        return _pre_execution_code(error, max_tokens)  # parsing, validation, variables: the request's fault
     return None
 
 
 class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = tuple(_CODED_RULES.get(rule, rule) for rule in context.validation_rules)
         yield
-        result = self.execution_context.result
+        result = context.result
         if result is None or not result.errors:
             return
-        request_id = getattr(self.execution_context.context, "request_id", "-")
+        request_id = getattr(context.context, "request_id", "-")
+        max_tokens = context.parse_options.get("max_tokens")
         coded = []
         for error in result.errors:
-            code = _code(error)
+            code = error_code(error, max_tokens)
             if code is None:
                 log.error("request %s failed", request_id, exc_info=error.original_error)
                 error = GraphQLError(

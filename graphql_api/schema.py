@@ -10,18 +10,20 @@ without code. Names are snake_case in config and camelCase here.
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any, Optional
 
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
-from graphql_api.errors import ErrorCodes
+from graphql_api.errors import ErrorCodes, coded_rule
 from graphql_api.inputs import FILTER_INPUTS, BooleanFilter, IntFilter, NumberFilter, OrderByInput, TimeRangeInput
+from graphql_api.settings import Settings
 from graphql_api.types import Catalog, Explanation, Member, PageInfo, Row, Table
 from metrics.model import DataType, Dimension, TimeGrain
 from metrics.registry import Registry
@@ -40,6 +42,17 @@ TimeGrainEnum = strawberry.enum(Enum("TimeGrain", {grain.name: grain.value for g
 
 def pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _limit(extension: type[AddValidationRules], **options: Any) -> Callable[[], SchemaExtension]:
+    """A factory of ``extension`` whose rules report LIMIT_EXCEEDED (one instance per request, as Strawberry wants)."""
+
+    def create() -> SchemaExtension:
+        limiter = extension(**options)
+        limiter.validation_rules = [coded_rule(rule, "LIMIT_EXCEEDED") for rule in limiter.validation_rules]
+        return limiter
+
+    return create
 
 
 def _make_type(name: str, fields: dict[str, StrawberryField], *, is_input: bool = False, description: str | None = None) -> type:
@@ -80,8 +93,9 @@ def _describe_metric(registry: Registry, name: str) -> str:
 
 
 class SchemaBuilder:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, settings: Settings) -> None:
         self.registry = registry
+        self.settings = settings
         self.table_dimensions = [d for d in registry.dimensions.values() if d.is_table]
         self.value_dimensions = [d for d in registry.dimensions.values() if not d.is_table]
 
@@ -175,7 +189,12 @@ class SchemaBuilder:
         return MetricsSchema(
             query=query,
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
-            extensions=[ErrorCodes, lambda: QueryDepthLimiter(max_depth=12), lambda: MaxAliasesLimiter(max_alias_count=50)],
+            extensions=[
+                ErrorCodes,
+                lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
+                _limit(QueryDepthLimiter, max_depth=self.settings.max_depth),
+                _limit(MaxAliasesLimiter, max_alias_count=self.settings.max_aliases),
+            ],
         )
 
 
@@ -184,5 +203,6 @@ class MetricsSchema(strawberry.Schema):
         """``ErrorCodes`` logs the unexpected errors with their request id; expected ones are the client's."""
 
 
-def build_schema(registry: Registry) -> strawberry.Schema:
-    return SchemaBuilder(registry).build()
+def build_schema(registry: Registry, settings: Settings | None = None) -> strawberry.Schema:
+    """The schema of ``registry``, limiting queries as ``settings`` say (the defaults without)."""
+    return SchemaBuilder(registry, settings or Settings(warehouse_url="")).build()

@@ -1,0 +1,78 @@
+"""Error codes: GraphQL's own errors (syntax, validation, variables, size limits) are the client's, with a code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graphql_api.schema import build_schema
+from graphql_api.settings import Settings
+from metrics.registry import load_registry
+from tests.graphql_api.conftest import Api
+
+GRAIN = "query($g: TimeGrain!) { metrics { rows { time(grain: $g) verificationCount } } }"
+SMALL = Settings(warehouse_url="", max_depth=4, max_aliases=2, max_tokens=60)
+
+
+class Anyone:
+    """A context for queries that only reach ``catalog``, which needs no warehouse."""
+
+    def require(self, role: str) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def schema() -> Any:
+    return build_schema(load_registry(), SMALL)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code", "message"),
+    [
+        (GRAIN, {"g": "FORTNIGHT"}, "INVALID_FILTER", "'FORTNIGHT' does not exist in 'TimeGrain'"),
+        (GRAIN, None, "INVALID_FILTER", "non-null type 'TimeGrain!' to be provided"),
+        ("query($t: DateTime) { metrics(where: {time: {from: $t}}) { rows { errorCount } } }", {"t": "soon"}, "INVALID_FILTER", "cannot represent a DateTime"),
+        ("query($n: Int) { metrics(limit: $n) { rows { errorCount } } }", {"n": "ten"}, "INVALID_FILTER", "Int cannot represent"),
+        ('{ metrics(limit: "ten") { rows { errorCount } } }', None, "INVALID_FILTER", "Int cannot represent"),
+        ("{ metrics(top: 1) { rows { errorCount } } }", None, "UNKNOWN_FIELD", "Unknown argument 'top'"),
+        ("query($x: Int) { catalog { metrics { name } } }", {"x": 1}, "BAD_REQUEST", "'$x' is never used"),
+        ("{ metrics { rows { errorCount } ", None, "BAD_REQUEST", "Syntax Error"),
+        ("{ " + " ".join(f"x{i}: catalog {{ metrics {{ name }} }}" for i in range(3)) + " }", None, "LIMIT_EXCEEDED", "3 aliases found"),
+        ("{ catalog { metrics { name } } y: catalog { metrics { name } } }", None, None, None),
+        ("{ catalog { dimensions { attributes { name } } } }", None, None, None),
+        ("{ agents { metrics { queryCount } } " + "catalog { metrics { name } } " * 8 + "}", None, "LIMIT_EXCEEDED", "more than 60 tokens"),
+    ],
+)
+async def test_graphql_errors_are_the_clients_with_a_code(schema: Any, query: str, variables: Any, code: str | None, message: str | None) -> None:
+    result = await schema.execute(query, variable_values=variables, context_value=Anyone())
+    codes = [(e.extensions["code"], e.message) for e in result.errors or ()]
+    if code is None:
+        assert codes == []
+    else:
+        [(found, text)] = codes
+        assert found == code and message in text, text
+
+
+async def test_depth_limit_comes_from_settings() -> None:
+    deep = "{ catalog { dimensions { attributes { name } } } }"
+    shallow = build_schema(load_registry(), Settings(warehouse_url="", max_depth=2))
+    [error] = (await shallow.execute(deep, context_value=Anyone())).errors
+    assert error.extensions["code"] == "LIMIT_EXCEEDED" and "exceeds maximum operation depth of 2" in error.message
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "message"),
+    [
+        ("{ agents(limit: -1) { name } }", "INVALID_FILTER", "must not be negative"),
+        ("{ agents(offset: -1) { name } }", "INVALID_FILTER", "must not be negative"),
+        ("{ agents(limit: 20000) { name } }", "LIMIT_EXCEEDED", "maximum of 10000"),
+        ("{ metrics(limit: -1) { rows { errorCount } } }", "INVALID_FILTER", "must not be negative"),
+        ("{ metrics(offset: -3) { rows { errorCount } } }", "INVALID_FILTER", "must not be negative"),
+        ('{ table(metrics: ["errorCount"], limit: -1) { totalCount } }', "INVALID_FILTER", "must not be negative"),
+        ('{ table(metrics: ["errorCount"], limit: 10001) { totalCount } }', "LIMIT_EXCEEDED", "maximum of 10000"),
+    ],
+)
+async def test_paging_arguments_are_checked(api: Api, query: str, code: str, message: str) -> None:
+    [error] = (await api(query))["errors"]
+    assert error["extensions"]["code"] == code and message in error["message"]
