@@ -1,10 +1,19 @@
-"""Shared fixtures: real databases, created fresh for each test run and dropped after."""
+"""Shared fixtures: real databases, created fresh for each test run and dropped after.
+
+The PostgreSQL tests are skipped, loudly, only when no server answers at the
+configured address (and never under CI); any other problem, such as a missing
+database or a refused login, fails them. Test databases are named
+``gm_test_*``; those a crashed session left behind are dropped at the start.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,23 +22,69 @@ from tests.small_source import build_source
 from warehouse.etl import run_etl
 
 PG_ADMIN_URL = os.environ.get("GRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEST_DATABASES = "gm_test_"
+STALE_AFTER = timedelta(hours=2)
+"""Older than any test session; a younger database may belong to a session running right now."""
 
 
-def _admin_engine() -> sa.Engine:
-    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def unreachable(url: sa.URL) -> str | None:
+    """Why no server answers at the URL's host and port, or None when one does (a socket path is assumed to)."""
+    host = url.host or "localhost"
+    if host.startswith("/"):
+        return None
+    try:
+        socket.create_connection((host, url.port or 5432), timeout=5).close()
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
+def open_admin(url: str, *, ci: bool) -> sa.Engine:
+    """An autocommit engine on the server; skips (fails under CI) only if the server cannot be reached at all."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    reason = unreachable(engine.url)
+    if reason is not None:
+        message = f"PostgreSQL is not reachable at {engine.url.render_as_string(hide_password=True)}: {reason}"
+        if ci:
+            pytest.fail(f"{message} (CI must run the PostgreSQL tests)")
+        warnings.warn(f"SKIPPING POSTGRESQL TESTS: {message}", stacklevel=1)
+        pytest.skip(f"SKIPPING POSTGRESQL TESTS: {message}")
+    with engine.connect() as connection:  # a wrong database, user or password fails here, loudly
+        connection.execute(sa.text("select 1"))
+    return engine
+
+
+def drop_stale_databases(engine: sa.Engine, prefix: str, older_than: timedelta) -> list[str]:
+    """Drop databases named ``prefix*`` with no connection that were created longer ago than ``older_than``."""
+    stale = sa.text(
+        "SELECT datname FROM pg_database d WHERE starts_with(datname, :prefix) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid) "
+        "AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification < now() - :age"
+    )
+    dropped = []
+    with engine.connect() as connection:
+        try:
+            names = connection.execute(stale, {"prefix": prefix, "age": older_than}).scalars().all()
+        except sa.exc.ProgrammingError as exc:  # pg_stat_file needs a superuser or pg_read_server_files
+            warnings.warn(f"stale test databases were not dropped: {exc.orig}", stacklevel=1)
+            return dropped
+        for name in names:
+            try:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            except sa.exc.DBAPIError:
+                continue  # someone connected since: not stale after all
+            dropped.append(name)
+    return dropped
 
 
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[sa.Engine]:
-    engine = _admin_engine()
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    except sa.exc.OperationalError as exc:
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI must run the PostgreSQL tests)")
-        pytest.skip(f"SKIPPING POSTGRESQL TESTS: {message}")
+    engine = open_admin(PG_ADMIN_URL, ci=in_ci())
+    drop_stale_databases(engine, TEST_DATABASES, STALE_AFTER)
     yield engine
     engine.dispose()
 
@@ -40,7 +95,7 @@ def pg_database(pg_admin: sa.Engine) -> Iterator[Callable[[], str]]:
     created: list[str] = []
 
     def create() -> str:
-        name = f"gm_test_{uuid.uuid4().hex[:12]}"
+        name = f"{TEST_DATABASES}{uuid.uuid4().hex[:12]}"
         with pg_admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         created.append(name)

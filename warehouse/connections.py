@@ -79,7 +79,7 @@ def warehouse_engine(url: str) -> sa.Engine:
 
 def _lock_timeout(engine: sa.Engine, timeout: float) -> LockTimeout:
     return LockTimeout(
-        f"another ETL run held the DuckDB warehouse {engine.url.database} for {timeout:.0f}s; "
+        f"another ETL run held the DuckDB warehouse {engine.url.database} for {timeout:g}s; "
         "stop the other writer or raise --lock-timeout."
     )
 
@@ -107,7 +107,7 @@ def _advisory_lock(connection: sa.Connection, timeout: float) -> None:
         connection.execute(sa.text("SELECT pg_advisory_lock(hashtext('grace_metrics_etl'))"))
     except sa.exc.OperationalError:
         raise LockTimeout(
-            f"another ETL run held the PostgreSQL warehouse lock for {timeout:.0f}s; raise --lock-timeout."
+            f"another ETL run held the PostgreSQL warehouse lock for {timeout:g}s; raise --lock-timeout."
         ) from None
     connection.execute(sa.text("SELECT set_config('lock_timeout', '0', false)"))
     connection.commit()
