@@ -28,6 +28,7 @@ from metrics.model import (
     DimensionPath,
     Fact,
     FilterOp,
+    Format,
     History,
     Measure,
     Metric,
@@ -221,10 +222,19 @@ def _fact(name: str, node: Node, config: Config) -> Fact | None:
     )
 
 
-def _conditions(node: Node, config: Config) -> tuple[Condition, ...]:
+def _record(config: Config, prefix: Path_, fields: dict[str, Node]) -> None:
+    """Remember where each key stands, so an issue about it points at its own line."""
+    for key, node in fields.items():
+        config.where[(*prefix, key)] = (node.file, node.line)
+
+
+def _conditions(node: Node, config: Config, prefix: Path_) -> tuple[Condition, ...]:
     conditions = []
     for column, ops_node in (_mapping(node, "filter", config) or {}).items():
-        for op_name, value_node in (_mapping(ops_node, f"filter on {column!r}", config) or {}).items():
+        config.where[(*prefix, column)] = (ops_node.file, ops_node.line)
+        operators = _mapping(ops_node, f"filter on {column!r}", config) or {}
+        _record(config, (*prefix, column), operators)
+        for op_name, value_node in operators.items():
             op = _enum(FilterOp, Node(op_name, value_node.file, value_node.line), "filter operator", config)
             value = plain(value_node)
             if isinstance(value, dict) and set(value) == {"column"}:
@@ -237,7 +247,8 @@ def _conditions(node: Node, config: Config) -> tuple[Condition, ...]:
 _MEASURE_KEYS = ["fact", "aggregation", "column", "percentile", "filter"]
 
 
-def _measure(fields: dict[str, Node], node: Node, config: Config) -> Measure | None:
+def _measure(fields: dict[str, Node], node: Node, config: Config, prefix: Path_) -> Measure | None:
+    _record(config, prefix, fields)
     fact = _text(fields, "fact", config, node, required=True)
     aggregation = _enum(Aggregation, fields.get("aggregation"), "aggregation", config)
     if "aggregation" not in fields:
@@ -247,17 +258,25 @@ def _measure(fields: dict[str, Node], node: Node, config: Config) -> Measure | N
     if percentile is not None and (isinstance(percentile, bool) or not isinstance(percentile, (int, float))):
         config.issue("invalid_value", f"percentile {percentile!r} must be a number between 0 and 1", percentile_node)
         percentile = None
-    filters = _conditions(fields["filter"], config) if "filter" in fields else ()
+    filters = _conditions(fields["filter"], config, (*prefix, "filter")) if "filter" in fields else ()
     if fact is None or aggregation is None:
         return None
     return Measure(fact, aggregation, _text(fields, "column", config, node), percentile, filters)
 
 
-def _operand(node: Node, config: Config) -> str | Measure | None:
+def _operand(node: Node, config: Config, prefix: Path_) -> str | Measure | None:
     if isinstance(node.value, str):
         return node.value
     fields = _mapping(node, "ratio operand", config, _MEASURE_KEYS)
-    return _measure(fields, node, config) if fields is not None else None
+    return _measure(fields, node, config, prefix) if fields is not None else None
+
+
+def _format(fields: dict[str, Node], config: Config, node: Node) -> str | None:
+    text = _text(fields, "format", config, node)
+    if text is None:
+        return None
+    known = _enum(Format, fields["format"], "format", config)
+    return known.value if known is not None else None
 
 
 def _metric(name: str, node: Node, config: Config) -> Metric | None:
@@ -265,12 +284,14 @@ def _metric(name: str, node: Node, config: Config) -> Metric | None:
     fields = _mapping(node, f"metric {name!r}", config, allowed)
     if fields is None:
         return None
+    prefix = ("metrics", name)
+    _record(config, prefix, fields)
     common = {
         "name": name,
-        "label": _text(fields, "label", config, node) or name.replace("_", " ").capitalize(),
-        "description": _text(fields, "description", config, node) or "",
+        "label": _text(fields, "label", config, node, required=True) or name.replace("_", " ").capitalize(),
+        "description": _text(fields, "description", config, node, required=True) or "",
         "unit": _text(fields, "unit", config, node),
-        "format": _text(fields, "format", config, node),
+        "format": _format(fields, config, node),
         "file": node.file,
         "line": node.line,
     }
@@ -284,15 +305,16 @@ def _metric(name: str, node: Node, config: Config) -> Metric | None:
         return Metric(**common, expression=expression) if expression else None
     if kinds == ["ratio"]:
         parts = _mapping(fields["ratio"], f"ratio of {name!r}", config, ["numerator", "denominator"]) or {}
+        _record(config, prefix, parts)
         for part in ("numerator", "denominator"):
             if part not in parts:
                 config.issue("missing_key", f"ratio of {name!r} needs a {part}", fields["ratio"])
-        numerator = _operand(parts["numerator"], config) if "numerator" in parts else None
-        denominator = _operand(parts["denominator"], config) if "denominator" in parts else None
+        numerator = _operand(parts["numerator"], config, (*prefix, "numerator")) if "numerator" in parts else None
+        denominator = _operand(parts["denominator"], config, (*prefix, "denominator")) if "denominator" in parts else None
         if numerator is None or denominator is None:
             return None
         return Metric(**common, numerator=numerator, denominator=denominator)
-    measure = _measure(fields, node, config)
+    measure = _measure(fields, node, config, prefix)
     return Metric(**common, measure=measure) if measure else None
 
 

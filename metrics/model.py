@@ -6,6 +6,7 @@ Nothing here knows SQL or GraphQL; the compiler and the API read these.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 
 
@@ -19,6 +20,29 @@ class DataType(str, Enum):
     @property
     def is_numeric(self) -> bool:
         return self in (DataType.INTEGER, DataType.FLOAT)
+
+    def accepts(self, value: object) -> bool:
+        """Whether a config or request value can be compared with values of this type (no coercion)."""
+        if self is DataType.BOOLEAN:
+            return isinstance(value, bool)
+        if self is DataType.INTEGER:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self is DataType.FLOAT:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self is DataType.TIMESTAMP:
+            return isinstance(value, datetime)
+        return isinstance(value, str)
+
+
+class Format(str, Enum):
+    """How a client should show a metric's value; a closed set so every client can implement all of it."""
+
+    INTEGER = "integer"
+    NUMBER = "number"
+    PERCENT = "percent"
+    CURRENCY = "currency"
+    DURATION = "duration"
+    DATETIME = "datetime"
 
 
 class TimeGrain(str, Enum):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 
 from metrics.errors import ConfigError, InvalidDimension, Issue, UnknownDimension, UnknownMetric
 from metrics.loader import BUILTIN_CONFIG, Config, read_config
-from metrics.model import Aggregation, DataType, Dimension, Fact, Measure, Metric
+from metrics.model import Aggregation, DataType, Dimension, Fact, Format, Measure, Metric
 from metrics.validation import camel, references, validate
 
 CONFIG_ENV = "GRACE_METRICS_CONFIG"
+_DEFAULT_FORMATS = {DataType.INTEGER: Format.INTEGER, DataType.FLOAT: Format.NUMBER, DataType.TIMESTAMP: Format.DATETIME}
 TIME = "time"
 
 
@@ -23,6 +25,9 @@ class Registry:
         self.dimensions: dict[str, Dimension] = dict(config.dimensions)
         self.facts: dict[str, Fact] = dict(config.facts)
         self.metrics: dict[str, Metric] = dict(config.metrics)
+        for name, metric in self.metrics.items():
+            if metric.format is None:
+                self.metrics[name] = replace(metric, format=_DEFAULT_FORMATS[self.output_type(name)].value)
 
     def metric(self, name: str) -> Metric:
         try:
@@ -71,15 +76,15 @@ class Registry:
         return measure.aggregation is Aggregation.SUM and column_type is DataType.INTEGER
 
     def output_type(self, name: str) -> DataType:
-        """INTEGER for counts (and minima and maxima of integers), FLOAT for every other number."""
+        """INTEGER for counts, the column's type for minima and maxima of integers and timestamps, FLOAT otherwise."""
         measure = self.metric(name).measure
         if measure is None:
             return DataType.FLOAT
         if self.is_count(measure):
             return DataType.INTEGER
         column_type = self.facts[measure.fact].columns.get(measure.column or "")
-        if measure.aggregation in (Aggregation.MIN, Aggregation.MAX) and column_type is DataType.INTEGER:
-            return DataType.INTEGER
+        if measure.aggregation in (Aggregation.MIN, Aggregation.MAX) and column_type in (DataType.INTEGER, DataType.TIMESTAMP):
+            return column_type
         return DataType.FLOAT
 
     @cached_property

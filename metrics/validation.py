@@ -14,7 +14,11 @@ from metrics.loader import Config
 from metrics.model import Aggregation, ColumnRef, Condition, DataType, FilterOp, Measure, Metric
 
 Finding = tuple[str, str, tuple[str, ...]]
-RESERVED_NAMES = {"time", "day_of_week", "hour_of_day", "is_weekend"}
+ROW_COUNT = "total_count"
+"""The label of the compiled query's row-count column."""
+SPINE = "dimension_rows"
+"""The name of the compiled query's CTE of dimension rows (drill-across)."""
+RESERVED_NAMES = {"time": "the time dimension", "day_of_week": "the time dimension", "hour_of_day": "the time dimension", "is_weekend": "the time dimension", ROW_COUNT: "the row count of a result"}
 
 
 def camel(name: str) -> str:
@@ -68,6 +72,13 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
                 yield "unknown_dimension", f"fact {fact.name!r} names unknown dimension {name!r}{did_you_mean(name, config.dimensions)}", where
             elif dimension.is_table and path.bridge is not None:
                 yield "invalid_join", f"table dimension {name!r} is reached by its key column, not through a bridge", where
+            elif not dimension.is_table:
+                column = path.column if path.bridge is None else path.bridge.key
+                if column not in fact.columns:
+                    hint = did_you_mean(str(column), fact.columns) or f" (declared columns: {', '.join(sorted(fact.columns))})"
+                    yield "unknown_column", f"fact {fact.name!r}: dimension {name!r} uses undeclared column {column!r}{hint}", where
+                elif path.bridge is None and fact.columns[column] is not dimension.type:
+                    yield "type_mismatch", f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} but column {column!r} is {fact.columns[column].value}", where
 
 
 def check_measures(config: Config) -> Iterator[Finding]:
@@ -79,29 +90,29 @@ def check_measures(config: Config) -> Iterator[Finding]:
 def _check_measure(config: Config, metric: str, measure: Measure, path: tuple[str, ...]) -> Iterator[Finding]:
     fact = config.facts.get(measure.fact)
     if fact is None:
-        yield "unknown_fact", f"metric {metric!r} uses unknown fact {measure.fact!r}{did_you_mean(measure.fact, config.facts)}", path
+        yield "unknown_fact", f"metric {metric!r} uses unknown fact {measure.fact!r}{did_you_mean(measure.fact, config.facts)}", (*path, "fact")
         return
     aggregation, column = measure.aggregation, measure.column
     if column is None and aggregation is not Aggregation.COUNT:
-        yield "missing_column", f"metric {metric!r}: aggregation {aggregation.value} needs a column", path
+        yield "missing_column", f"metric {metric!r}: aggregation {aggregation.value} needs a column", (*path, "aggregation")
     if column is not None and column not in fact.columns:
         hint = did_you_mean(column, fact.columns) or f" (declared columns: {', '.join(sorted(fact.columns))})"
-        yield "unknown_column", f"metric {metric!r}: fact {fact.name!r} has no column {column!r}{hint}", path
+        yield "unknown_column", f"metric {metric!r}: fact {fact.name!r} has no column {column!r}{hint}", (*path, "column")
     elif column is not None:
         data_type = fact.columns[column]
         numeric = aggregation in (Aggregation.SUM, Aggregation.AVG, Aggregation.PERCENTILE)
         ordered = aggregation in (Aggregation.MIN, Aggregation.MAX)
         if (numeric and not data_type.is_numeric) or (ordered and data_type in (DataType.BOOLEAN, DataType.STRING)):
-            yield "type_mismatch", f"metric {metric!r}: cannot {aggregation.value} column {column!r} of type {data_type.value}", path
+            yield "type_mismatch", f"metric {metric!r}: cannot {aggregation.value} column {column!r} of type {data_type.value}", (*path, "column")
     if aggregation is Aggregation.PERCENTILE:
         if measure.percentile is None:
-            yield "missing_percentile", f"metric {metric!r}: a percentile aggregation needs `percentile: 0..1`", path
+            yield "missing_percentile", f"metric {metric!r}: a percentile aggregation needs `percentile: 0..1`", (*path, "aggregation")
         elif not 0 <= measure.percentile <= 1:
-            yield "percentile_range", f"metric {metric!r}: percentile {measure.percentile} is outside 0..1 (write 0.95, not 95)", path
+            yield "percentile_range", f"metric {metric!r}: percentile {measure.percentile} is outside 0..1 (write 0.95, not 95)", (*path, "percentile")
     elif measure.percentile is not None:
-        yield "unexpected_percentile", f"metric {metric!r}: `percentile` only applies to aggregation percentile", path
+        yield "unexpected_percentile", f"metric {metric!r}: `percentile` only applies to aggregation percentile", (*path, "percentile")
     for condition in measure.filter:
-        yield from _check_condition(metric, fact.name, fact.columns, condition, path)
+        yield from _check_condition(metric, fact.name, fact.columns, condition, (*path, "filter", condition.column))
 
 
 def _check_condition(metric: str, fact: str, columns: dict[str, DataType], condition: Condition, path: tuple[str, ...]) -> Iterator[Finding]:
@@ -109,29 +120,59 @@ def _check_condition(metric: str, fact: str, columns: dict[str, DataType], condi
         yield "unknown_column", f"metric {metric!r}: filter on unknown column {condition.column!r} of fact {fact!r}{did_you_mean(condition.column, columns)}", path
         return
     data_type, op, value = columns[condition.column], condition.op, condition.value
-    if isinstance(value, ColumnRef) and value.column not in columns:
-        yield "unknown_column", f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}", path
-    if op is FilterOp.IS_NULL and not isinstance(value, bool):
-        yield "invalid_filter", f"metric {metric!r}: is_null takes true or false", path
-    elif op in (FilterOp.IN, FilterOp.NOT_IN) and not isinstance(value, tuple):
+    path = (*path, op.value)
+    if isinstance(value, ColumnRef):
+        if value.column not in columns:
+            yield "unknown_column", f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}", path
+        return
+    if op is FilterOp.IS_NULL:
+        if not isinstance(value, bool):
+            yield "invalid_filter", f"metric {metric!r}: is_null takes true or false", path
+        return
+    if op in (FilterOp.IN, FilterOp.NOT_IN) and not isinstance(value, tuple):
         yield "invalid_filter", f"metric {metric!r}: {op.value} takes a list", path
     elif op in (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE) and not (data_type.is_numeric or data_type is DataType.TIMESTAMP):
         yield "invalid_filter", f"metric {metric!r}: {op.value} does not apply to {data_type.value} column {condition.column!r}", path
     elif op is FilterOp.LIKE and data_type is not DataType.STRING:
         yield "invalid_filter", f"metric {metric!r}: like only applies to string columns", path
+    else:
+        for item in value if isinstance(value, tuple) else (value,):
+            if not data_type.accepts(item):
+                yield "type_mismatch", f"metric {metric!r}: filter value {item!r} does not fit {data_type.value} column {condition.column!r}", path
+
+
+def _referenced(metric: Metric) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Metric names this one uses, each with the path of the key that names it."""
+    if metric.expression is not None:
+        for name in references(metric):
+            yield name, ("metrics", metric.name, "expression")
+    for part, operand in (("numerator", metric.numerator), ("denominator", metric.denominator)):
+        if isinstance(operand, str):
+            yield operand, ("metrics", metric.name, part)
+
+
+def _is_timestamp(config: Config, measure: Measure) -> bool:
+    fact = config.facts.get(measure.fact)
+    column_type = fact.columns.get(measure.column or "") if fact else None
+    return measure.aggregation in (Aggregation.MIN, Aggregation.MAX) and column_type is DataType.TIMESTAMP
 
 
 def check_references(config: Config) -> Iterator[Finding]:
     for metric in config.metrics.values():
-        path = ("metrics", metric.name)
         if metric.expression is not None:
             try:
                 expression_names(metric.expression)
             except ValueError as exc:
-                yield "invalid_expression", f"metric {metric.name!r}: expression {metric.expression!r} {exc}", path
-        for name in references(metric):
-            if name not in config.metrics:
+                yield "invalid_expression", f"metric {metric.name!r}: expression {metric.expression!r} {exc}", ("metrics", metric.name, "expression")
+        for name, path in _referenced(metric):
+            used = config.metrics.get(name)
+            if used is None:
                 yield "unknown_metric", f"metric {metric.name!r} uses unknown metric {name!r}{did_you_mean(name, config.metrics)}", path
+            elif used.measure is not None and _is_timestamp(config, used.measure):
+                yield "type_mismatch", f"metric {metric.name!r}: {name!r} is a timestamp, which cannot be divided or added", path
+        for part, operand in (("numerator", metric.numerator), ("denominator", metric.denominator)):
+            if isinstance(operand, Measure) and _is_timestamp(config, operand):
+                yield "type_mismatch", f"metric {metric.name!r}: the {part} is a timestamp, which cannot be divided", ("metrics", metric.name, part)
 
 
 def check_cycles(config: Config) -> Iterator[Finding]:
@@ -154,17 +195,29 @@ def check_cycles(config: Config) -> Iterator[Finding]:
 
 
 def check_names(config: Config) -> Iterator[Finding]:
-    """GraphQL names must be unique and not clash with the built-in time attributes."""
+    """GraphQL names must be unique; names must not clash with the time attributes or the compiler's labels.
+
+    The compiler labels ``tier.name`` as ``tier__name``, so a ``__`` in a name
+    could collide with another attribute's label.
+    """
     seen: dict[str, str] = {}
     for section in ("dimensions", "metrics"):
         for name in getattr(config, section):
             path = (section, name)
             if name in RESERVED_NAMES:
-                yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for the time dimension", path
+                yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for {RESERVED_NAMES[name]}", path
+            if "__" in name:
+                yield "invalid_name", f"{section[:-1]} name {name!r} must not contain '__' (the compiler's separator)", path
             graphql = camel(name)
             if graphql in seen:
                 yield "name_clash", f"{section[:-1]} {name!r} and {seen[graphql]} both become GraphQL field {graphql!r}", path
             seen[graphql] = f"{section[:-1]} {name!r}"
+    for dimension in config.dimensions.values():
+        for attribute in dimension.attributes:
+            if "__" in attribute.name:
+                yield "invalid_name", f"attribute name {attribute.name!r} must not contain '__' (the compiler's separator)", ("dimensions", dimension.name, attribute.name)
+    if SPINE in config.facts:
+        yield "reserved_name", f"fact name {SPINE!r} is reserved for the compiler's drill-across rows", ("facts", SPINE)
 
 
 RULES: tuple[Callable[[Config], Iterator[Finding]], ...] = (

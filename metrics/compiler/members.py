@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from metrics.compiler.to_sql import OutputColumn, label
+from metrics.compiler.to_sql import TOTAL, OutputColumn, label
 from metrics.model import Dimension
 
 
@@ -24,7 +24,7 @@ def compile_members(dimension: Dimension, *, as_of: datetime, limit: int, offset
         moment = sa.bindparam("as_of", as_of, sa.DateTime())
         statement = statement.where(table.c[dimension.history.valid_from] <= moment, moment < table.c[dimension.history.valid_to])
     identifier = table.c[dimension.attributes[0].column]
-    statement = statement.add_columns(sa.func.count().over().label("total_count")).order_by(identifier.asc().nulls_last())
+    statement = statement.add_columns(sa.func.count().over().label(TOTAL)).order_by(identifier.asc().nulls_last())
     statement = statement.limit(limit).offset(offset)
     columns = tuple(OutputColumn(key, label(key), a.type, False) for a, key in zip(dimension.attributes, keys, strict=True))
     return statement, columns

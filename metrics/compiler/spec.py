@@ -71,18 +71,6 @@ def _article(noun: str) -> str:
     return "an" if noun[0] in "aeiou" else "a"
 
 
-def _scalar_fits(data_type: DataType, value: object) -> bool:
-    if data_type is DataType.BOOLEAN:
-        return isinstance(value, bool)
-    if data_type is DataType.INTEGER:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if data_type is DataType.FLOAT:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if data_type is DataType.TIMESTAMP:
-        return isinstance(value, datetime)
-    return isinstance(value, str)
-
-
 def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> None:
     if op is FilterOp.IS_NULL:
         if not isinstance(value, bool):
@@ -96,7 +84,7 @@ def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> 
     if op in (FilterOp.IN, FilterOp.NOT_IN) and not isinstance(value, (list, tuple)):
         raise InvalidFilter(f"{what}: {op.value} takes a list of values")
     for item in values:  # type: ignore[union-attr]
-        if not _scalar_fits(data_type, item):
+        if not data_type.accepts(item):
             raise InvalidFilter(f"{what}: {item!r} is not {_article(data_type.value)} {data_type.value} value")
 
 
@@ -127,7 +115,8 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
             raise InvalidFilter(f"having names {condition.metric!r}, which is not selected; select it to filter on it")
         if condition.op in (FilterOp.LIKE, FilterOp.IN, FilterOp.NOT_IN):
             raise InvalidFilter(f"having on {condition.metric!r}: use eq, neq, gt, gte, lt, lte or isNull")
-        check_value(f"having on {condition.metric}", DataType.FLOAT, condition.op, condition.value)
+        output = registry.output_type(condition.metric)
+        check_value(f"having on {condition.metric}", DataType.FLOAT if output.is_numeric else output, condition.op, condition.value)
     for order in request.order_by:
         if order.field not in request.metrics and order.field not in keys:
             raise InvalidRequest(f"cannot order by {order.field!r}: order by a selected metric or dimension ({', '.join([*request.metrics, *keys])})")

@@ -32,8 +32,9 @@ from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, N
 from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate
 from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
 from metrics.registry import TIME, Registry
+from metrics.validation import ROW_COUNT, SPINE
 
-TOTAL = "total_count"
+TOTAL = ROW_COUNT
 
 
 def label(name: str) -> str:
@@ -49,6 +50,13 @@ class OutputColumn:
     label: str
     type: DataType
     is_metric: bool
+
+
+def sql_value(value: Any) -> Any:
+    """Datetimes compare as naive UTC, like the warehouse's timestamps and the time buckets (naive means UTC)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def _compare(column: ColumnElement[Any], op: FilterOp, value: Any) -> ColumnElement[bool]:
@@ -138,16 +146,9 @@ class _FactQuery:
         assert bridge is not None
         fact = sa.table(self.fact.table, sa.column(bridge.key)).alias("matching")
         members = sa.table(bridge.table, sa.column(bridge.key), sa.column(bridge.column)).alias(predicate.ref.dimension)
-        condition = _compare(members.c[bridge.column], predicate.op, self._value(predicate.value))
+        condition = _compare(members.c[bridge.column], predicate.op, sql_value(predicate.value))
         matching = sa.select(fact.c[bridge.key]).select_from(fact.outerjoin(members, members.c[bridge.key] == fact.c[bridge.key]))
         return self.table.c[bridge.key].in_(matching.where(condition))
-
-    @staticmethod
-    def _value(value: Any) -> Any:
-        """Datetimes compare as naive UTC, like the warehouse's timestamps and the time buckets."""
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC).replace(tzinfo=None)
-        return value
 
     def condition(self, where: Filter, selected: set[str]) -> ColumnElement[bool]:
         if isinstance(where, And):
@@ -159,7 +160,7 @@ class _FactQuery:
         path = self.fact.dimensions.get(where.ref.dimension)
         if path is not None and path.bridge is not None and where.ref.dimension not in selected:
             return self._bridged_filter(where)
-        return _compare(self.attribute(where.ref), where.op, self._value(where.value))
+        return _compare(self.attribute(where.ref), where.op, sql_value(where.value))
 
     def measure(self, measure: Measure) -> ColumnElement[Any]:
         column = self.table.c[measure.column] if measure.column else None
@@ -190,7 +191,7 @@ class _FactQuery:
         value = condition.value
         if isinstance(value, ColumnRef):
             value = self.table.c[value.column]
-        return _compare(self.table.c[condition.column], condition.op, value)
+        return _compare(self.table.c[condition.column], condition.op, sql_value(value))
 
 
 def _aggregate_cte(registry: Registry, plan: QueryPlan, aggregate: FactAggregate) -> sa.CTE:
@@ -248,7 +249,7 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
         rows: FromClause = source
         dimension_columns = [source.c[key] for key in keys]
     elif keys:
-        spine = sa.union(*(sa.select(*(cte.c[key] for key in keys)) for cte in ctes.values())).cte("dimension_rows")
+        spine = sa.union(*(sa.select(*(cte.c[key] for key in keys)) for cte in ctes.values())).cte(SPINE)
         rows = spine
         for cte in ctes.values():
             rows = rows.outerjoin(cte, sa.and_(*(spine.c[key].is_not_distinct_from(cte.c[key]) for key in keys)))
@@ -268,7 +269,7 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
     labelled |= {name: expression.label(label(name)) for name, expression in metrics.items()}
     statement = sa.select(*labelled.values(), sa.func.count().over().label(TOTAL)).select_from(rows)
     if plan.having:
-        statement = statement.where(*(_compare(metrics[c.metric], c.op, c.value) for c in plan.having))
+        statement = statement.where(*(_compare(metrics[c.metric], c.op, sql_value(c.value)) for c in plan.having))
     sortable = {ref.key: byte_order(column) if t is DataType.STRING else column for ref, column, t in zip(plan.dimensions, dimension_columns, plan.dimension_types, strict=True)}
     sortable |= metrics
 

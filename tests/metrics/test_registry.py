@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from metrics.errors import ConfigError, UnknownMetric
 from metrics.loader import BUILTIN_CONFIG, read_config
-from metrics.model import DataType
+from metrics.model import DataType, Format
 from metrics.registry import CONFIG_ENV, load_registry
 from metrics.validation import validate
 from warehouse import schema
@@ -19,14 +19,28 @@ from warehouse.source import source_metadata
 CONFIGS = Path(__file__).parent / "configs"
 
 
-def _issues(case: str) -> list[tuple[str, str, int]]:
+def _error(case: str) -> ConfigError:
     with pytest.raises(ConfigError) as error:
         load_registry([CONFIGS / case])
-    return [(issue.code, Path(issue.file).name, issue.line) for issue in error.value.issues]
+    return error.value
+
+
+def _issues(case: str) -> list[tuple[str, str, int]]:
+    return [(issue.code, Path(issue.file).name, issue.line) for issue in _error(case).issues]
 
 
 def test_builtin_catalog_is_valid() -> None:
     assert validate(read_config([BUILTIN_CONFIG])) == []
+
+
+def test_every_builtin_metric_says_what_it_is_and_how_to_show_it() -> None:
+    """Label, description, unit and format written in the YAML itself, not filled in by defaults."""
+    config, registry = read_config([BUILTIN_CONFIG]), load_registry()
+    for metric in config.metrics.values():
+        assert metric.label and metric.description and metric.unit and metric.format, metric.name
+        assert Format(metric.format), metric.name
+        assert (metric.format == "integer") == (registry.output_type(metric.name) is DataType.INTEGER), metric.name
+        assert (metric.format == "percent") == metric.name.endswith("_rate"), metric.name
 
 
 def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
@@ -44,37 +58,63 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
         (
             "broken_references",
             [
-                ("unknown_fact", "metrics.yaml", 2),
-                ("unknown_column", "metrics.yaml", 5),
-                ("unknown_column", "metrics.yaml", 15),
-                ("unknown_metric", "metrics.yaml", 9),
-                ("unknown_metric", "metrics.yaml", 13),
+                ("unknown_fact", "metrics.yaml", 5),
+                ("unknown_column", "metrics.yaml", 12),
+                ("unknown_column", "metrics.yaml", 28),
+                ("unknown_metric", "metrics.yaml", 17),
+                ("unknown_metric", "metrics.yaml", 22),
             ],
         ),
         (
             "bad_values",
             [
-                ("unknown_key", "metrics.yaml", 13),
-                ("metric_kind", "metrics.yaml", 11),
-                ("metric_kind", "metrics.yaml", 14),
-                ("invalid_value", "metrics.yaml", 21),
-                ("percentile_range", "metrics.yaml", 2),
-                ("type_mismatch", "metrics.yaml", 7),
-                ("invalid_expression", "metrics.yaml", 22),
+                ("unknown_key", "metrics.yaml", 19),
+                ("metric_kind", "metrics.yaml", 15),
+                ("metric_kind", "metrics.yaml", 20),
+                ("invalid_value", "metrics.yaml", 31),
+                ("invalid_value", "metrics.yaml", 49),
+                ("percentile_range", "metrics.yaml", 7),
+                ("type_mismatch", "metrics.yaml", 14),
+                ("type_mismatch", "metrics.yaml", 42),
+                ("type_mismatch", "metrics.yaml", 43),
+                ("invalid_expression", "metrics.yaml", 35),
+                ("type_mismatch", "metrics.yaml", 60),
+                ("type_mismatch", "metrics.yaml", 61),
+            ],
+        ),
+        (
+            "bad_dimensions",
+            [
+                ("unknown_column", "facts.yaml", 12),
+                ("type_mismatch", "facts.yaml", 13),
+                ("invalid_join", "facts.yaml", 14),
+                ("unknown_column", "facts.yaml", 15),
             ],
         ),
         ("cycle", [("cycle", "metrics.yaml", 2)]),
         (
             "duplicates",
             [
-                ("duplicate_key", "a.yaml", 9),
+                ("duplicate_key", "a.yaml", 12),
                 ("duplicate_name", "a.yaml", 2),
                 ("duplicate_name", "b.yaml", 5),
-                ("invalid_name", "b.yaml", 8),
+                ("invalid_name", "b.yaml", 10),
                 ("reserved_name", "b.yaml", 2),
             ],
         ),
-        ("syntax", [("yaml_syntax", "metrics.yaml", 6)]),
+        ("missing_metadata", [("missing_key", "metrics.yaml", 2), ("missing_key", "metrics.yaml", 6)]),
+        (
+            "reserved_names",
+            [
+                ("reserved_name", "metrics.yaml", 2),
+                ("reserved_name", "metrics.yaml", 6),
+                ("name_clash", "metrics.yaml", 6),
+                ("invalid_name", "metrics.yaml", 11),
+                ("name_clash", "metrics.yaml", 11),
+                ("reserved_name", "metrics.yaml", 17),
+            ],
+        ),
+        ("syntax", [("yaml_syntax", "metrics.yaml", 8)]),
     ],
 )
 def test_invalid_config_reports_every_problem_with_file_and_line(case: str, expected: list[tuple[str, str, int]]) -> None:
@@ -92,6 +132,15 @@ def test_messages_suggest_the_closest_name() -> None:
     assert "did you mean 'severity'?" in text
 
 
+def test_messages_name_what_to_change() -> None:
+    messages = {case: str(_error(case)) for case in ("bad_dimensions", "bad_values", "reserved_names")}
+    assert "dimension 'verification_status' uses undeclared column 'state' (did you mean 'status'?)" in messages["bad_dimensions"]
+    assert "filter value 'fast' does not fit integer column 'duration_ms'" in messages["bad_values"]
+    assert "format 'percnt' is not valid (did you mean 'percent'?)" in messages["bad_values"]
+    assert "metric name 'total_count' is reserved for the row count of a result" in messages["reserved_names"]
+    assert "must not contain '__'" in messages["reserved_names"]
+
+
 def test_cycle_names_the_loop() -> None:
     with pytest.raises(ConfigError, match="alpha -> beta -> gamma -> alpha"):
         load_registry([CONFIGS / "cycle"])
@@ -107,6 +156,10 @@ def test_custom_metrics_join_the_builtins_from_a_directory_or_the_environment(mo
     assert registry.metric("critical_error_share").kind == "ratio"
     assert registry.output_type("critical_error_count") is DataType.INTEGER
     assert registry.output_type("max_verification_duration_ms") is DataType.INTEGER
+    assert registry.output_type("last_resolution_at") is DataType.TIMESTAMP
+    assert registry.metric("last_resolution_at").format == "datetime"
+    assert registry.metric("critical_error_count").format == "integer"
+    assert registry.metric("critical_errors_per_action").format == "number"
     assert registry.allowed_dimensions("critical_error_share") == {"time", "tier", "agent", "component", "error_type", "error_severity"}
     monkeypatch.setenv(CONFIG_ENV, str(CONFIGS / "custom_metric"))
     assert "critical_error_count" in load_registry().metrics

@@ -1,4 +1,5 @@
-"""Time buckets are instants: across clock changes, in half-hour zones, where midnight does not exist.
+"""Time values are instants: buckets across clock changes, in half-hour zones, where midnight does not
+exist, and timestamp-valued metrics (a maximum of ``resolved_at``).
 
 A few error events sit on either side of each clock change; the expected
 buckets are written out by hand as the instant the bucket starts, with the
@@ -14,12 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from metrics.compiler import DimensionRef, MetricRequest, TimeRange
+import pyarrow as pa
+
+from metrics.compiler import DimensionRef, MetricCondition, MetricRequest, TimeRange
 from metrics.engine import MetricsEngine
+from metrics.model import FilterOp
+from metrics.registry import load_registry
+from metrics.results import QueryResult
 from tests.warehouse.sourcedb import SourceDB
 from warehouse.etl import run_etl
 
 BACKENDS = ("duckdb", "postgresql")
+CONFIGS = Path(__file__).parent / "configs"
+RESOLVED = (0, 3)
+"""Events resolved an hour after they occurred: 2025-03-30 01:59:30 and 2025-10-26 01:30 UTC."""
 EVENTS = [
     # Berlin, spring 2025: 02:00 CET becomes 03:00 CEST at 01:00 UTC.
     datetime(2025, 3, 30, 0, 59, 30), datetime(2025, 3, 30, 1, 0), datetime(2025, 3, 30, 1, 10),
@@ -38,6 +47,8 @@ EVENTS = [
 def at(offset_hours: float, *parts: int) -> datetime:
     return datetime(*parts, tzinfo=timezone(timedelta(hours=offset_hours)))  # type: ignore[misc]
 
+
+Ask = Callable[[str, MetricRequest], QueryResult]
 
 CASES = {
     "berlin-spring-hour": ("Europe/Berlin", "hour", datetime(2025, 3, 29), datetime(2025, 3, 31), {at(1, 2025, 3, 30, 1): 1, at(2, 2025, 3, 30, 3): 2}),
@@ -69,21 +80,27 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[], str]) -> Iterator[Callable[[str, MetricRequest], dict[datetime, int]]]:
+def engines(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[], str]) -> Iterator[Ask]:
     root: Path = tmp_path_factory.mktemp("buckets")
     source = SourceDB(f"sqlite:///{root / 'source.sqlite'}")
-    source.insert("error_events", *({"event_id": f"e{i}", "occurred_at": moment, "updated_at": datetime(2025, 11, 1)} for i, moment in enumerate(EVENTS)))
+    source.insert(
+        "error_events",
+        *(
+            {"event_id": f"e{i}", "occurred_at": moment, "resolved_at": moment + timedelta(hours=1) if i in RESOLVED else None, "updated_at": datetime(2025, 11, 1)}
+            for i, moment in enumerate(EVENTS)
+        ),
+    )
     urls = {"duckdb": f"duckdb:///{root / 'warehouse.duckdb'}", "postgresql": pg_database()}
     for url in urls.values():
         run_etl(source.url, url, hash_key="k")
     source.dispose()
     urls["postgresql"] = urls["postgresql"].replace("postgresql+psycopg", "postgresql+asyncpg")
+    registry = load_registry([CONFIGS / "custom_metric"])
     with asyncio.Runner() as runner:
-        connected = {name: runner.run(MetricsEngine.connect(url)) for name, url in urls.items()}
+        connected = {name: runner.run(MetricsEngine.connect(url, registry)) for name, url in urls.items()}
 
-        def ask(backend: str, request: MetricRequest) -> dict[datetime, int]:
-            result = runner.run(connected[backend].query(request))
-            return {row[0]: row[1] for row in result.rows}
+        def ask(backend: str, request: MetricRequest) -> QueryResult:
+            return runner.run(connected[backend].query(request))
 
         yield ask
         for engine in connected.values():
@@ -92,9 +109,25 @@ def engines(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[], 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES)
-def test_buckets_are_distinct_instants_with_their_offset(case: str, backend: str, engines: Callable[[str, MetricRequest], dict[datetime, int]]) -> None:
+def test_buckets_are_distinct_instants_with_their_offset(case: str, backend: str, engines: Ask) -> None:
     zone, grain, start, end, expected = CASES[case]
     request = MetricRequest(("error_count",), (DimensionRef.parse(f"time.{grain}"),), time_range=TimeRange(start, end), timezone=zone)
-    buckets = engines(backend, request)
+    buckets = {bucket: count for bucket, count in engines(backend, request).rows}
     assert buckets == expected
     assert sorted((b.isoformat(), b.utcoffset()) for b in buckets) == sorted((b.isoformat(), b.utcoffset()) for b in expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_timestamp_maximum_is_a_datetime_end_to_end(backend: str, engines: Ask) -> None:
+    berlin = MetricRequest(("last_resolution_at",), timezone="Europe/Berlin")
+    result = engines(backend, berlin)
+    [(latest,)] = result.rows
+    assert (latest.isoformat(), latest.utcoffset()) == ("2025-10-26T02:30:00+01:00", timedelta(hours=1))
+    assert result.to_arrow().schema.field("last_resolution_at").type == pa.timestamp("us", tz="Europe/Berlin")
+    spring = MetricRequest(("last_resolution_at", "error_count"), time_range=TimeRange(datetime(2025, 3, 1), datetime(2025, 4, 1)), timezone="Europe/Berlin")
+    assert engines(backend, spring).rows == [(at(2, 2025, 3, 30, 3, 59, 30), 3)]
+    by_day = MetricRequest(
+        ("last_resolution_at",), (DimensionRef.parse("time.year"),),
+        having=(MetricCondition("last_resolution_at", FilterOp.GT, at(0, 2025, 6, 1)),),
+    )
+    assert engines(backend, by_day).rows == [(at(0, 2025, 1, 1), at(0, 2025, 10, 26, 1, 30))]
