@@ -10,10 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 
 from graphql_api.console import ProgressBars, print_etl_summary
+from graphql_api.settings import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Settings, SettingsError
 from metrics.errors import ConfigError, MetricsError
 from metrics.loader import config_files
 from metrics.registry import config_directories, load_registry
@@ -71,24 +73,26 @@ def _schema(args: argparse.Namespace) -> None:
     print(build_schema(load_registry(args.config or [])).as_str())
 
 
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as error:
+        raise CommandError(f"{error}. Fix or unset the variable and start again.") from None
+
+
 def _serve(args: argparse.Namespace) -> None:
     from graphql_api.server import serve
 
-    serve(
-        warehouse=args.warehouse,
-        host=args.host,
-        port=args.port,
-        config=args.config or [],
-        source=args.source,
-        etl_every=args.etl_every,
-        hash_key=_hash_key(args) if args.source else None,
-    )
+    if args.etl_every <= 0:
+        raise CommandError(f"--etl-every must be a number of seconds greater than 0, not {args.etl_every:g}")
+    settings = _settings(warehouse_url=args.warehouse, config_dirs=tuple(Path(c) for c in args.config or ()))
+    serve(settings, host=args.host, port=args.port, source=args.source, etl_every=args.etl_every, hash_key=_hash_key(args) if args.source else None)
 
 
 def _demo(args: argparse.Namespace) -> None:
     from graphql_api.demo import run_demo
 
-    run_demo(host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
+    run_demo(_settings(), host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
 
 
 def _add_server_options(command: argparse.ArgumentParser) -> None:
@@ -143,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         "  grace-metrics serve --warehouse duckdb:///w.duckdb --source sqlite:///grace.sqlite --etl-every 60",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--warehouse", required=True, help="SQLAlchemy URL of the warehouse")
+    serve.add_argument("--warehouse", help=f"SQLAlchemy URL of the warehouse (default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE})")
     _add_server_options(serve)
     serve.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     serve.add_argument("--source", help="also run the ETL from this source inside the server")

@@ -7,12 +7,14 @@ way a production load would.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from graphql_api.console import ProgressBars, print_etl_summary
 from graphql_api.server import serve
+from graphql_api.settings import Settings
 from warehouse.demo import advance_demo_source, generate_demo_source
 from warehouse.etl import run_etl
 
@@ -20,7 +22,7 @@ DEMO_HASH_KEY = "grace-metrics-demo-key (not a secret: demo data only)"
 STEPS = 2
 
 
-def run_demo(*, host: str, port: int, directory: str, scale: float, console: Console) -> None:
+def run_demo(settings: Settings, *, host: str, port: int, directory: str, scale: float, console: Console) -> None:
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     source = f"sqlite:///{root / 'grace-demo.sqlite'}"
@@ -39,4 +41,4 @@ def run_demo(*, host: str, port: int, directory: str, scale: float, console: Con
             result = run_etl(source, warehouse, hash_key=DEMO_HASH_KEY)
         print_etl_summary(result, console)
     console.print(f"\n[bold]GraphiQL:[/] http://{host}:{port}/graphql   (Ctrl-C to stop)\n")
-    serve(warehouse=warehouse, host=host, port=port)
+    serve(replace(settings, warehouse_url=warehouse), host=host, port=port)

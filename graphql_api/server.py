@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator
 
+import duckdb
 import uvicorn
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
+from metrics.backends import BackendUnavailable
 from metrics.engine import MetricsEngine
-from metrics.registry import load_registry
+from metrics.registry import Registry, load_registry
 from warehouse.errors import WarehouseError
 from warehouse.etl import run_etl
 
@@ -53,18 +54,19 @@ def scheduled_etl(source: str, warehouse: str, *, every: float, hash_key: str): 
     return run
 
 
-def serve(
-    *,
-    warehouse: str,
-    host: str,
-    port: int,
-    config: Sequence[str] = (),
-    source: str | None = None,
-    etl_every: float = 60.0,
-    hash_key: str | None = None,
-) -> None:
-    settings = Settings.from_env(warehouse_url=warehouse, config_dirs=tuple(Path(c) for c in config))
-    registry = load_registry(settings.config_dirs)  # fail on bad config before binding the port
-    background = scheduled_etl(source, warehouse, every=etl_every, hash_key=hash_key) if source and hash_key else None
+async def check_warehouse(settings: Settings, registry: Registry) -> None:
+    """Open the warehouse once, so a wrong URL, a missing file or an unreachable server is one message, not a traceback."""
+    try:
+        engine = await MetricsEngine.connect(settings.warehouse_url, registry)
+    except duckdb.Error as error:  # not a DuckDB file, or another process holds its lock
+        raise BackendUnavailable(f"cannot open the DuckDB warehouse {settings.warehouse_url!r}: {error}") from None
+    await engine.close()
+
+
+def serve(settings: Settings, *, host: str, port: int, source: str | None = None, etl_every: float = 60.0, hash_key: str | None = None) -> None:
+    """Serve until interrupted; bad config and an unusable warehouse fail here, before the port is bound."""
+    registry = load_registry(settings.config_dirs)
+    asyncio.run(check_warehouse(settings, registry))
+    background = scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key) if source and hash_key else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(create_app(settings, registry, background), host=host, port=port, log_level="info")
