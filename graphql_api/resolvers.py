@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from strawberry.types import Info
 
+from graphql_api.errors import ApiError
 from graphql_api.inputs import OrderByInput, boolean_parts, combine, conditions, having_conditions
 from graphql_api.loaders import MemberKey
 from graphql_api.selection import Selection, child_fields, metric_selection, own_fields
@@ -30,7 +31,7 @@ from graphql_api.types import (
 )
 from metrics.compiler import DimensionRef, Filter, MetricRequest, OrderBy, TimeRange
 from metrics.compiler.request import TIME_PARTS
-from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownMetric
+from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownMetric, did_you_mean
 from metrics.model import Dimension
 from metrics.registry import TIME, Registry
 from metrics.results import QueryResult
@@ -76,9 +77,16 @@ def build_request(
     registry: Registry, selection: Selection, where: Any, having: Any, order_by: list[OrderByInput] | None, limit: int | None, offset: int, timezone: str
 ) -> MetricRequest:
     condition, time_range = convert_where(registry, where)
+    selected = {*selection.metrics, *(ref.key for ref in selection.dimensions)}
     orders = []
     for order in order_by or ():
         field = selection.names.get(order.field) or registry.by_graphql_name.get(order.field) or order.field
+        if field not in selected:
+            raise ApiError(
+                f"cannot order by {order.field!r}{did_you_mean(order.field, selection.names)}: order by a selected metric "
+                f"or dimension attribute, by its name, alias or path ({', '.join(selection.names)})",
+                "UNKNOWN_FIELD",
+            )
         orders.append(OrderBy(field, descending=order.direction.value == "desc"))
     return MetricRequest(
         metrics=tuple(selection.metrics),

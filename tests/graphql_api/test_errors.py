@@ -71,8 +71,12 @@ async def test_depth_limit_comes_from_settings() -> None:
         ("{ metrics(offset: -3) { rows { errorCount } } }", "INVALID_FILTER", "must not be negative"),
         ('{ table(metrics: ["errorCount"], limit: -1) { totalCount } }', "INVALID_FILTER", "must not be negative"),
         ('{ table(metrics: ["errorCount"], limit: 10001) { totalCount } }', "LIMIT_EXCEEDED", "maximum of 10000"),
+        ('{ metrics(orderBy: [{field: "errorCont"}]) { rows { n: errorCount } } }', "UNKNOWN_FIELD", "cannot order by 'errorCont' (did you mean 'errorCount'?)"),
+        ('{ metrics(orderBy: [{field: "tier.nam"}]) { rows { tier { name } errorCount } } }', "UNKNOWN_FIELD", "(did you mean 'tier.name'?)"),
+        ('{ metrics(orderBy: [{field: "verificationCount"}]) { rows { errorCount } } }', "UNKNOWN_FIELD", "order by a selected metric or dimension attribute"),
+        ('{ table(metrics: ["errorCount"], orderBy: [{field: "eror_count"}]) { totalCount } }', "UNKNOWN_FIELD", "did you mean"),
     ],
 )
-async def test_paging_arguments_are_checked(api: Api, query: str, code: str, message: str) -> None:
+async def test_paging_and_order_arguments_are_checked(api: Api, query: str, code: str, message: str) -> None:
     [error] = (await api(query))["errors"]
     assert error["extensions"]["code"] == code and message in error["message"]
