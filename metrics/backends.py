@@ -18,13 +18,17 @@ from duckdb_engine import Dialect as DuckDBDialect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.engine import make_url
 
-from metrics.errors import QueryError, QueryTimeout
+from metrics.errors import BackendError, QueryTimeout
 
 _POSTGRES = {"postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2", "postgres"}
 
 
-class BackendUnavailable(QueryError):
-    code = "INTERNAL"
+DRIVER_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+"""What the drivers raise when a statement fails; the engine translates these, and only these."""
+
+
+class BackendUnavailable(BackendError):
+    pass
 
 
 class Backend(Protocol):

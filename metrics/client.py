@@ -21,13 +21,23 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from metrics.compiler import And, DimensionRef, Filter, MetricCondition, MetricRequest, OrderBy, Predicate, TimeRange
+from metrics.compiler.request import HAVING_OPERATORS
 from metrics.engine import EngineSettings, MetricsEngine
-from metrics.errors import InvalidFilter
+from metrics.errors import InvalidFilter, did_you_mean
 from metrics.model import FilterOp
 from metrics.registry import load_registry
 
 T = TypeVar("T")
 Where = Filter | Mapping[str, Mapping[str, Any]] | None
+
+
+def _operator(key: str, name: str, allowed: Iterable[FilterOp] = tuple(FilterOp)) -> FilterOp:
+    """The operator called ``name``, or ``InvalidFilter`` naming the ones ``key`` accepts."""
+    allowed = tuple(allowed)
+    if name not in {op.value for op in allowed}:
+        names = [op.value for op in allowed]
+        raise InvalidFilter(f"{key}: unknown operator {name!r}{did_you_mean(name, names)}; use {', '.join(names)}")
+    return FilterOp(name)
 
 
 def where_from_mapping(where: Where) -> Filter | None:
@@ -37,11 +47,7 @@ def where_from_mapping(where: Where) -> Filter | None:
     predicates: list[Filter] = []
     for key, operators in where.items():
         for name, value in operators.items():
-            try:
-                op = FilterOp(name)
-            except ValueError:
-                raise InvalidFilter(f"{key}: unknown operator {name!r}; use {', '.join(o.value for o in FilterOp)}") from None
-            predicates.append(Predicate(DimensionRef.parse(key), op, tuple(value) if isinstance(value, list) else value))
+            predicates.append(Predicate(DimensionRef.parse(key), _operator(key, name), tuple(value) if isinstance(value, list) else value))
     return predicates[0] if len(predicates) == 1 else And(tuple(predicates))
 
 
@@ -71,7 +77,9 @@ class MetricsClient:
     ) -> MetricRequest:
         """A request from names; ``order_by`` entries are names, ``-name`` for descending."""
         conditions = tuple(
-            MetricCondition(metric, FilterOp(op), value) for metric, ops in (having or {}).items() for op, value in ops.items()
+            MetricCondition(metric, _operator(f"having on {metric}", op, HAVING_OPERATORS), value)
+            for metric, ops in (having or {}).items()
+            for op, value in ops.items()
         )
         return MetricRequest(
             metrics=tuple(metrics),

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from metrics.backends import Backend, open_backend
+from metrics.backends import DRIVER_ERRORS, Backend, open_backend
 from metrics.compiler import CompiledQuery, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
-from metrics.errors import LimitExceeded
+from metrics.errors import BackendError, LimitExceeded
 from metrics.registry import Registry, load_registry
 from metrics.results import QueryResult
 
@@ -54,9 +54,16 @@ class MetricsEngine:
         sql = statement.compile(dialect=self.backend.dialect, compile_kwargs={"render_postcompile": True})
         return sql.string, [sql.params[name] for name in sql.positiontup or ()]
 
+    async def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """The one place driver exceptions become ``BackendError``; callers only ever see ``MetricsError``."""
+        try:
+            return await self.backend.fetch(sql, params, timeout=self.settings.statement_timeout)
+        except DRIVER_ERRORS as exc:
+            raise BackendError(f"the warehouse could not run the query: {type(exc).__name__}: {exc}") from exc
+
     async def run(self, compiled: CompiledQuery) -> QueryResult:
         sql, params = self.render(compiled)
-        raw = await self.backend.fetch(sql, params, timeout=self.settings.statement_timeout)
+        raw = await self._fetch(sql, params)
         result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone)
         if compiled.plan.limit is None and result.total_count > self.settings.max_rows:
             raise LimitExceeded(
@@ -73,7 +80,7 @@ class MetricsEngine:
         now = datetime.now(UTC).replace(tzinfo=None)
         statement, columns = compile_members(self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset)
         sql = statement.compile(dialect=self.backend.dialect, compile_kwargs={"render_postcompile": True})
-        raw = await self.backend.fetch(sql.string, [sql.params[n] for n in sql.positiontup or ()], timeout=self.settings.statement_timeout)
+        raw = await self._fetch(sql.string, [sql.params[n] for n in sql.positiontup or ()])
         return QueryResult.from_rows(columns, raw, "UTC")
 
     async def close(self) -> None:

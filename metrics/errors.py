@@ -2,14 +2,16 @@
 
     MetricsError                      code
     ├── ConfigError                   INVALID_CONFIG   config files hold problems (all listed)
-    └── QueryError                                     a request the registry cannot answer
-        ├── UnknownMetric             UNKNOWN_FIELD
-        ├── UnknownDimension          UNKNOWN_FIELD
-        ├── InvalidDimension          INVALID_DIMENSION   a metric's fact cannot be sliced by it
-        ├── InvalidFilter             INVALID_FILTER
-        ├── InvalidRequest            INVALID_FILTER   bad order, time zone, grain, paging
-        ├── LimitExceeded             LIMIT_EXCEEDED
-        └── QueryTimeout              TIMEOUT
+    ├── QueryError                                     a request the registry cannot answer
+    │   ├── UnknownMetric             UNKNOWN_FIELD
+    │   ├── UnknownDimension          UNKNOWN_FIELD    also an unknown time grain
+    │   ├── InvalidDimension          INVALID_DIMENSION   a metric's fact cannot be sliced by it
+    │   ├── InvalidFilter             INVALID_FILTER   also an unknown filter or having operator
+    │   ├── InvalidRequest            INVALID_FILTER   bad order, time zone, paging
+    │   ├── LimitExceeded             LIMIT_EXCEEDED
+    │   └── QueryTimeout              TIMEOUT
+    └── BackendError                  INTERNAL         the warehouse failed (driver errors, translated by the engine)
+        └── BackendUnavailable        INTERNAL         (metrics.backends) no such warehouse, or no connection
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ class UnknownMetric(QueryError):
 class UnknownDimension(QueryError):
     code = "UNKNOWN_FIELD"
 
-    def __init__(self, name: str, known: Iterable[str]) -> None:
-        super().__init__(f"unknown dimension attribute {name!r}{did_you_mean(name, known)}")
+    def __init__(self, name: str, known: Iterable[str], *, hint: str = "") -> None:
+        super().__init__(f"unknown dimension attribute {name!r}{did_you_mean(name, known)}{hint}")
 
 
 class InvalidDimension(QueryError):
@@ -94,3 +96,9 @@ class LimitExceeded(QueryError):
 
 class QueryTimeout(QueryError):
     code = "TIMEOUT"
+
+
+class BackendError(MetricsError):
+    """A warehouse failure the request did not cause; the driver's exception is the ``__cause__``."""
+
+    code = "INTERNAL"

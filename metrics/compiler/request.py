@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from metrics.errors import InvalidRequest
+from metrics.errors import UnknownDimension
 from metrics.model import FilterOp, TimeGrain
 
 TIME_PARTS = ("day_of_week", "hour_of_day", "is_weekend")
@@ -32,7 +32,8 @@ class DimensionRef:
                 return cls("time", attribute)
             grains = [grain.value for grain in TimeGrain]
             if attribute not in grains:
-                raise InvalidRequest(f"{text!r}: time needs a grain ({', '.join(grains)}) or one of {', '.join(TIME_PARTS)}")
+                known = [f"time.{name}" for name in (*grains, *TIME_PARTS)]
+                raise UnknownDimension(text, known, hint=f"; time needs a grain ({', '.join(grains)}) or one of {', '.join(TIME_PARTS)}")
             return cls("time", grain=TimeGrain(attribute))
         return cls(dimension, attribute or None)
 
@@ -87,6 +88,10 @@ class TimeRange:
 
     start: datetime | None = None
     end: datetime | None = None
+
+
+HAVING_OPERATORS = (FilterOp.EQ, FilterOp.NEQ, FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE, FilterOp.IS_NULL)
+"""What a ``having`` condition may use: comparisons of one aggregated value."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from metrics.compiler.request import TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange
+from metrics.compiler.request import HAVING_OPERATORS, TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange
 from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
 from metrics.model import DataType, FilterOp
 from metrics.registry import TIME, Registry
@@ -113,7 +113,7 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
     for condition in request.having:
         if condition.metric not in request.metrics:
             raise InvalidFilter(f"having names {condition.metric!r}, which is not selected; select it to filter on it")
-        if condition.op in (FilterOp.LIKE, FilterOp.IN, FilterOp.NOT_IN):
+        if condition.op not in HAVING_OPERATORS:
             raise InvalidFilter(f"having on {condition.metric!r}: use eq, neq, gt, gte, lt, lte or isNull")
         output = registry.output_type(condition.metric)
         check_value(f"having on {condition.metric}", DataType.FLOAT if output.is_numeric else output, condition.op, condition.value)

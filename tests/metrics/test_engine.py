@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from metrics import MetricsClient
-from metrics.backends import DuckDBBackend, PostgresBackend
+from metrics.backends import DRIVER_ERRORS, DuckDBBackend, PostgresBackend
 from metrics.engine import EngineSettings
-from metrics.errors import InvalidFilter, LimitExceeded, QueryTimeout
+from metrics.errors import BackendError, InvalidFilter, LimitExceeded, MetricsError, QueryTimeout, UnknownDimension
 from tests.small_source import AGENTS
 
 
@@ -35,6 +36,42 @@ def test_client_returns_typed_arrow_tables(duckdb_warehouse: str) -> None:
         assert "GROUP BY" in client.explain(["query_count"], by=["agent.type"])
         with pytest.raises(InvalidFilter, match="unknown operator 'equals'"):
             client.query(["query_count"], where={"agent.name": {"equals": "x"}})
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "code", "message"),
+    [
+        ({"where": {"agent.name": {"equals": "x"}}}, InvalidFilter, "INVALID_FILTER", "agent.name: unknown operator 'equals'"),
+        ({"having": {"query_count": {"greater": 1}}}, InvalidFilter, "INVALID_FILTER", r"having on query_count: unknown operator 'greater'.*use eq, neq, gt"),
+        ({"having": {"query_count": {"like": "1%"}}}, InvalidFilter, "INVALID_FILTER", "having on query_count: unknown operator 'like'"),
+        ({"by": ["time.fortnight"]}, UnknownDimension, "UNKNOWN_FIELD", "unknown dimension attribute 'time.fortnight'"),
+    ],
+)
+def test_client_mistakes_are_typed_errors(duckdb_warehouse: str, options: dict[str, object], error: type[MetricsError], code: str, message: str) -> None:
+    with MetricsClient(duckdb_warehouse) as client:
+        with pytest.raises(error, match=message) as raised:
+            client.query(["query_count"], **options)
+        assert raised.value.code == code
+
+
+def test_driver_errors_become_backend_errors(warehouse_url: str, tmp_path: Path) -> None:
+    """A table the warehouse lacks fails in the driver; the caller sees a BackendError with the driver's as its cause."""
+    (tmp_path / "ghost.yaml").write_text(
+        "facts:\n  ghosts:\n    label: Ghosts\n    table: fact_ghosts\n    time: created_at\n"
+        "metrics:\n  ghost_count:\n    label: Ghosts\n    description: Rows of a table that does not exist.\n    fact: ghosts\n    aggregation: count\n"
+    )
+    with MetricsClient(warehouse_url, config=[tmp_path]) as client:
+        with pytest.raises(BackendError, match="the warehouse could not run the query") as raised:
+            client.query(["ghost_count"])
+        assert raised.value.code == "INTERNAL" and isinstance(raised.value.__cause__, DRIVER_ERRORS)
+        assert client.query(["query_count"]).num_rows == 1
+
+
+def test_timeouts_reach_engine_callers_as_query_timeout(warehouse_url: str) -> None:
+    with MetricsClient(warehouse_url, settings=EngineSettings(statement_timeout=1e-6)) as client:
+        with pytest.raises(QueryTimeout, match="longer than 1e-06s and was cancelled") as raised:
+            client.query(["verification_count", "p95_verification_duration_ms"], by=["time.minute", "tier.name"], timezone="Europe/Berlin")
+        assert raised.value.code == "TIMEOUT"
 
 
 def test_results_past_the_row_cap_are_an_error_not_a_cut(duckdb_warehouse: str) -> None:

@@ -78,9 +78,10 @@ def test_request_errors(request_: MetricRequest, error: type[QueryError], messag
     assert raised.value.code == code
 
 
-def test_time_needs_a_grain() -> None:
-    with pytest.raises(InvalidRequest, match="time needs a grain"):
-        DimensionRef.parse("time.fortnight")
+def test_an_unknown_time_grain_is_an_unknown_field() -> None:
+    with pytest.raises(UnknownDimension, match=r"unknown dimension attribute 'time\.hours' \(did you mean 'time\.hour'\?\); time needs a grain") as raised:
+        DimensionRef.parse("time.hours")
+    assert raised.value.code == "UNKNOWN_FIELD"
 
 
 def test_nested_filter_values_are_all_checked() -> None:
