@@ -48,7 +48,7 @@ def _etl(args: argparse.Namespace) -> None:
         return
     with ProgressBars(_err) as bars:
         result = run_etl(args.source, args.warehouse, progress=bars, **options)
-    print_etl_summary(result, Console())
+    print_etl_summary([result], Console())
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -164,7 +164,13 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     validate.set_defaults(handler=_validate)
 
-    schema = commands.add_parser("schema", help="print the GraphQL SDL")
+    schema = commands.add_parser(
+        "schema",
+        help="print the GraphQL SDL",
+        description="Print the schema generated from the metric registry (built-in catalog plus --config).",
+        epilog="examples:\n  grace-metrics schema > schema.graphql\n  grace-metrics schema --config ./metrics | grep -i critical",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     schema.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     schema.set_defaults(handler=_schema)
     return parser

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -43,11 +45,20 @@ class ProgressBars:
         self._progress.update(self._tasks[table], completed=done, total=total)
 
 
-def print_etl_summary(result: EtlResult, console: Console) -> None:
-    table = Table(title=f"ETL run {result.run_id[:8]} ({(result.finished_at - result.started_at).total_seconds():.1f}s)")
+def print_etl_summary(results: Sequence[EtlResult], console: Console) -> None:
+    """One table for one or several runs: rows read, inserted and updated per source table, summed over the runs."""
+    seconds = sum((r.finished_at - r.started_at).total_seconds() for r in results)
+    title = f"ETL run {results[0].run_id[:8]}" if len(results) == 1 else f"{len(results)} ETL runs, the first a full load"
+    table = Table(title=f"{title} ({seconds:.1f}s)")
     table.add_column("source table")
     for heading in ("read", "inserted", "updated"):
         table.add_column(heading, justify="right")
-    for stats in result.tables:
-        table.add_row(stats.source_table, f"{stats.rows_read:,}", f"{stats.rows_inserted:,}", f"{stats.rows_updated:,}")
+    totals: dict[str, list[int]] = {}
+    for result in results:
+        for stats in result.tables:
+            row = totals.setdefault(stats.source_table, [0, 0, 0])
+            for i, count in enumerate((stats.rows_read, stats.rows_inserted, stats.rows_updated)):
+                row[i] += count
+    for source_table, counts in totals.items():
+        table.add_row(source_table, *(f"{count:,}" for count in counts))
     console.print(table)

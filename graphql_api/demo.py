@@ -35,10 +35,10 @@ def run_demo(settings: Settings, *, host: str, port: int, directory: str, scale:
             generate_demo_source(source, scale=scale, progress=bars)
         console.print("Loading the warehouse …")
         with ProgressBars(console) as bars:
-            result = run_etl(source, warehouse, hash_key=DEMO_HASH_KEY, progress=bars)
+            results = [run_etl(source, warehouse, hash_key=DEMO_HASH_KEY, progress=bars)]
         for step in range(1, STEPS + 1):
             advance_demo_source(source, step=step, scale=scale)
-            result = run_etl(source, warehouse, hash_key=DEMO_HASH_KEY)
-        print_etl_summary(result, console)
+            results.append(run_etl(source, warehouse, hash_key=DEMO_HASH_KEY))
+        print_etl_summary(results, console)
     console.print(f"\n[bold]GraphiQL:[/] http://{host}:{port}/graphql   (Ctrl-C to stop)\n")
     serve(replace(settings, warehouse_url=warehouse), host=host, port=port)

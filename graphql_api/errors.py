@@ -112,7 +112,13 @@ class ErrorCodes(SchemaExtension):
         request_id = getattr(context.context, "request_id", "-")
         max_tokens = context.parse_options.get("max_tokens")
         coded = []
+        reported: set[int] = set()
         for error in result.errors:
+            if error.original_error is not None:
+                # One batched load failing fails every member's field with the same exception: report it once.
+                if id(error.original_error) in reported:
+                    continue
+                reported.add(id(error.original_error))
             code = error_code(error, max_tokens)
             if code is None:
                 log.error("request %s failed", request_id, exc_info=error.original_error)

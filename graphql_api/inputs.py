@@ -15,6 +15,7 @@ from typing import Any
 import strawberry
 
 from metrics.compiler import And, DimensionRef, Filter, MetricCondition, Not, Or, Predicate
+from metrics.errors import InvalidFilter
 from metrics.model import DataType, FilterOp
 
 
@@ -124,8 +125,11 @@ def combine(items: list[Filter]) -> Filter | None:
 
 
 def boolean_parts(where: Any, convert: Any) -> list[Filter]:
-    """``and``/``or``/``not`` of a where input, each converted by ``convert``."""
+    """``and``/``or``/``not`` of a where input, each converted by ``convert``; an empty list is refused, not ignored."""
     parts: list[Filter] = []
+    for name in ("and_", "or_"):
+        if getattr(where, name, None) == []:
+            raise InvalidFilter(f"where.{name[:-1]} is an empty list; give it at least one condition, or leave it out")
     if getattr(where, "and_", None):
         parts.extend(item for item in (convert(w) for w in where.and_) if item is not None)
     if getattr(where, "or_", None):
@@ -138,10 +142,19 @@ def boolean_parts(where: Any, convert: Any) -> list[Filter]:
     return parts
 
 
-def having_conditions(having: Any, metric_names: dict[str, str]) -> tuple[MetricCondition, ...]:
+def time_bound(name: str, value: datetime | None) -> datetime | None:
+    """A time range bound; one without an offset is refused, since its instant depends on a zone nobody named."""
+    if value is not None and value.tzinfo is None:
+        raise InvalidFilter(
+            f"where.time.{name}: {value.isoformat()!r} has no UTC offset; add one, e.g. {value.isoformat()}Z or {value.isoformat()}+01:00"
+        )
+    return value
+
+
+def having_conditions(having: Any) -> tuple[MetricCondition, ...]:
+    """``having`` fields are named like the metrics (snake_case in Python), so each names its metric."""
     found = []
-    for python_name, operators in _given(having):
-        metric = metric_names[python_name]
+    for metric, operators in _given(having):
         for name, value in _given(operators):
             found.append(MetricCondition(metric, _OPS.get(name) or FilterOp(name), value))
     return tuple(found)

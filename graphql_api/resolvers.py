@@ -14,7 +14,7 @@ from typing import Any, Optional
 from strawberry.types import Info
 
 from graphql_api.errors import ApiError
-from graphql_api.inputs import OrderByInput, boolean_parts, combine, conditions, having_conditions
+from graphql_api.inputs import OrderByInput, boolean_parts, combine, conditions, having_conditions, time_bound
 from graphql_api.loaders import MemberKey
 from graphql_api.selection import Selection, child_fields, metric_selection, own_fields
 from graphql_api.types import (
@@ -60,7 +60,7 @@ def convert_where(registry: Registry, where: Any, *, top_level: bool = True) -> 
         if name == TIME:
             if not top_level:
                 raise InvalidFilter("where.time (the event time range) is only allowed at the top level of where")
-            time_range = TimeRange(value.from_, value.to)
+            time_range = TimeRange(time_bound("from", value.from_), time_bound("to", value.to))
         elif name in TIME_PARTS:
             parts.extend(conditions(DimensionRef(TIME, name), value))
         elif registry.dimensions[name].is_table:
@@ -93,7 +93,7 @@ def build_request(
         dimensions=tuple(selection.dimensions),
         where=condition,
         time_range=time_range,
-        having=having_conditions(having, {name: name for name in registry.metrics}) if having else (),
+        having=having_conditions(having) if having else (),
         order_by=tuple(orders),
         limit=limit,
         offset=offset,
@@ -227,7 +227,7 @@ def members(registry: Registry, dimension: Dimension, member_type: type) -> Call
         if limit > info.context.settings.max_rows:
             raise LimitExceeded(f"limit {limit} exceeds the maximum of {info.context.settings.max_rows} rows; page with limit and offset")
         result = await info.context.engine.members(dimension.name, limit=limit, offset=offset)
-        return [Member(dimension.name, record[identifier], record) for record in result.records()]
+        return [Member(record[identifier], record) for record in result.records()]
 
     return _annotate(resolve, list[member_type], info=Info, limit=int, offset=int)
 

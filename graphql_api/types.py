@@ -20,7 +20,6 @@ class Row:
 class Member:
     """A dimension member (a tier, an agent, ...), with attribute values keyed like rows (``tier.name``)."""
 
-    dimension: str
     identifier: Any
     values: dict[str, Any]
 

@@ -80,3 +80,31 @@ async def test_depth_limit_comes_from_settings() -> None:
 async def test_paging_and_order_arguments_are_checked(api: Api, query: str, code: str, message: str) -> None:
     [error] = (await api(query))["errors"]
     assert error["extensions"]["code"] == code and message in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("{or: []}", "where.or is an empty list"),
+        ("{and: []}", "where.and is an empty list"),
+        ("{not: {or: []}}", "where.or is an empty list"),
+        ('{time: {from: "2025-12-01T00:00:00"}}', "where.time.from: '2025-12-01T00:00:00' has no UTC offset; add one, e.g. 2025-12-01T00:00:00Z"),
+        ('{time: {from: "2025-11-01T00:00:00Z", to: "2025-12-01T00:00:00"}}', "where.time.to: '2025-12-01T00:00:00' has no UTC offset"),
+    ],
+)
+async def test_filters_that_would_mean_something_else_are_refused(api: Api, where: str, message: str) -> None:
+    [error] = (await api(f"{{ metrics(where: {where}) {{ rows {{ errorCount }} }} }}"))["errors"]
+    assert error["extensions"]["code"] == "INVALID_FILTER" and message in error["message"]
+
+
+async def test_a_time_bound_with_an_offset_is_accepted(api: Api) -> None:
+    body = await api('{ metrics(where: {time: {from: "2025-11-03T10:00:00+01:00", to: "2025-11-04T00:00:00Z"}}) { rows { verificationCount } } }')
+    # Contracts every 7 hours from 2025-11-03 09:00 UTC: 09:00, 16:00, 23:00 fall in [09:00, 24:00).
+    assert body["data"]["metrics"]["rows"] == [{"verificationCount": 3}]
+
+
+async def test_a_failed_member_batch_is_reported_once(api: Api) -> None:
+    body = await api('{ agents { name metrics(where: {tier: {name: {eq: "Observe"}}}) { queryCount } } }')
+    assert [m["metrics"] for m in body["data"]["agents"]] == [None, None, None]
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "INVALID_DIMENSION" and error["path"] == ["agents", 0, "metrics"]
