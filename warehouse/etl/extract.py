@@ -8,9 +8,9 @@ On SQLite the exact comparison must normalise the text, which no index can
 serve, so a conservative prefilter on the raw value comes with it: every form
 sources.md allows starts with the UTC date, so text at or after the date one
 day before the cut-off holds every row the exact comparison keeps, and an
-index on ``updated_at`` (the application's to create) serves it. NULL passes
-the prefilter too, so the parser reports it; text that is no timestamp and
-sorts before that date is not read again by incremental runs.
+index on ``updated_at`` (the application's to create) serves it. NULL is
+read too, so the parser reports it; text that is no timestamp and sorts
+before that date is not read again by incremental runs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import FunctionElement
 
 from warehouse.connections import display_url
 from warehouse.errors import SourceContractError, SourceUnavailable
@@ -104,34 +104,30 @@ def check_contract(engine: sa.Engine) -> None:
         raise SourceContractError(problems)
 
 
-def _changed_since(table: sa.Table, since: datetime | None) -> tuple[sa.TableClause, ColumnElement[bool] | None]:
-    """The untyped table (drivers hand back raw values that we parse ourselves) and the incremental filter."""
+def _changed(table: sa.Table, since: datetime | None) -> sa.Select[Any] | sa.CompoundSelect:
+    """The source rows changed since the watermark, as untyped columns: drivers hand back raw values we parse ourselves."""
     raw = sa.table(table.name, *(sa.column(column.name) for column in table.columns))
+    rows = sa.select(*raw.c)
     if since is None:
-        return raw, None
+        return rows
     cutoff = since - LATE_COMMIT_OVERLAP
-    prefilter = sa.or_(raw.c.updated_at >= sa.bindparam("prefilter", cutoff, PrefilterParam), raw.c.updated_at.is_(None))
     updated = comparable_timestamp(raw.c.updated_at)
-    # NULL means the text did not parse: read the row so the parser reports it.
-    exact = sa.or_(updated >= sa.bindparam("since", cutoff, WatermarkParam), updated.is_(None))
-    return raw, sa.and_(prefilter, exact)
+    changed = rows.where(
+        raw.c.updated_at >= sa.bindparam("prefilter", cutoff, PrefilterParam),
+        # NULL means the text did not parse: read the row so the parser reports it.
+        sa.or_(updated >= sa.bindparam("since", cutoff, WatermarkParam), updated.is_(None)),
+    )
+    # NULL fails the prefilter; a query of its own keeps both parts index-served (an OR would not on SQLite).
+    return sa.union_all(changed, rows.where(raw.c.updated_at.is_(None)))
 
 
 def count_changed(connection: sa.Connection, table: sa.Table, since: datetime | None) -> int:
-    raw, condition = _changed_since(table, since)
-    query = sa.select(sa.func.count()).select_from(raw)
-    if condition is not None:
-        query = query.where(condition)
-    return connection.execute(query).scalar_one()
+    return connection.execute(sa.select(sa.func.count()).select_from(_changed(table, since).subquery())).scalar_one()
 
 
 def read_changed(connection: sa.Connection, table: sa.Table, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
     """Batches of raw source rows changed since the watermark."""
-    raw, condition = _changed_since(table, since)
-    query = sa.select(*raw.c)
-    if condition is not None:
-        query = query.where(condition)
-    result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(query)
+    result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(_changed(table, since))
     names = tuple(result.keys())
     for partition in result.partitions(BATCH_ROWS):
         yield [dict(zip(names, row, strict=True)) for row in partition]

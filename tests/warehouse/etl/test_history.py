@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from tests.warehouse.conftest import query
 from tests.warehouse.sourcedb import T0, SourceDB
+from warehouse import schema
 from warehouse.etl import EtlResult
 
 Load = Callable[[], EtlResult]
@@ -91,3 +92,30 @@ def test_inferred_member_takes_real_attributes_for_all_earlier_facts(source: Sou
         warehouse,
         "SELECT m.mission_id FROM fact_verifications f JOIN dim_mission m USING (mission_key) WHERE contract_id = 'mine'",
     ) == [("m1",)]
+
+
+def test_inferred_member_changed_again_chains_versions(source: SourceDB, warehouse: str, load: Load) -> None:
+    """Inferred, then real, then renamed twice: early facts keep the first real version, later ones their own."""
+    source.insert("action_contracts", _contract("early", T0 - timedelta(days=3), tier_id="tier_9"))
+    load()
+    source.insert("autonomy_tiers", {"tier_id": "tier_9", "tier_name": "Experimental", "updated_at": T0})
+    source.insert("agents", {"agent_name": "bot", "agent_type": "qa", "updated_at": T0})
+    load()
+    renamed = [T0 + timedelta(days=1), T0 + timedelta(days=2)]
+    source.update("autonomy_tiers", "tier_9", tier_name="Pilot", updated_at=renamed[0])
+    source.update("agents", "bot", agent_type="ops", updated_at=renamed[0])
+    source.insert("action_contracts", _contract("pilot", renamed[0] + timedelta(hours=1), tier_id="tier_9"))
+    load()
+    source.update("autonomy_tiers", "tier_9", tier_name="General", updated_at=renamed[1])
+    source.insert("action_contracts", _contract("general", renamed[1] + timedelta(hours=1), tier_id="tier_9"))
+    load()
+    assert query(warehouse, AS_OF) == [("early", "Experimental", "qa"), ("general", "General", "ops"), ("pilot", "Pilot", "ops")]
+    versions = query(
+        warehouse, "SELECT tier_name, valid_from, valid_to, is_current, is_inferred FROM dim_tier ORDER BY valid_from"
+    )
+    assert versions == [
+        ("Experimental", schema.BEGINNING_OF_TIME, renamed[0], False, False),
+        ("Pilot", renamed[0], renamed[1], False, False),
+        ("General", renamed[1], schema.END_OF_TIME, True, False),
+    ]
+    assert len({key for (key,) in query(warehouse, "SELECT tier_key FROM dim_tier")}) == 1
