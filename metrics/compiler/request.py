@@ -73,6 +73,9 @@ class Or:
 
 @dataclass(frozen=True)
 class Not:
+    """The complement of ``item``: a predicate on a null value is false, so ``Not`` keeps null rows
+    (``not {eq: x}`` is ``neq: x``, as ``notIn`` also keeps nulls), unlike SQL's three-valued NOT."""
+
     item: Filter
 
     def __str__(self) -> str:

@@ -6,6 +6,15 @@ of rows any of them produced (a full outer join), and metric expressions are
 computed over the joined row. Dimension tables join only when an attribute of
 theirs is selected or filtered; a bridge joins only when its dimension is
 selected (a filter alone becomes a semi-join), so rows never fan out.
+
+Bridged dimensions (``practice``), one rule:
+- sliced by it, a fact row counts once under each member it has, and once
+  under the null member where it has none; filters on it apply to each of
+  those rows, as filters on any dimension do;
+- not sliced by it, a predicate on it asks whether the row has a member that
+  matches (a row without members has the null member, so ``isNull: true`` is
+  "has none" and ``notIn [x]`` is "has a member other than x, or none");
+  ``not`` negates that question (``not {in: [x]}`` is "does not have x").
 """
 
 from __future__ import annotations
@@ -92,8 +101,8 @@ class _FactQuery:
         self.local_time = self.event_time if self.zone is None else local_time(self.event_time, self.zone)
 
     def _join(self, dimension_name: str) -> FromClause:
-        """Join a dimension once: as of the event time for type 2; a bridge as an inner join, so a
-        row counts once under each member it has and not at all where it has none."""
+        """Join a dimension once, as an outer join (unknown members and rows without bridge members get
+        the null member): as of the event time for type 2; a bridge once per member."""
         if dimension_name in self.joined:
             return self.joined[dimension_name]
         dimension = self.registry.dimensions[dimension_name]
@@ -115,7 +124,7 @@ class _FactQuery:
                     self.event_time >= target.c[dimension.history.valid_from],
                     self.event_time < target.c[dimension.history.valid_to],
                 )
-        self.source = self.source.join(target, condition, isouter=path.bridge is None)
+        self.source = self.source.join(target, condition, isouter=True)
         self.joined[dimension_name] = target
         return target
 
@@ -140,8 +149,8 @@ class _FactQuery:
         return self._join(ref.dimension).c[attribute.column]
 
     def _bridged_filter(self, predicate: Predicate) -> ColumnElement[bool]:
-        """``fact row has a member matching the predicate`` (or, for isNull, has none), without joining
-        the bridge into the rows."""
+        """``the fact row has a member matching the predicate`` (the null member where it has none),
+        as a semi-join, so the row still counts once."""
         bridge = self.fact.dimensions[predicate.ref.dimension].bridge
         assert bridge is not None
         fact = sa.table(self.fact.table, sa.column(bridge.key)).alias("matching")
@@ -155,8 +164,8 @@ class _FactQuery:
             return sa.and_(sa.true(), *(self.condition(item, selected) for item in where.items))
         if isinstance(where, Or):
             return sa.or_(*(self.condition(item, selected) for item in where.items))
-        if isinstance(where, Not):
-            return sa.not_(self.condition(where.item, selected))
+        if isinstance(where, Not):  # two-valued: a predicate on a null is false, so its negation is true
+            return sa.not_(sa.func.coalesce(self.condition(where.item, selected), sa.false()))
         path = self.fact.dimensions.get(where.ref.dimension)
         if path is not None and path.bridge is not None and where.ref.dimension not in selected:
             return self._bridged_filter(where)

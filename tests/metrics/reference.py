@@ -402,12 +402,12 @@ class Reference:
         return hmac.new(self._hash_key, user_id.encode(), hashlib.sha256).hexdigest()
 
     def rows(self, fact: str, *, by_practice: bool) -> list[Row]:
-        """A fact's rows; trace rows once per distinct practice when sliced by practice, step rows once per step."""
+        """A fact's rows; trace rows once per distinct practice (or once, practice None) when sliced by practice, step rows once per step."""
         rows = self.current[FACTS[fact].table]
         if fact == "practice_steps":
             return [{**row, "practice": practice} for row in rows for practice in practices(row["trace"])]
-        if fact == "traces" and by_practice:
-            return [{**row, "practice": practice} for row in rows for practice in dict.fromkeys(practices(row["trace"]))]
+        if fact == "traces" and by_practice:  # a trace that recommends nothing has the null practice
+            return [{**row, "practice": practice} for row in rows for practice in dict.fromkeys(practices(row["trace"]) or [None])]
         return rows
 
     def group(self, fact: FactSource, row: Row, key: str, zone: ZoneInfo) -> Any:
