@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,19 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def load(source: SourceDB, warehouse: str) -> Callable[[], EtlResult]:
     """Run the ETL from the test's source into the test's warehouse."""
     return lambda: run_etl(source.url, warehouse, hash_key=HASH_KEY)
+
+
+@contextmanager
+def hold_duckdb_file(path: str) -> Iterator[None]:
+    """Another process holds the DuckDB file open (and so locked) while the block runs."""
+    code = f"import duckdb, time; c = duckdb.connect({path!r}); print('held', flush=True); time.sleep(120)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:

@@ -6,8 +6,6 @@ and what to do; the warehouse URL is checked before the source is touched.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.warehouse.conftest import HASH_KEY, query, snapshot
+from tests.warehouse.conftest import HASH_KEY, hold_duckdb_file, query, snapshot
 from tests.warehouse.sourcedb import T0, SourceDB
 from warehouse.connections import exclusive_connection, warehouse_engine
 from warehouse.demo import generate_demo_source
@@ -88,18 +86,8 @@ def test_lock_held_in_this_process_times_out(sqlite_source: str, tmp_path: Path)
 
 def test_duckdb_file_locked_by_another_process_times_out(sqlite_source: str, tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(LockTimeout, match="stop the other writer or raise --lock-timeout"):
-            run_etl(sqlite_source, f"duckdb:///{path}", hash_key=HASH_KEY, lock_timeout=0.5)
-    finally:
-        holder.kill()
-        holder.wait()
+    with hold_duckdb_file(str(path)), pytest.raises(LockTimeout, match="stop the other writer or raise --lock-timeout"):
+        run_etl(sqlite_source, f"duckdb:///{path}", hash_key=HASH_KEY, lock_timeout=0.5)
 
 
 def test_postgresql_lock_held_by_another_session_times_out(sqlite_source: str, pg_database: Callable[[], str]) -> None:
