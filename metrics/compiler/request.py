@@ -8,7 +8,7 @@ notebooks and pipelines (``DimensionRef.parse("tier.name")``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from metrics.errors import UnknownDimension
 from metrics.model import FilterOp, TimeGrain
@@ -83,6 +83,12 @@ class Not:
 
 
 Filter = Predicate | And | Or | Not
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The warehouse's form of an instant: naive UTC. Every naive datetime in a request (time range,
+    filter or having value) already means UTC, whatever the request's time zone."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from metrics.compiler.request import HAVING_OPERATORS, TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange
+from metrics.compiler.request import HAVING_OPERATORS, TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange, naive_utc
 from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
 from metrics.model import DataType, FilterOp
 from metrics.registry import TIME, Registry
@@ -32,10 +32,6 @@ class QuerySpec:
     @property
     def metrics(self) -> tuple[str, ...]:
         return self.request.metrics
-
-    @property
-    def dimensions(self) -> tuple[DimensionRef, ...]:
-        return self.request.dimensions
 
 
 def attribute_type(registry: Registry, ref: DimensionRef) -> DataType:
@@ -88,12 +84,6 @@ def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> 
             raise InvalidFilter(f"{what}: {item!r} is not {_article(data_type.value)} {data_type.value} value")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> QuerySpec:
     if not request.metrics:
         raise InvalidRequest("select at least one metric")
@@ -129,7 +119,7 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidRequest(f"unknown time zone {request.timezone!r}; use an IANA name such as 'Europe/Berlin'") from None
     time_range = request.time_range or TimeRange()
-    start, end = _utc(time_range.start), _utc(time_range.end)
+    start, end = (None if moment is None else naive_utc(moment) for moment in (time_range.start, time_range.end))
     if start is not None and end is not None and start > end:
         raise InvalidFilter("time range: from is after to")
     return QuerySpec(request, types, start, end)

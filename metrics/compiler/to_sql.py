@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ from metrics.compiler.functions import (
     percentile_cont,
 )
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
-from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate
+from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate, naive_utc
 from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
 from metrics.registry import TIME, Registry
 from metrics.validation import ROW_COUNT, SPINE
@@ -62,10 +62,8 @@ class OutputColumn:
 
 
 def sql_value(value: Any) -> Any:
-    """Datetimes compare as naive UTC, like the warehouse's timestamps and the time buckets (naive means UTC)."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    """Datetimes compare as naive UTC, like the warehouse's timestamps and the time buckets."""
+    return naive_utc(value) if isinstance(value, datetime) else value
 
 
 def _compare(column: ColumnElement[Any], op: FilterOp, value: Any) -> ColumnElement[bool]:

@@ -228,6 +228,10 @@ class Engines:
     def query(self, backend: str, request: MetricRequest) -> QueryResult:
         return self._runner.run(self._engines[backend].query(request))
 
+    def fetch(self, backend: str, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of hand-written (or golden) SQL, straight from the backend."""
+        return self._runner.run(self._engines[backend].backend.fetch(sql, [], timeout=30))
+
     def close(self) -> None:
         for engine in self._engines.values():
             self._runner.run(engine.close())

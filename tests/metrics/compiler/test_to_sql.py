@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -26,12 +26,12 @@ CASES: dict[str, MetricRequest] = {
         dimensions=(DimensionRef.parse("time.day"), DimensionRef.parse("tier.name")),
         where=And(
             (
-                Predicate(DimensionRef.parse("tier.name"), FilterOp.IN, ("Operational", "Autonomous")),
+                Predicate(DimensionRef.parse("tier.name"), FilterOp.IN, ("Copilot", "Operational", "Autonomous")),
                 Predicate(DimensionRef.parse("component.kernel"), FilterOp.EQ, "ingress"),
             )
         ),
         time_range=TimeRange(datetime(2025, 11, 1, tzinfo=UTC), datetime(2025, 11, 8, tzinfo=UTC)),
-        having=(MetricCondition("verification_count", FilterOp.GT, 10),),
+        having=(MetricCondition("verification_count", FilterOp.GT, 1),),
         order_by=(OrderBy("verification_success_rate", descending=True),),
         limit=100,
         timezone="Europe/Berlin",
@@ -97,3 +97,19 @@ def test_compiled_sql_is_stable_across_runs() -> None:
 def test_unneeded_dimensions_and_bridges_are_not_joined() -> None:
     sql = compile_query(MetricRequest(("trace_count", "verification_count")), REGISTRY).sql(postgresql.dialect())
     assert "JOIN dim_" not in sql and "bridge_trace_practices" not in sql
+
+
+def test_naive_datetimes_mean_utc_in_time_ranges_filters_and_having_alike() -> None:
+    """Whatever the request's time zone, 2025-11-01 10:00 (naive), 10:00+00:00 and 11:00+01:00 are one instant."""
+    berlin = timezone(timedelta(hours=1))
+    spellings = [datetime(2025, 11, 1, 10), datetime(2025, 11, 1, 10, tzinfo=UTC), datetime(2025, 11, 1, 11, tzinfo=berlin)]
+    params = []
+    for moment in spellings:
+        request = MetricRequest(
+            ("error_count",), (DimensionRef.parse("time.hour"),),
+            where=Predicate(DimensionRef.parse("time.hour"), FilterOp.GTE, moment), time_range=TimeRange(moment, None), timezone="Asia/Kolkata",
+        )
+        compiled = compile_query(request, REGISTRY).statement.compile(dialect=postgresql.dialect())
+        params.append({name: value for name, value in compiled.params.items() if isinstance(value, datetime)})
+    assert params[0] == params[1] == params[2]
+    assert set(params[0].values()) == {datetime(2025, 11, 1, 10)}
