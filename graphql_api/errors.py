@@ -90,7 +90,7 @@ def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
 
 
 def error_code(error: GraphQLError, max_tokens: int | None = None) -> str | None:
-    """The code of an expected error, or None for one that must be masked."""
+    """The code of an error, or None for an unexpected one; both None and INTERNAL are masked."""
     original = error.original_error
     if isinstance(original, (MetricsError, ApiError)):
         return original.code
@@ -120,7 +120,7 @@ class ErrorCodes(SchemaExtension):
                     continue
                 reported.add(id(error.original_error))
             code = error_code(error, max_tokens)
-            if code is None:
+            if code in (None, "INTERNAL"):  # a bug or a warehouse failure: the details are for the log only
                 log.error("request %s failed", request_id, exc_info=error.original_error)
                 error = GraphQLError(
                     f"internal error (request id {request_id}); the server log has the details",
