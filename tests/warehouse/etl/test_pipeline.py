@@ -200,3 +200,15 @@ def test_bad_source_urls(source_url: str, error: type[Exception], message: str, 
 def test_unsupported_warehouse_url(source: SourceDB) -> None:
     with pytest.raises(UnsupportedURL, match=r"warehouse URL 'sqlite:///w\.db' is not supported"):
         run_etl(source.url, "sqlite:///w.db", hash_key=HASH_KEY)
+
+
+def test_mission_counts_follow_its_fact_not_its_inferred_member(source: SourceDB, warehouse: str, load: Load) -> None:
+    """A contract infers mission m1; when m1 arrives its member is filled in, but its fact row is new: an insert."""
+    _seed(source)
+    source.update("action_contracts", "c1", mission_id="m1", updated_at=T0)
+    load()
+    source.insert("missions", {"mission_id": "m1", "started_at": T0, "updated_at": T0 + timedelta(hours=1)})
+    assert _stats(load())["missions"] == (1, 1, 0)
+    source.update("missions", "m1", status="completed", completed_at=T0 + timedelta(hours=2), updated_at=T0 + timedelta(hours=2))
+    assert _stats(load())["missions"] == (1, 0, 1)
+    assert query(warehouse, "SELECT mission_id, status, duration_s FROM fact_missions") == [("m1", "completed", 7200.0)]
