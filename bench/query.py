@@ -3,7 +3,10 @@
 For typical dashboard requests, times ``engine.query`` (compile + execute +
 convert) and the same compiled SQL executed directly on the same backend
 connection; the ratio is what the layer costs. Then times ``compile_query``
-against a model of 200 metrics and 100 dimensions.
+against the built-in catalog and models of 100, 200 and 400 metrics with 100
+dimensions, to show compile time does not grow with the model. PostgreSQL is
+only touched (a bench database created and dropped) when it is among
+``--backends``.
 
     .venv/bin/python bench/query.py --scale 50            # 1M verifications
     .venv/bin/python bench/query.py --scale 500 --backends duckdb
@@ -17,7 +20,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,7 +30,7 @@ from rich.table import Table
 from metrics.compiler import DimensionRef, MetricRequest, Predicate, compile_query
 from metrics.engine import MetricsEngine
 from metrics.model import FilterOp
-from metrics.registry import load_registry
+from metrics.registry import Registry, load_registry
 from warehouse.demo import generate_demo_source
 from warehouse.etl import run_etl
 
@@ -72,30 +75,71 @@ async def measure(url: str, repeats: int) -> list[tuple[str, float, float]]:
         await engine.close()
 
 
-def big_model(directory: Path) -> None:
-    """200 metrics over 100 value dimensions on the verifications fact (plus the built-ins)."""
-    dimensions = "\n".join(f"  bench_dim_{i}:\n    type: string" for i in range(100))
-    facts = "facts:\n  bench_fact:\n    table: fact_verifications\n    time: created_at\n    columns: {duration_ms: integer, status: string}\n    dimensions:\n" + "\n".join(f"      bench_dim_{i}: status" for i in range(100))
-    metrics = "\n".join(
-        f"  bench_metric_{i}:\n    fact: bench_fact\n    aggregation: {('count', 'avg', 'percentile')[i % 3]}\n"
+def big_model(directory: Path, metrics: int, dimensions: int = 100) -> None:
+    """``metrics`` metrics over ``dimensions`` value dimensions on the verifications table (plus the built-ins)."""
+    dimension_yaml = "\n".join(f"  bench_dim_{i}:\n    label: Bench dimension {i}\n    type: string" for i in range(dimensions))
+    facts = "facts:\n  bench_fact:\n    label: Bench\n    table: fact_verifications\n    time: created_at\n    columns: {duration_ms: integer, status: string}\n    dimensions:\n" + "\n".join(
+        f"      bench_dim_{i}: status" for i in range(dimensions)
+    )
+    metric_yaml = "\n".join(
+        f"  bench_metric_{i}:\n    label: Bench metric {i}\n    description: A generated metric.\n    fact: bench_fact\n    aggregation: {('count', 'avg', 'percentile')[i % 3]}\n"
         + ("    column: duration_ms\n" if i % 3 else "")
         + ("    percentile: 0.9\n" if i % 3 == 2 else "")
-        for i in range(200)
+        for i in range(metrics)
     )
-    (directory / "bench.yaml").write_text(f"dimensions:\n{dimensions}\n{facts}\nmetrics:\n{metrics}\n")
+    (directory / "bench.yaml").write_text(f"dimensions:\n{dimension_yaml}\n{facts}\nmetrics:\n{metric_yaml}\n")
 
 
-def compile_times() -> tuple[int, float]:
-    with tempfile.TemporaryDirectory() as directory:
-        big_model(Path(directory))
-        registry = load_registry([directory])
-    request = MetricRequest(tuple(f"bench_metric_{i}" for i in range(0, 200, 20)), tuple(DimensionRef(f"bench_dim_{i}") for i in range(5)))
+def _median_compile_seconds(request: MetricRequest, registry: Registry, repeats: int = 50) -> float:
     times = []
-    for _ in range(50):
+    for _ in range(repeats):
         started = time.perf_counter()
         compile_query(request, registry)
         times.append(time.perf_counter() - started)
-    return len(registry.metrics), statistics.median(times)
+    return statistics.median(times)
+
+
+def compile_times(sizes: Sequence[int] = (100, 200, 400)) -> list[tuple[str, int, float]]:
+    """Median compile time of the same 10-metric, 5-dimension request per model size: it should stay flat.
+
+    The first row is the built-in catalog with a dashboard-sized request.
+    """
+    builtins = load_registry()
+    rows = [("built-ins", len(builtins.metrics), _median_compile_seconds(REQUESTS["by tier and day"], builtins))]
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as directory:
+            big_model(Path(directory), size)
+            registry = load_registry([directory])
+        request = MetricRequest(tuple(f"bench_metric_{i}" for i in range(10)), tuple(DimensionRef(f"bench_dim_{i * 19}") for i in range(5)))
+        rows.append((f"{size} metrics, 100 dimensions", len(registry.metrics), _median_compile_seconds(request, registry)))
+    return rows
+
+
+def _bench_backend(backend: str, source: str, directory: str, pg: str, args: argparse.Namespace, console: Console) -> None:
+    """Load the warehouse, time the requests; a PostgreSQL bench database exists only while this runs."""
+    if backend == "duckdb":
+        load_url = query_url = f"duckdb:///{directory}/warehouse.duckdb"
+        admin, database = None, None
+    else:
+        admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT")
+        database = f"gm_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+        load_url = admin.url.set(database=database).render_as_string(hide_password=False)
+        query_url = load_url.replace("postgresql+psycopg", "postgresql+asyncpg")
+    try:
+        run_etl(source, load_url, hash_key="bench")
+        table = Table(title=f"{backend}, scale {args.scale:g} (median of {args.repeats})")
+        for heading in ("request", "layer ms", "raw SQL ms", "ratio"):
+            table.add_column(heading, justify="left" if heading == "request" else "right")
+        for name, layer, raw in asyncio.run(measure(query_url, args.repeats)):
+            table.add_row(name, f"{layer * 1000:.1f}", f"{raw * 1000:.1f}", f"{layer / raw:.2f}")
+        console.print(table)
+    finally:
+        if admin is not None:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            admin.dispose()
 
 
 def main() -> None:
@@ -106,35 +150,23 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="PostgreSQL server to create a bench database on")
     args = parser.parse_args()
     console = Console()
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    unknown = set(backends) - {"duckdb", "postgresql"}
+    if unknown:
+        parser.error(f"unknown backends: {', '.join(sorted(unknown))} (use duckdb, postgresql)")
     with tempfile.TemporaryDirectory() as directory:
         source = f"sqlite:///{directory}/source.sqlite"
         started = time.perf_counter()
         generate_demo_source(source, scale=args.scale)
         console.print(f"generated scale {args.scale:g} in {time.perf_counter() - started:.0f}s")
-        admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        database = f"gm_bench_{uuid.uuid4().hex[:8]}"
-        try:
-            for backend in args.backends.split(","):
-                if backend == "duckdb":
-                    load_url = query_url = f"duckdb:///{directory}/warehouse.duckdb"
-                else:
-                    with admin.connect() as connection:
-                        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-                    load_url = admin.url.set(database=database).render_as_string(hide_password=False)
-                    query_url = load_url.replace("postgresql+psycopg", "postgresql+asyncpg")
-                run_etl(source, load_url, hash_key="bench")
-                table = Table(title=f"{backend}, scale {args.scale:g} (median of {args.repeats})")
-                for heading in ("request", "layer ms", "raw SQL ms", "ratio"):
-                    table.add_column(heading, justify="left" if heading == "request" else "right")
-                for name, layer, raw in asyncio.run(measure(query_url, args.repeats)):
-                    table.add_row(name, f"{layer * 1000:.1f}", f"{raw * 1000:.1f}", f"{layer / raw:.2f}")
-                console.print(table)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    count, seconds = compile_times()
-    console.print(f"compile_query with {count} metrics in the registry: {seconds * 1000:.2f} ms per request (median of 50)")
-
+        for backend in backends:
+            _bench_backend(backend, source, directory, args.pg, args, console)
+    table = Table(title="compile_query, median of 50 (should stay flat as the model grows)")
+    for heading in ("model", "metrics in registry", "compile ms"):
+        table.add_column(heading, justify="left" if heading == "model" else "right")
+    for model, count, seconds in compile_times():
+        table.add_row(model, str(count), f"{seconds * 1000:.2f}")
+    console.print(table)
 
 if __name__ == "__main__":
     main()
