@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,12 @@ async def open_api(warehouse_url: str, registry: Registry | None = None, **setti
 async def api(warehouse_url: str) -> AsyncIterator[Api]:
     async for opened in open_api(warehouse_url):
         yield opened
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 CUSTOM_CONFIG = Path(__file__).parents[1] / "metrics" / "configs" / "custom_metric"

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 import pytest
 
 from graphql_api.cli import main
+from graphql_api.graphiql import EXAMPLE_QUERY
 from graphql_api.settings import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Settings
+from tests.graphql_api.conftest import CUSTOM_CONFIG, free_port
+from tests.graphql_api.test_graphiql import OPERATIONS
+
+ROOT = Path(__file__).parents[2]
 
 
 def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -28,7 +40,7 @@ def test_serve_with_an_unusable_warehouse_says_so(capsys: pytest.CaptureFixture[
     assert message in _fails(capsys, "serve", "--warehouse", warehouse, "--port", "1")
 
 
-def test_serve_with_a_file_that_is_not_a_warehouse(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
+def test_serve_with_a_file_that_is_not_a_warehouse(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = f"{tmp_path}/notes.duckdb"
     with open(path, "w") as file:
         file.write("not a database")
@@ -66,3 +78,87 @@ def test_settings_limits_come_from_the_environment() -> None:
     env = {"GRACE_METRICS_MAX_DEPTH": "5", "GRACE_METRICS_MAX_ALIASES": "6", "GRACE_METRICS_MAX_TOKENS": "700", "GRACE_METRICS_MAX_BODY_BYTES": "8000", "GRACE_METRICS_STATEMENT_TIMEOUT": "2.5"}
     settings = Settings.from_env(env)
     assert (settings.max_depth, settings.max_aliases, settings.max_tokens, settings.max_body_bytes, settings.statement_timeout) == (5, 6, 700, 8000, 2.5)
+
+
+# --- validate, schema, help -----------------------------------------------------------------------
+
+SUBCOMMANDS = ("demo", "etl", "serve", "validate", "schema")
+
+
+def test_validate_a_good_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--config", str(CUSTOM_CONFIG)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: ") and "custom_metric" in out
+
+
+def test_validate_a_bad_config_prints_every_problem_with_file_and_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "metrics:\n"
+        "  broken_count:\n"
+        "    label: Broken\n"
+        "    fact: errors\n"
+        "    aggregation: count\n"
+        "  other_count:\n"
+        "    label: Other\n"
+        "    description: Counts a fact that does not exist.\n"
+        "    fact: nowhere\n"
+        "    aggregation: count\n"
+    )
+    assert main(["validate", "--config", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith(str(tmp_path / "bad.yaml"))]
+    assert len(lines) >= 2 and all(re.match(rf"{re.escape(str(tmp_path / 'bad.yaml'))}:\d+: error: ", line) for line in lines), err
+    assert "problem(s) found" in err
+
+
+def test_schema_prints_the_committed_sdl(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == (ROOT / "schema.graphql").read_text()
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_help_has_examples(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and re.search(rf"examples?:\n  grace-metrics {command}", out), out
+
+
+# --- the README's first command -------------------------------------------------------------------
+
+
+def readme_first_query() -> str:
+    match = re.search(r"```graphql\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    assert match, "README.md has no ```graphql block"
+    return match.group(1)
+
+
+def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", "graphql_api.cli", "demo", "--port", str(port)], cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(f"{base}/healthz"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        body = httpx.post(f"{base}/graphql", json={"query": readme_first_query()}, timeout=30).json()
+        assert "errors" not in body, body
+        result = body["data"]["metrics"]
+        assert result["rows"] and result["totalCount"] >= len(result["rows"]) and all(row["verificationCount"] > 0 for row in result["rows"])
+        for operation in OPERATIONS:
+            answer = httpx.post(f"{base}/graphql", json={"query": EXAMPLE_QUERY, "operationName": operation}, timeout=30).json()
+            assert "errors" not in answer and answer["data"], (operation, answer)
+        assert "3 ETL runs" in log.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False

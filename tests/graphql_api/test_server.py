@@ -10,7 +10,6 @@ TIMEOUT, INTERNAL and an unhealthy /healthz.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from graphql_api.settings import WAREHOUSE_ENV
+from tests.graphql_api.conftest import free_port
 from tests.metrics.reference import Reference, read_snapshot
 from tests.small_source import build_source
 from tests.warehouse.sourcedb import T0
@@ -52,12 +52,6 @@ metrics:
     unit: ghosts
     format: integer
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, *, timeout: float = 20) -> None:
@@ -96,7 +90,7 @@ class Server:
 
 
 def start_server(log: Path, *args: str, env: dict[str, str] | None = None, backend: str = "", warehouse: str = "") -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "graphql_api.cli", "serve", "--port", str(port), *args]
     with log.open("wb") as output:
         process = subprocess.Popen(command, env={**os.environ, "GRACE_METRICS_HASH_KEY": "k", **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
