@@ -59,7 +59,8 @@ class MetricsEngine:
         try:
             return await self.backend.fetch(sql, params, timeout=self.settings.statement_timeout)
         except DRIVER_ERRORS as exc:
-            raise BackendError(f"the warehouse could not run the query: {type(exc).__name__}: {exc}") from exc
+            # The driver's text (which may quote SQL) stays on the cause, for logs and tracebacks.
+            raise BackendError(f"the warehouse could not run the query ({type(exc).__module__}.{type(exc).__name__})") from exc
 
     async def run(self, compiled: CompiledQuery) -> QueryResult:
         sql, params = self.render(compiled)
