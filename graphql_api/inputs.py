@@ -8,6 +8,7 @@ turned into frozen request values here, so the compiler sees nothing GraphQL.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -17,6 +18,7 @@ import strawberry
 from metrics.compiler import And, DimensionRef, Filter, MetricCondition, Not, Or, Predicate
 from metrics.errors import InvalidFilter
 from metrics.model import DataType, FilterOp
+from metrics.validation import camel
 
 
 @strawberry.input(description="Conditions on a text attribute; all given conditions must hold.")
@@ -151,10 +153,16 @@ def time_bound(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
-def having_conditions(having: Any) -> tuple[MetricCondition, ...]:
-    """``having`` fields are named like the metrics (snake_case in Python), so each names its metric."""
+def having_conditions(having: Any, selected: Sequence[str]) -> tuple[MetricCondition, ...]:
+    """``having`` fields are named like the metrics (snake_case in Python), so each names its metric.
+
+    A condition on a metric that is not selected is refused here, whatever else the request holds:
+    batching may add other fields' metrics to the compiled query, where it would then pass.
+    """
     found = []
     for metric, operators in _given(having):
+        if metric not in selected:
+            raise InvalidFilter(f"having names {camel(metric)}, which is not selected under rows; select it to filter on it")
         for name, value in _given(operators):
             found.append(MetricCondition(metric, _OPS.get(name) or FilterOp(name), value))
     return tuple(found)

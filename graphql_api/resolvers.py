@@ -93,7 +93,7 @@ def build_request(
         dimensions=tuple(selection.dimensions),
         where=condition,
         time_range=time_range,
-        having=having_conditions(having) if having else (),
+        having=having_conditions(having, selection.metrics) if having else (),
         order_by=tuple(orders),
         limit=limit,
         offset=offset,

@@ -50,3 +50,10 @@ async def test_same_fact_with_other_dimensions_is_not_merged(api: Api) -> None:
     body = await api("{ a: metrics { rows { tier { name } verificationCount } } b: metrics { rows { agent { name } verificationCount } } }")
     assert api.statements == 2
     assert len(body["data"]["a"]["rows"]) == 3 and len(body["data"]["b"]["rows"]) == 4
+
+
+async def test_having_on_a_metric_only_another_field_selects_is_refused(api: Api) -> None:
+    body = await api("{ a: metrics(having: {errorCount: {gt: 0}}) { rows { tier { name } errorCount } } b: metrics(having: {errorCount: {gt: 0}}) { rows { tier { name } autoResolutionRate } } }")
+    assert body["data"] is None or body["data"]["b"] is None
+    [error] = body["errors"]
+    assert error["path"] == ["b"] and error["extensions"]["code"] == "INVALID_FILTER" and "having names errorCount, which is not selected" in error["message"]
