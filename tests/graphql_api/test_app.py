@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -65,6 +66,14 @@ async def test_a_query_over_the_token_limit_is_limit_exceeded(small_api: Api) ->
     body = await small_api("{ " + "catalog { metrics { name } } " * 20 + "}")
     assert body["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED" and "more than 100 tokens" in body["errors"][0]["message"]
     assert (await small_api(COUNT))["data"]["metrics"]["rows"] == [{"verificationCount": 60}]
+
+
+async def test_a_long_query_under_the_body_cap_stops_at_the_token_limit_quickly(api: Api) -> None:
+    query = "{ metrics { rows { " + "errorCount " * 9_000 + "} } }"
+    assert len(query.encode()) < api.app.state.graphql.settings.max_body_bytes
+    started = time.monotonic()
+    body = await api(query)
+    assert body["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED" and time.monotonic() - started < 2
 
 
 async def test_health_reports_the_last_etl_run(api: Api) -> None:
