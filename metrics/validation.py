@@ -18,6 +18,8 @@ ROW_COUNT = "total_count"
 """The label of the compiled query's row-count column."""
 SPINE = "dimension_rows"
 """The name of the compiled query's CTE of dimension rows (drill-across)."""
+MATCHING = "matching"
+"""The alias of a fact table inside a bridged filter's semi-join."""
 RESERVED_NAMES = {"time": "the time dimension", "day_of_week": "the time dimension", "hour_of_day": "the time dimension", "is_weekend": "the time dimension", ROW_COUNT: "the row count of a result"}
 
 
@@ -216,8 +218,19 @@ def check_names(config: Config) -> Iterator[Finding]:
         for attribute in dimension.attributes:
             if "__" in attribute.name:
                 yield "invalid_name", f"attribute name {attribute.name!r} must not contain '__' (the compiler's separator)", ("dimensions", dimension.name, attribute.name)
-    if SPINE in config.facts:
-        yield "reserved_name", f"fact name {SPINE!r} is reserved for the compiler's drill-across rows", ("facts", SPINE)
+    yield from _check_sql_names(config)
+
+
+def _check_sql_names(config: Config) -> Iterator[Finding]:
+    """Facts name the compiled query's CTEs and dimensions its join aliases: neither may shadow a table or the compiler's own names."""
+    tables = {fact.table for fact in config.facts.values()} | {d.table for d in config.dimensions.values() if d.table}
+    tables |= {path.bridge.table for fact in config.facts.values() for path in fact.dimensions.values() if path.bridge}
+    for section in ("facts", "dimensions"):
+        for name in getattr(config, section):
+            if name in (SPINE, MATCHING):
+                yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for the compiler's own SQL names", (section, name)
+            elif name in tables:
+                yield "reserved_name", f"{section[:-1]} name {name!r} is also a table name; the compiled SQL names a {section[:-1]} after it", (section, name)
 
 
 RULES: tuple[Callable[[Config], Iterator[Finding]], ...] = (

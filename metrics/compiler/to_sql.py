@@ -41,7 +41,7 @@ from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, N
 from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate, naive_utc
 from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
 from metrics.registry import TIME, Registry
-from metrics.validation import ROW_COUNT, SPINE
+from metrics.validation import MATCHING, ROW_COUNT, SPINE
 
 TOTAL = ROW_COUNT
 
@@ -151,7 +151,7 @@ class _FactQuery:
         as a semi-join, so the row still counts once."""
         bridge = self.fact.dimensions[predicate.ref.dimension].bridge
         assert bridge is not None
-        fact = sa.table(self.fact.table, sa.column(bridge.key)).alias("matching")
+        fact = sa.table(self.fact.table, sa.column(bridge.key)).alias(MATCHING)
         members = sa.table(bridge.table, sa.column(bridge.key), sa.column(bridge.column)).alias(predicate.ref.dimension)
         condition = _compare(members.c[bridge.column], predicate.op, sql_value(predicate.value))
         matching = sa.select(fact.c[bridge.key]).select_from(fact.outerjoin(members, members.c[bridge.key] == fact.c[bridge.key]))
