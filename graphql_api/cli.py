@@ -144,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve GraphQL (POST /graphql), GraphiQL (GET /graphql) and /healthz over a warehouse.",
         epilog="examples:\n  grace-metrics serve --warehouse duckdb:///warehouse.duckdb\n"
         "  grace-metrics serve --warehouse postgresql+asyncpg://api@dw/metrics --config ./metrics\n"
-        "  grace-metrics serve --warehouse duckdb:///w.duckdb --source sqlite:///grace.sqlite --etl-every 60",
+        "  grace-metrics serve --warehouse duckdb:///w.duckdb --source sqlite:///grace.sqlite --etl-every 60\n"
+        f"  {WAREHOUSE_ENV}=postgresql+asyncpg://api@dw/metrics grace-metrics serve --port 9000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--warehouse", help=f"SQLAlchemy URL of the warehouse (default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE})")

@@ -74,6 +74,12 @@ def test_serve_reads_the_warehouse_from_the_environment(capsys: pytest.CaptureFi
     assert Settings.from_env({WAREHOUSE_ENV: "duckdb:///x.duckdb"}, warehouse_url="duckdb:///flag.duckdb").warehouse_url == "duckdb:///flag.duckdb"
 
 
+def test_the_docker_image_takes_its_warehouse_from_the_environment() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(rf"^ENV .*{WAREHOUSE_ENV}=duckdb:////data/warehouse\.duckdb", dockerfile, flags=re.MULTILINE | re.DOTALL)
+    assert "--warehouse" not in dockerfile.split("ENTRYPOINT", 1)[1] and not re.search(r"^CMD .*--warehouse", dockerfile, flags=re.MULTILINE)
+
+
 def test_settings_limits_come_from_the_environment() -> None:
     env = {"GRACE_METRICS_MAX_DEPTH": "5", "GRACE_METRICS_MAX_ALIASES": "6", "GRACE_METRICS_MAX_TOKENS": "700", "GRACE_METRICS_MAX_BODY_BYTES": "8000", "GRACE_METRICS_STATEMENT_TIMEOUT": "2.5"}
     settings = Settings.from_env(env)
