@@ -3,10 +3,11 @@
 from metrics.client import MetricsClient
 from metrics.compiler import DimensionRef, MetricRequest, compile_query
 from metrics.engine import EngineSettings, MetricsEngine
-from metrics.errors import ConfigError, InvalidDimension, MetricsError, QueryError, UnknownMetric
+from metrics.errors import BackendError, ConfigError, InvalidDimension, MetricsError, QueryError, QueryTimeout, UnknownMetric
 from metrics.registry import Registry, load_registry
 
 __all__ = [
+    "BackendError",
     "ConfigError",
     "DimensionRef",
     "EngineSettings",
@@ -16,6 +17,7 @@ __all__ = [
     "MetricsEngine",
     "MetricsError",
     "QueryError",
+    "QueryTimeout",
     "Registry",
     "UnknownMetric",
     "compile_query",

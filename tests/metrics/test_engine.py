@@ -1,4 +1,4 @@
-"""The execution layer: the Python client, the row cap, and timeouts that really cancel the query."""
+"""The execution layer: the Python client, the row cap, timeouts that really cancel the query, typed errors."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+import metrics
 from metrics import MetricsClient
 from metrics.backends import DRIVER_ERRORS, DuckDBBackend, PostgresBackend
 from metrics.engine import EngineSettings
@@ -100,3 +102,10 @@ async def test_postgres_timeout_cancels_the_query_on_the_server(pg_database: Cal
     running = await backend.fetch("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'", [], timeout=5)
     assert running == [(0,)]
     await backend.close()
+
+
+def test_the_public_api_is_what_all_lists() -> None:
+    """Everything ``metrics`` exposes besides its submodules is in ``__all__``, errors included."""
+    public = {name for name, value in vars(metrics).items() if not name.startswith("_") and not isinstance(value, ModuleType)}
+    assert public == set(metrics.__all__)
+    assert issubclass(metrics.BackendError, metrics.MetricsError) and metrics.QueryTimeout.code == "TIMEOUT"
