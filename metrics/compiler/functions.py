@@ -67,6 +67,9 @@ def _first_instant(wall: ColumnElement[Any], zone: ColumnElement[str]) -> Column
     return sa.case((sa.and_(local_time(before, zone) != wall, local_time(after, zone) == wall), after), else_=before)
 
 
+_CLOCK_GRAINS = (TimeGrain.MINUTE, TimeGrain.HOUR)
+
+
 def bucket_start(grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnElement[str] | None) -> ColumnElement[Any]:
     """The first instant (naive UTC) of the ``grain`` bucket that holds a naive UTC timestamp in a zone.
 
@@ -81,10 +84,26 @@ def bucket_start(grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnEl
         return truncate(grain, timestamp)
     local = local_time(timestamp, zone)
     wall = truncate(grain, local)
-    if grain not in (TimeGrain.MINUTE, TimeGrain.HOUR):
+    if grain not in _CLOCK_GRAINS:
         return _first_instant(wall, zone)
     own = timestamp - (local - wall)
     return sa.case((local_time(own, zone) == wall, own), else_=_first_instant(wall, zone))
+
+
+def bucket_group(grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnElement[str] | None) -> ColumnElement[Any]:
+    """What rows are grouped by for a bucket; ``bucket_of_group`` turns it into the bucket's start.
+
+    Days and longer group by their local start (every row of a local date
+    shares it), so the costlier search for its first instant runs once per
+    group instead of once per row; other buckets group by their instant.
+    """
+    if zone is not None and grain not in _CLOCK_GRAINS:
+        return truncate(grain, local_time(timestamp, zone))
+    return bucket_start(grain, timestamp, zone)
+
+
+def bucket_of_group(grain: TimeGrain, group: ColumnElement[Any], zone: ColumnElement[str] | None) -> ColumnElement[Any]:
+    return _first_instant(group, zone) if zone is not None and grain not in _CLOCK_GRAINS else group
 
 
 class iso_day_of_week(FunctionElement[Any]):

@@ -28,6 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
 from metrics.compiler.functions import (
+    bucket_group,
+    bucket_of_group,
     bucket_start,
     byte_order,
     divide,
@@ -66,6 +68,11 @@ def sql_value(value: Any) -> Any:
     return naive_utc(value) if isinstance(value, datetime) else value
 
 
+def _zone(plan: QueryPlan) -> ColumnElement[str] | None:
+    """The requested time zone as a bound parameter; None for UTC, which needs no conversion."""
+    return None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
+
+
 def _compare(column: ColumnElement[Any], op: FilterOp, value: Any) -> ColumnElement[bool]:
     if op is FilterOp.IS_NULL:
         return column.is_(None) if value else column.is_not(None)
@@ -94,7 +101,7 @@ class _FactQuery:
         self.table = sa.table(fact.table, *(sa.column(name) for name in sorted(columns)))
         self.source: FromClause = self.table
         self.joined: dict[str, FromClause] = {}
-        self.zone = None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
+        self.zone = _zone(plan)
         self.event_time = self.table.c[fact.time]
         self.local_time = self.event_time if self.zone is None else local_time(self.event_time, self.zone)
 
@@ -126,10 +133,11 @@ class _FactQuery:
         self.joined[dimension_name] = target
         return target
 
-    def attribute(self, ref: DimensionRef) -> ColumnElement[Any]:
+    def attribute(self, ref: DimensionRef, *, grouping: bool = False) -> ColumnElement[Any]:
+        """The attribute's value per row; for grouping, a time bucket's group key (see ``bucket_group``)."""
         if ref.dimension == TIME:
             if ref.grain is not None:
-                return bucket_start(ref.grain, self.event_time, self.zone)
+                return (bucket_group if grouping else bucket_start)(ref.grain, self.event_time, self.zone)
             if ref.attribute == "day_of_week":
                 return iso_day_of_week(self.local_time)
             if ref.attribute == "hour_of_day":
@@ -204,7 +212,7 @@ class _FactQuery:
 def _aggregate_cte(registry: Registry, plan: QueryPlan, aggregate: FactAggregate) -> sa.CTE:
     query = _FactQuery(registry, registry.facts[aggregate.fact], plan)
     selected = {ref.dimension for ref in plan.dimensions}
-    dimensions = [query.attribute(ref).label(label(ref.key)) for ref in plan.dimensions]
+    dimensions = [query.attribute(ref, grouping=True).label(label(ref.key)) for ref in plan.dimensions]
     measures = [query.measure(measure).label(label(name)) for name, measure in aggregate.measures]
     conditions = []
     event_time = query.event_time
@@ -272,7 +280,11 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
         column = ctes[leaf.fact].c[label(leaf.measure)]
         leaves[leaf.measure] = sa.func.coalesce(column, 0) if drill_across and leaf.is_count else column
     metrics = {output.name: _expression(output.expression, leaves) for output in plan.outputs}
-    labelled = {ref.key: column.label(key) for ref, column, key in zip(plan.dimensions, dimension_columns, keys, strict=True)}
+    zone = _zone(plan)
+    labelled = {
+        ref.key: (column if ref.grain is None else bucket_of_group(ref.grain, column, zone)).label(key)
+        for ref, column, key in zip(plan.dimensions, dimension_columns, keys, strict=True)
+    }
     labelled |= {name: expression.label(label(name)) for name, expression in metrics.items()}
     statement = sa.select(*labelled.values(), sa.func.count().over().label(TOTAL)).select_from(rows)
     if plan.having:
