@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from graphql_api.console import ProgressBars, print_etl_summary
-from graphql_api.settings import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Settings, SettingsError
+from graphql_api.settings import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, ListenError, Settings, SettingsError
 from metrics.errors import ConfigError, MetricsError
 from metrics.loader import config_files
 from metrics.registry import config_directories, load_registry
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)
-    except (CommandError, WarehouseError, MetricsError) as exc:
+    except (CommandError, ListenError, WarehouseError, MetricsError) as exc:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:

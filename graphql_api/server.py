@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 
 import duckdb
 import uvicorn
 
 from graphql_api.app import create_app
-from graphql_api.settings import Settings
+from graphql_api.settings import ListenError, Settings
 from metrics.backends import BackendUnavailable
 from metrics.engine import MetricsEngine
 from metrics.registry import Registry, load_registry
@@ -63,10 +64,24 @@ async def check_warehouse(settings: Settings, registry: Registry) -> None:
     await engine.close()
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, bound before anything else starts so a taken port is one message."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {error.strerror}; stop what runs there or pick another --port") from None
+    return sock
+
+
 def serve(settings: Settings, *, host: str, port: int, source: str | None = None, etl_every: float = 60.0, hash_key: str | None = None) -> None:
-    """Serve until interrupted; bad config and an unusable warehouse fail here, before the port is bound."""
+    """Serve until interrupted; bad config, a taken port and an unusable warehouse fail here, before uvicorn starts."""
     registry = load_registry(settings.config_dirs)
-    asyncio.run(check_warehouse(settings, registry))
-    background = scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key) if source and hash_key else None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(create_app(settings, registry, background), host=host, port=port, log_level="info")
+    with listen(host, port) as sock:
+        asyncio.run(check_warehouse(settings, registry))
+        background = scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key) if source and hash_key else None
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        config = uvicorn.Config(create_app(settings, registry, background), log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])

@@ -20,6 +20,10 @@ class SettingsError(ValueError):
     """An environment variable holds a value the server cannot use."""
 
 
+class ListenError(Exception):
+    """The server cannot listen where it was told to (``--host``, ``--port``): taken, or privileged."""
+
+
 def _api_keys(text: str) -> dict[str, str]:
     """``key:role,key:role``; a key without a role is a viewer."""
     keys = {}

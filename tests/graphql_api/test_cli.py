@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,15 @@ def test_serve_with_a_file_that_is_not_a_warehouse(capsys: pytest.CaptureFixture
     with open(path, "w") as file:
         file.write("not a database")
     assert "cannot open the DuckDB warehouse" in _fails(capsys, "serve", "--warehouse", f"duckdb:///{path}")
+
+
+def test_serve_on_a_taken_port_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = _fails(capsys, "serve", "--warehouse", "foo://bar", "--port", str(port))
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in message
 
 
 @pytest.mark.parametrize(
