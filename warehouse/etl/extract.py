@@ -8,9 +8,10 @@ On SQLite the exact comparison must normalise the text, which no index can
 serve, so a conservative prefilter on the raw value comes with it: every form
 sources.md allows starts with the UTC date, so text at or after the date one
 day before the cut-off holds every row the exact comparison keeps, and an
-index on ``updated_at`` (the application's to create) serves it. NULL is
-read too, so the parser reports it; text that is no timestamp and sorts
-before that date is not read again by incremental runs.
+index on ``updated_at`` (the application's to create) serves it. Where the
+source lets ``updated_at`` be NULL, NULL is read too, so the parser reports
+it; text that is no timestamp and sorts before that date is not read again
+by incremental runs.
 """
 
 from __future__ import annotations
@@ -81,17 +82,25 @@ class PrefilterParam(WatermarkParam):
         return super().process_bind_param(value, dialect)
 
 
-def check_contract(engine: sa.Engine) -> None:
-    """Fail before anything is written when tables or columns of sources.md are missing, naming all of them."""
+def check_contract(engine: sa.Engine) -> frozenset[str]:
+    """Fail before anything is written when tables or columns of sources.md are missing, naming all of them.
+
+    Returns the tables whose ``updated_at`` the source lets be NULL (sources.md
+    says it never is): only those need a look for NULL stamps.
+    """
     try:
         inspector = sa.inspect(engine)
         present = set(inspector.get_table_names())
         problems: list[str] = []
+        nullable: set[str] = set()
         for table in SOURCE_TABLES:
             if table.name not in present:
                 problems.append(f"table {table.name} is missing")
                 continue
-            columns = {column["name"] for column in inspector.get_columns(table.name)}
+            reflected = {column["name"]: column for column in inspector.get_columns(table.name)}
+            columns = set(reflected)
+            if reflected.get("updated_at", {}).get("nullable", True):
+                nullable.add(table.name)
             problems.extend(
                 f"table {table.name} has no column {column.name}" for column in table.columns if column.name not in columns
             )
@@ -102,10 +111,14 @@ def check_contract(engine: sa.Engine) -> None:
         ) from None
     if problems:
         raise SourceContractError(problems)
+    return frozenset(nullable)
 
 
-def _changed(table: sa.Table, since: datetime | None) -> sa.Select[Any] | sa.CompoundSelect:
-    """The source rows changed since the watermark, as untyped columns: drivers hand back raw values we parse ourselves."""
+def _changed(table: sa.Table, since: datetime | None, nullable: bool) -> sa.Select[Any] | sa.CompoundSelect:
+    """The source rows changed since the watermark, as untyped columns: drivers hand back raw values we parse ourselves.
+
+    ``nullable``: the source lets ``updated_at`` be NULL, so such rows are read too, for the parser to report.
+    """
     raw = sa.table(table.name, *(sa.column(column.name) for column in table.columns))
     rows = sa.select(*raw.c)
     if since is None:
@@ -117,17 +130,23 @@ def _changed(table: sa.Table, since: datetime | None) -> sa.Select[Any] | sa.Com
         # NULL means the text did not parse: read the row so the parser reports it.
         sa.or_(updated >= sa.bindparam("since", cutoff, WatermarkParam), updated.is_(None)),
     )
+    if not nullable:
+        return changed
     # NULL fails the prefilter; a query of its own keeps both parts index-served (an OR would not on SQLite).
     return sa.union_all(changed, rows.where(raw.c.updated_at.is_(None)))
 
 
-def count_changed(connection: sa.Connection, table: sa.Table, since: datetime | None) -> int:
-    return connection.execute(sa.select(sa.func.count()).select_from(_changed(table, since).subquery())).scalar_one()
+def count_changed(connection: sa.Connection, table: sa.Table, since: datetime | None, *, nullable: bool) -> int:
+    changed = _changed(table, since, nullable).subquery()
+    return connection.execute(sa.select(sa.func.count()).select_from(changed)).scalar_one()
 
 
-def read_changed(connection: sa.Connection, table: sa.Table, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
-    """Batches of raw source rows changed since the watermark."""
-    result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(_changed(table, since))
+def read_changed(
+    connection: sa.Connection, table: sa.Table, since: datetime | None, *, nullable: bool
+) -> Iterator[list[dict[str, Any]]]:
+    """Batches of raw source rows changed since the watermark (``nullable``: see ``_changed``)."""
+    changed = _changed(table, since, nullable)
+    result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(changed)
     names = tuple(result.keys())
     for partition in result.partitions(BATCH_ROWS):
         yield [dict(zip(names, row, strict=True)) for row in partition]

@@ -119,8 +119,10 @@ class _Run:
         keyer: UserKeyer,
         progress: Progress | None,
         tables: list[TableStats],
+        nullable_stamps: frozenset[str],
     ) -> None:
         self.source = source
+        self.nullable_stamps = nullable_stamps
         self.warehouse = warehouse
         self.progress = progress
         self.context = LoadContext({d.name: MemberKeys(warehouse, d) for d in DIMENSIONS}, keyer)
@@ -142,11 +144,12 @@ class _Run:
         since = self.warehouse.execute(
             sa.select(marks.c.watermark).where(marks.c.source_table == load.source.name)
         ).scalar()
+        nullable = load.source.name in self.nullable_stamps
         if self.progress:
-            self.progress.start(load.source.name, count_changed(self.source, load.source, since))
+            self.progress.start(load.source.name, count_changed(self.source, load.source, since, nullable=nullable))
         newest = since
         history_rows: list[dict[str, Any]] = []
-        for batch in read_changed(self.source, load.source, since):
+        for batch in read_changed(self.source, load.source, since, nullable=nullable):
             rows = [_parse_row(load, raw) for raw in batch]
             stats.rows_read += len(rows)
             batch_newest = max(row["updated_at"] for row in rows)
@@ -197,7 +200,7 @@ def run_etl(
     keyer = UserKeyer(hash_key)
     engine = warehouse_engine(warehouse_url)
     source = source_engine(source_url)
-    check_contract(source)
+    nullable_stamps = check_contract(source)
     run_id = uuid.uuid4().hex
     started_at = _now()
     with exclusive_connection(engine, timeout=lock_timeout) as warehouse:
@@ -213,7 +216,7 @@ def run_etl(
         try:
             with warehouse.begin(), source.connect() as source_connection:
                 _check_hash_key(warehouse, keyer)
-                run = _Run(source_connection, warehouse, keyer, progress, tables)
+                run = _Run(source_connection, warehouse, keyer, progress, tables, nullable_stamps)
                 for load in LOADS:
                     run.load(load)
                 _record_tables(warehouse, run_id, tables)
