@@ -120,12 +120,22 @@ FACTS = [
     }),
 ]  # fmt: skip
 
-DIMENSIONS = {  # dimension -> (table, key, natural key, source table, attributes, type 2)
-    "tier": ("dim_tier", "tier_key", "tier_id", "autonomy_tiers", ("tier_name", "tier_level", "max_risk_score"), True),
-    "agent": ("dim_agent", "agent_key", "agent_name", "agents", ("agent_type", "capabilities", "sla_target_seconds", "cost_per_query_usd"), True),
-    "actor": ("dim_actor", "actor_key", "actor_id", "actors", ("actor_type", "display_name", "team"), False),
-    "component": ("dim_component", "component_key", "component_name", "components", ("kernel",), False),
-    "mission": ("dim_mission", "mission_key", "mission_id", "missions", ("mission_type", "status"), False),
+@dataclass(frozen=True)
+class Dim:
+    table: str
+    key: str
+    natural: str
+    source: str
+    attributes: tuple[str, ...]
+    historical: bool
+
+
+DIMENSIONS = {
+    "tier": Dim("dim_tier", "tier_key", "tier_id", "autonomy_tiers", ("tier_name", "tier_level", "max_risk_score"), True),
+    "agent": Dim("dim_agent", "agent_key", "agent_name", "agents", ("agent_type", "capabilities", "sla_target_seconds", "cost_per_query_usd"), True),
+    "actor": Dim("dim_actor", "actor_key", "actor_id", "actors", ("actor_type", "display_name", "team"), False),
+    "component": Dim("dim_component", "component_key", "component_name", "components", ("kernel",), False),
+    "mission": Dim("dim_mission", "mission_key", "mission_id", "missions", ("mission_type", "status"), False),
 }  # fmt: skip
 
 
@@ -151,7 +161,7 @@ def _read_source(url: str) -> dict[str, dict[str, Row]]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     content: dict[str, dict[str, Row]] = {}
     with engine.connect() as connection:
-        for table, key in [(fact.source, fact.key) for fact in FACTS] + [(d[3], d[2]) for d in DIMENSIONS.values()]:
+        for table, key in [(fact.source, fact.key) for fact in FACTS] + [(d.source, d.natural) for d in DIMENSIONS.values()]:
             rows = connection.execute(sa.text(f"SELECT * FROM {table}")).mappings().all()
             content[table] = {row[key]: dict(row) for row in rows}
     engine.dispose()
@@ -177,10 +187,10 @@ class Members:
 
     def __init__(self, warehouse: str) -> None:
         self.versions: dict[str, dict[int, list[Row]]] = {}
-        for name, (table, key, *_) in DIMENSIONS.items():
+        for name, dim in DIMENSIONS.items():
             by_key: dict[int, list[Row]] = {}
-            for row in _rows(warehouse, table):
-                by_key.setdefault(row[key], []).append(row)
+            for row in _rows(warehouse, dim.table):
+                by_key.setdefault(row[dim.key], []).append(row)
             self.versions[name] = by_key
 
     def resolve(self, dimension: str, key: int | None, at: datetime) -> tuple[str | None, Row | None]:
@@ -188,9 +198,9 @@ class Members:
         if key is None:
             return None, None
         versions = self.versions[dimension][key]
-        natural = DIMENSIONS[dimension][2]
+        natural = DIMENSIONS[dimension].natural
         assert len({version[natural] for version in versions}) == 1, f"{dimension} key {key} names several members"
-        if not DIMENSIONS[dimension][5]:
+        if not DIMENSIONS[dimension].historical:
             [version] = versions
             return version[natural], version
         valid = [v for v in versions if v["valid_from"] <= at < v["valid_to"]]
@@ -200,13 +210,14 @@ class Members:
 
 def _assert_member_version(loaded: Loaded, dimension: str, natural: str, version: Row, at: datetime) -> None:
     """The version has the source's attributes if the fact happened after the member last changed; else it is older."""
-    _, _, _, source_table, attributes, historical = DIMENSIONS[dimension]
-    reference = loaded.source[source_table].get(natural)
+    dim = DIMENSIONS[dimension]
+    attributes = dim.attributes
+    reference = loaded.source[dim.source].get(natural)
     if reference is None:
         assert version["is_inferred"] and all(version[a] is None for a in attributes), (dimension, natural)
         return
     changed_at = _ts(reference["updated_at"])
-    if historical and at < changed_at and not version["valid_to"] > changed_at:  # type: ignore[operator]
+    if dim.historical and at < changed_at and not version["valid_to"] > changed_at:  # type: ignore[operator]
         return  # an earlier version, valid when the fact happened
     expected = {a: json.dumps(_json(reference[a])) if a == "capabilities" else reference[a] for a in attributes}
     assert {a: version[a] for a in attributes} == expected, (dimension, natural, at)
@@ -226,7 +237,7 @@ def test_every_fact_column_reconciles_with_its_source_row(loaded: Loaded, fact: 
         at = expected[fact.event_time]
         for column, value in expected.items():
             if isinstance(value, tuple):
-                dimension, reference = value
+                dimension, _ = value
                 resolved, version = members.resolve(dimension, actual[column], at)
                 actual[column] = (dimension, resolved)
                 if version is not None:
