@@ -10,12 +10,13 @@ without code. Names are snake_case in config and camelCase here.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any, Optional
 
 import strawberry
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types.field import StrawberryField
@@ -53,6 +54,23 @@ def _limit(extension: type[AddValidationRules], **options: Any) -> Callable[[], 
         return limiter
 
     return create
+
+
+class NamedOperation(SchemaExtension):
+    """A document of several operations must say which to run (``operationName``), as the GraphQL spec asks.
+
+    Strawberry would run the first one, so a client that forgot the name would get
+    an answer to a question it may not have meant.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        names = [node.name.value if node.name else "(anonymous)" for node in document.definitions if isinstance(node, OperationDefinitionNode)] if document else []
+        if len(names) > 1 and getattr(context, "_provided_operation_name", None) is None:
+            message = f"the document has {len(names)} operations ({', '.join(names)}); name the one to run with operationName"
+            context.pre_execution_errors = [GraphQLError(message, extensions={"code": "BAD_REQUEST"})]
+        yield
 
 
 def _make_type(name: str, fields: dict[str, StrawberryField], *, is_input: bool = False, description: str | None = None) -> type:
@@ -191,6 +209,7 @@ class SchemaBuilder:
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
             extensions=[
                 ErrorCodes,
+                NamedOperation,
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
                 _limit(QueryDepthLimiter, max_depth=self.settings.max_depth),
                 _limit(MaxAliasesLimiter, max_alias_count=self.settings.max_aliases),

@@ -48,6 +48,17 @@ async def test_malformed_requests_get_json_errors(api: Api) -> None:
     assert "JSON" in bad_json.json()["errors"][0]["message"]
 
 
+async def test_a_document_of_several_operations_runs_the_one_it_names(api: Api) -> None:
+    document = "query Errors { metrics { rows { errorCount } } } query Count " + COUNT
+    named = await api.client.post("/graphql", json={"query": document, "operationName": "Count"})
+    unnamed = await api.client.post("/graphql", json={"query": document})
+    unknown = await api.client.post("/graphql", json={"query": document, "operationName": "Nope"})
+    assert named.json() == {"data": {"metrics": {"rows": [{"verificationCount": 60}]}}}
+    assert unnamed.json()["data"] is None and _code(unnamed) == "BAD_REQUEST"
+    assert "2 operations (Errors, Count); name the one to run with operationName" in unnamed.json()["errors"][0]["message"]
+    assert unknown.status_code == 400 and _code(unknown) == "BAD_REQUEST" and "Nope" in unknown.text
+
+
 async def test_a_body_over_the_cap_is_refused_before_parsing(small_api: Api) -> None:
     huge = "{ " + "catalog { metrics { name } } " * 100 + "}"
     declared = await small_api.client.post("/graphql", json={"query": huge})
