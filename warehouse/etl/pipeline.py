@@ -9,37 +9,23 @@ error and the per-table counts it had gathered.
 
 from __future__ import annotations
 
-import functools
 import traceback
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from json import JSONDecodeError
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from warehouse import schema
 from warehouse.connections import display_url, exclusive_connection, source_engine, warehouse_engine
-from warehouse.errors import BadSourceValue, HashKeyError
+from warehouse.errors import HashKeyError
 from warehouse.etl.extract import check_contract, count_changed, read_changed
 from warehouse.etl.loads import LOADS, LoadContext, SourceLoad
 from warehouse.etl.members import DIMENSIONS, MemberKeys, apply_history
 from warehouse.etl.merge import MergeCount, Merger
-from warehouse.etl.values import UserKeyer, boolean, integer, json_value, real, utc_timestamp
-
-_PARSERS: tuple[tuple[type[sa.types.TypeEngine[Any]], Callable[[Any], Any], str], ...] = (
-    (sa.DateTime, utc_timestamp, "an ISO-8601 timestamp"),
-    (sa.Boolean, boolean, "a boolean"),
-    (sa.Integer, integer, "an integer"),
-    (sa.Float, real, "a number"),
-    (sa.JSON, json_value, "JSON"),
-)
-"""Source column type -> parser and what it expects; a text column needs no parsing."""
-
-_ColumnParser = tuple[str, Callable[[Any], Any] | None, str, bool]
-
+from warehouse.etl.rows import parse_row
+from warehouse.etl.values import UserKeyer
 
 class Progress(Protocol):
     def start(self, table: str, total: int) -> None: ...
@@ -65,38 +51,6 @@ class EtlResult:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _column_parser(column: sa.Column[Any]) -> _ColumnParser:
-    for sql_type, parse, expected in _PARSERS:
-        if isinstance(column.type, sql_type):
-            break
-    else:
-        parse, expected = None, "text"
-    return column.name, parse, expected, column.nullable
-
-
-@functools.cache
-def _column_parsers(table: sa.Table) -> tuple[_ColumnParser, ...]:
-    """(column, parser or None, what it expects, nullable) for each column that needs a check; computed once per table."""
-    parsers = (_column_parser(column) for column in table.columns)
-    return tuple(parser for parser in parsers if parser[1] is not None or not parser[3])
-
-
-def _parse_row(load: SourceLoad, row: dict[str, Any]) -> dict[str, Any]:
-    """Parses ``row`` in place (the extractor hands out a fresh dict per row)."""
-    for name, parse, expected, nullable in _column_parsers(load.source):
-        value = row[name]
-        if value is None:
-            if not nullable:
-                never_null = f"{expected} (the column may not be NULL)"
-                raise BadSourceValue(load.source.name, row[load.natural_key], name, value, never_null)
-        elif parse is not None:
-            try:
-                row[name] = parse(value)
-            except (ValueError, TypeError, JSONDecodeError):
-                raise BadSourceValue(load.source.name, row[load.natural_key], name, value, expected) from None
-    return load.prepare(row)
 
 
 def _check_hash_key(connection: sa.Connection, keyer: UserKeyer) -> None:
@@ -150,7 +104,7 @@ class _Run:
         newest = since
         history_rows: list[dict[str, Any]] = []
         for batch in read_changed(self.source, load.source, since, nullable=nullable):
-            rows = [_parse_row(load, raw) for raw in batch]
+            rows = [load.prepare(parse_row(load.source, load.natural_key, raw)) for raw in batch]
             stats.rows_read += len(rows)
             batch_newest = max(row["updated_at"] for row in rows)
             newest = batch_newest if newest is None else max(newest, batch_newest)

@@ -19,14 +19,18 @@ from typing import Any
 
 def utc_timestamp(value: Any) -> datetime | None:
     """A naive UTC datetime from an ISO-8601 string or a datetime (naive ones are UTC already)."""
-    if value is None:
+    if type(value) is str:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:  # surrounding blanks are rare: strip only then
+            value = datetime.fromisoformat(value.strip())
+    elif value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip())
     elif not isinstance(value, datetime):
         raise ValueError("an ISO-8601 timestamp")
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+    offset = value.utcoffset()
+    if offset is not None:
+        value = (value - offset).replace(tzinfo=None)
     return value
 
 

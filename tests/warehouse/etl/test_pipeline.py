@@ -31,7 +31,7 @@ def _seed(source: SourceDB) -> None:
     )
 
 
-def test_initial_load_reconciles_every_column(source: SourceDB, warehouse: str, load: Load) -> None:
+def test_initial_load_of_hand_written_rows(source: SourceDB, warehouse: str, load: Load) -> None:
     _seed(source)
     source.insert(
         "approval_requests",
