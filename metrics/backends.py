@@ -58,7 +58,10 @@ class DuckDBBackend:
             try:
                 return await asyncio.wait_for(asyncio.shield(task), timeout)
             except TimeoutError:
-                cursor.interrupt()
+                # An interrupt that lands before the statement starts is lost; repeat until it stops.
+                while not task.done():
+                    cursor.interrupt()
+                    await asyncio.wait({task}, timeout=0.05)
                 await asyncio.gather(task, return_exceptions=True)
                 raise QueryTimeout(f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout") from None
         finally:

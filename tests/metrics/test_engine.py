@@ -93,6 +93,16 @@ async def test_duckdb_timeout_interrupts_the_query() -> None:
     await backend.close()
 
 
+async def test_duckdb_timeout_interrupts_a_query_that_had_not_started_yet() -> None:
+    """A timeout shorter than the worker thread takes to start: the first interrupt finds nothing to stop."""
+    backend = DuckDBBackend(":memory:")
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout):
+        await backend.fetch("SELECT count(*) FROM range(100000000000) a", [], timeout=1e-6)
+    assert time.monotonic() - started < 5
+    await backend.close()
+
+
 async def test_postgres_timeout_cancels_the_query_on_the_server(pg_database: Callable[[], str]) -> None:
     url = pg_database()
     backend = await PostgresBackend.connect(sa.make_url(url))
