@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PG_ADMIN_URL, drop_stale_databases, open_admin
+from tests.conftest import PG_ADMIN_URL, database_name, drop_stale_databases, open_admin
 
 CLOSED_PORT = "postgresql+psycopg://postgres@127.0.0.1:1/test"
 
 
 def test_no_server_skips_outside_ci() -> None:
-    with pytest.warns(UserWarning, match="SKIPPING POSTGRESQL TESTS"), pytest.raises(pytest.skip.Exception, match="not reachable"):
+    with pytest.raises(pytest.skip.Exception, match="SKIPPING POSTGRESQL TESTS: PostgreSQL is not reachable"):
         open_admin(CLOSED_PORT, ci=False)
 
 
@@ -39,17 +39,18 @@ def _databases(engine: sa.Engine, prefix: str) -> set[str]:
 
 def test_stale_databases_are_dropped_unless_in_use_or_young(pg_admin: sa.Engine) -> None:
     prefix = f"gm_stale_{uuid.uuid4().hex[:8]}_"
+    now = datetime.now(UTC)
+    idle, busy, young = (database_name(prefix, created) for created in (now - timedelta(hours=3),) * 2 + (now,))
     with pg_admin.connect() as connection:
-        for name in ("idle", "busy"):
-            connection.execute(sa.text(f'CREATE DATABASE "{prefix}{name}"'))
-    busy = sa.create_engine(pg_admin.url.set(database=f"{prefix}busy"), poolclass=sa.pool.NullPool)
+        for name in (idle, busy, young):
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    holder = sa.create_engine(pg_admin.url.set(database=busy), poolclass=sa.pool.NullPool)
     try:
-        with busy.connect():
-            assert drop_stale_databases(pg_admin, prefix, timedelta(hours=1)) == []
-            assert drop_stale_databases(pg_admin, prefix, timedelta(0)) == [f"{prefix}idle"]
-            assert _databases(pg_admin, prefix) == {f"{prefix}busy"}
+        with holder.connect():
+            assert drop_stale_databases(pg_admin, prefix, timedelta(hours=2)) == [idle]
+            assert _databases(pg_admin, prefix) == {busy, young}
     finally:
-        busy.dispose()
+        holder.dispose()
         with pg_admin.connect() as connection:
-            for name in ("idle", "busy"):
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{prefix}{name}" WITH (FORCE)'))
+            for name in (idle, busy, young):
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -12,18 +12,22 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.warehouse.conftest import HASH_KEY, query, snapshot
+from tests.warehouse.conftest import HASH_KEY, hold_duckdb_file, query, snapshot
 from warehouse.demo import advance_demo_source, generate_demo_source
 from warehouse.etl import run_etl
 
 pytestmark = pytest.mark.slow
 
+START_UP_S = 8.0
+"""Long enough for a process to start, import and reach the lock, even on a busy machine."""
 SCALE = 0.25
 """5,000 action contracts: a run takes a few seconds, far longer than the second process needs to start."""
 
@@ -38,12 +42,48 @@ FACTS = {  # source table -> the fact table holding one row per source row
 }
 
 
-def run_together(source: str, warehouse: str) -> None:
-    """Start two ETL processes at once and wait for both; both must succeed."""
+def run_together(source: str, warehouse: str, *, held: bool = False) -> None:
+    """Start two ETL processes at once and wait for both; both must succeed.
+
+    ``held``: the warehouse lock is held until both processes wait for it, so
+    they overlap even when a run is shorter than a process's start-up.
+    """
     command = [sys.executable, "-m", "graphql_api.cli", "etl", "--source", source, "--warehouse", warehouse, "--hash-key", HASH_KEY, "--quiet"]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    with hold_lock(warehouse) if held else nullcontext():
+        processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        if held:
+            wait_until_both_wait(warehouse)
     errors = [process.communicate(timeout=300)[1] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], errors
+
+
+@contextmanager
+def hold_lock(warehouse: str) -> Iterator[None]:
+    if warehouse.startswith("duckdb"):
+        with hold_duckdb_file(sa.make_url(warehouse).database or ""):
+            yield
+        return
+    engine = sa.create_engine(warehouse, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT pg_advisory_lock(hashtext('grace_metrics_etl'))"))
+        yield
+    engine.dispose()
+
+
+def wait_until_both_wait(warehouse: str) -> None:
+    """PostgreSQL shows the two waiting lock requests; a DuckDB file's waiters cannot be seen, so give them time."""
+    if warehouse.startswith("duckdb"):
+        time.sleep(START_UP_S)
+        return
+    engine = sa.create_engine(warehouse, poolclass=sa.pool.NullPool)
+    waiting = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+                      "(SELECT oid FROM pg_database WHERE datname = current_database())")  # fmt: skip
+    deadline = time.monotonic() + 60
+    with engine.connect() as connection:
+        while connection.execute(waiting).scalar_one() < 2:
+            assert time.monotonic() < deadline, "the ETL processes never reached the lock"
+            time.sleep(0.1)
+    engine.dispose()
 
 
 def source_counts(source: str) -> dict[str, int]:
@@ -103,6 +143,6 @@ def test_two_runs_started_together_load_once(kind: str, demo_file: Path, tmp_pat
     advance_demo_source(source, step=1, scale=SCALE)
     assert source_counts(source) != before
     run_etl(source, clean, hash_key=HASH_KEY)
-    run_together(source, shared)
+    run_together(source, shared, held=True)  # catching up takes less than starting a process
     assert snapshot(shared) == snapshot(clean)
     assert_serialised(shared, source, before=before)
