@@ -10,7 +10,8 @@ sources.md allows starts with the UTC date, so text at or after the date one
 day before the cut-off holds every row the exact comparison keeps, and an
 index on ``updated_at`` (the application's to create) serves it. Where the
 source lets ``updated_at`` be NULL, NULL is read too, so the parser reports
-it; text that is no timestamp and sorts before that date is not read again
+it. A value that is no timestamp and sorts before that date (a number, or
+text such as ``03/11/2025``) is reported by a full load but not read again
 by incremental runs.
 """
 

@@ -27,6 +27,7 @@ from warehouse.etl.merge import MergeCount, Merger
 from warehouse.etl.rows import parse_row
 from warehouse.etl.values import UserKeyer
 
+
 class Progress(Protocol):
     def start(self, table: str, total: int) -> None: ...
 

@@ -4,7 +4,7 @@ SQLite hands back text and integers, PostgreSQL typed values; both end here as
 the same Python values. SQLite is dynamically typed, so any column can hold
 text: the number parsers are what stop ``'fast'`` in an INTEGER column before
 it reaches the bulk loaders. A value that does not fit raises ``ValueError`` with
-what was expected, and the extractor turns it into ``BadSourceValue``.
+what was expected, and ``warehouse.etl.rows`` turns it into ``BadSourceValue``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
