@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=50, help="demo scale; 50 = 1M verifications (default)")
     parser.add_argument("--backends", default="duckdb,postgresql")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--source", type=Path, help="SQLite demo source to reuse across runs (generated there at --scale if missing)")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="PostgreSQL server to create a bench database on")
     args = parser.parse_args()
     console = Console()
@@ -155,10 +156,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))} (use duckdb, postgresql)")
     with tempfile.TemporaryDirectory() as directory:
-        source = f"sqlite:///{directory}/source.sqlite"
-        started = time.perf_counter()
-        generate_demo_source(source, scale=args.scale)
-        console.print(f"generated scale {args.scale:g} in {time.perf_counter() - started:.0f}s")
+        path = args.source or Path(directory) / "source.sqlite"
+        source = f"sqlite:///{path}"
+        if args.source and args.source.exists():
+            console.print(f"reusing the source {path} (--scale is not applied to it)")
+        else:
+            started = time.perf_counter()
+            generate_demo_source(source, scale=args.scale)
+            console.print(f"generated scale {args.scale:g} in {time.perf_counter() - started:.0f}s")
         for backend in backends:
             _bench_backend(backend, source, directory, args.pg, args, console)
     table = Table(title="compile_query, median of 50 (should stay flat as the model grows)")
