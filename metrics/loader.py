@@ -198,8 +198,18 @@ def _fact(name: str, node: Node, config: Config) -> Fact | None:
     table = _text(fields, "table", config, node, required=True)
     time = _text(fields, "time", config, node, required=True)
     columns: dict[str, DataType] = {}
+    expressions: dict[str, str] = {}
     for column, type_node in (_mapping(fields.get("columns", Node({}, node.file, node.line)), "columns", config) or {}).items():
         config.where[("facts", name, "columns", column)] = (type_node.file, type_node.line)
+        if isinstance(type_node.value, dict):
+            spec = _mapping(type_node, f"computed column {column!r}", config, ["type", "expression"]) or {}
+            _record(config, ("facts", name, "columns", column), spec)
+            expression = _text(spec, "expression", config, type_node, required=True)
+            if "type" not in spec:
+                config.issue("missing_key", "missing required key 'type'", type_node)
+            type_node = spec.get("type")
+            if expression is not None:
+                expressions[column] = expression
         data_type = _enum(DataType, type_node, f"type of column {column!r}", config)
         if data_type is not None:
             columns[column] = data_type
@@ -219,6 +229,7 @@ def _fact(name: str, node: Node, config: Config) -> Fact | None:
         _text(fields, "description", config, node) or "",
         columns,
         paths,
+        {column: expression for column, expression in expressions.items() if column in columns},
     )
 
 

@@ -156,7 +156,10 @@ class Fact:
     time: str
     description: str = ""
     columns: dict[str, DataType] = field(default_factory=dict)
+    """Every column metrics and filters may use, physical or computed, with its type."""
     dimensions: dict[str, DimensionPath] = field(default_factory=dict)
+    expressions: dict[str, str] = field(default_factory=dict)
+    """The computed columns: each one's expression over the fact's other columns, compiled to SQL."""
 
     def __hash__(self) -> int:
         return hash(self.name)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from metrics.errors import Issue, did_you_mean
+from metrics.expressions import names, parse
 from metrics.loader import Config
-from metrics.model import Aggregation, ColumnRef, Condition, DataType, FilterOp, Measure, Metric
+from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure, Metric
 
 Finding = tuple[str, str, tuple[str, ...]]
 ROW_COUNT = "total_count"
@@ -30,20 +32,7 @@ def camel(name: str) -> str:
 
 def expression_names(expression: str) -> list[str]:
     """Metric names an expression uses; raises ``ValueError`` for anything but arithmetic on names and numbers."""
-    try:
-        tree = ast.parse(expression, mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"is not an arithmetic expression ({exc.msg})") from None
-    names = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            names.append(node.id)
-        elif not isinstance(
-            node,
-            (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.UAdd),
-        ) or (isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, (int, float)))):
-            raise ValueError(f"may only combine metric names and numbers with + - * / and parentheses, not {ast.unparse(node)!r}")
-    return names
+    return names(parse(expression))
 
 
 def references(metric: Metric) -> list[str]:
@@ -81,6 +70,118 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
                     yield "unknown_column", f"fact {fact.name!r}: dimension {name!r} uses undeclared column {column!r}{hint}", where
                 elif path.bridge is None and fact.columns[column] is not dimension.type:
                     yield "type_mismatch", f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} but column {column!r} is {fact.columns[column].value}", where
+
+
+FUNCTIONS = {"coalesce": (1, None), "seconds_between": (2, 2)}
+"""The functions a computed column may call, with their least and most arguments (None: any number)."""
+
+
+@dataclass
+class _ColumnTypes:
+    """Infers the type of a computed column's expression, collecting every problem on the way."""
+
+    fact: Fact
+    where: tuple[str, ...]
+    findings: list[Finding] = field(default_factory=list)
+
+    def problem(self, code: str, message: str) -> None:
+        self.findings.append((code, f"fact {self.fact.name!r}: computed column {self.where[-1]!r}: {message}", (*self.where, "expression")))
+
+    def numeric(self, node: ast.expr) -> DataType | None:
+        data_type = self.of(node)
+        if data_type is not None and not data_type.is_numeric:
+            self.problem("type_mismatch", f"arithmetic needs numbers, but {ast.unparse(node)!r} is {data_type.value}")
+            return None
+        return data_type
+
+    def of(self, node: ast.expr) -> DataType | None:
+        """The expression's type; None where a problem already explains why it has none."""
+        if isinstance(node, ast.Constant):
+            return DataType.INTEGER if isinstance(node.value, int) else DataType.FLOAT
+        if isinstance(node, ast.Name):
+            if node.id not in self.fact.columns:
+                self.problem("unknown_column", f"unknown column {node.id!r}{did_you_mean(node.id, self.fact.columns)}")
+            return self.fact.columns.get(node.id)
+        if isinstance(node, ast.UnaryOp):
+            return self.numeric(node.operand)
+        if isinstance(node, ast.BinOp):
+            left, right = self.numeric(node.left), self.numeric(node.right)
+            if left is None or right is None:
+                return None
+            exact = isinstance(node.op, ast.Div) or DataType.FLOAT in (left, right)
+            return DataType.FLOAT if exact else DataType.INTEGER
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # parse admits nothing else
+        return self.call(node.func.id, node.args)
+
+    def call(self, function: str, arguments: list[ast.expr]) -> DataType | None:
+        types = [self.of(argument) for argument in arguments]
+        if function not in FUNCTIONS:
+            self.problem("unknown_function", f"unknown function {function!r}{did_you_mean(function, FUNCTIONS)} (functions: {', '.join(FUNCTIONS)})")
+            return None
+        least, most = FUNCTIONS[function]
+        if len(arguments) < least or (most is not None and len(arguments) > most):
+            self.problem("wrong_arity", f"{function} takes {least if least == most else f'at least {least}'} argument(s), not {len(arguments)}")
+            return None
+        if function == "seconds_between":
+            wrong = [ast.unparse(a) for a, t in zip(arguments, types, strict=True) if t is not None and t is not DataType.TIMESTAMP]
+            if wrong:
+                self.problem("type_mismatch", f"seconds_between takes two timestamps, not {', '.join(wrong)}")
+            return None if wrong else DataType.FLOAT
+        known = set(types) - {None}
+        if known and all(t.is_numeric for t in known):
+            return DataType.FLOAT if DataType.FLOAT in known else DataType.INTEGER
+        if len(known) > 1:
+            self.problem("type_mismatch", f"coalesce needs arguments of one type, not {', '.join(sorted(t.value for t in known))}")
+            return None
+        return known.pop() if known and None not in types else None
+
+
+def check_computed_columns(config: Config) -> Iterator[Finding]:
+    for fact in config.facts.values():
+        for column, expression in fact.expressions.items():
+            where = ("facts", fact.name, "columns", column)
+            try:
+                tree = parse(expression, what="column names", calls=True)
+            except ValueError as exc:
+                yield "invalid_expression", f"fact {fact.name!r}: computed column {column!r}: expression {expression!r} {exc}", (*where, "expression")
+                continue
+            types = _ColumnTypes(fact, where)
+            inferred = types.of(tree)
+            yield from types.findings
+            declared = fact.columns[column]
+            if inferred is not None and inferred is not declared:
+                yield "type_mismatch", f"fact {fact.name!r}: computed column {column!r} is declared {declared.value} but its expression is {inferred.value}", (*where, "type")
+        yield from _column_cycles(fact)
+
+
+def _column_cycles(fact: Fact) -> Iterator[Finding]:
+    uses = {}
+    for column, expression in fact.expressions.items():
+        try:
+            uses[column] = [name for name in names(parse(expression, calls=True)) if name in fact.expressions]
+        except ValueError:
+            uses[column] = []
+    for column, loop in _cycles(uses):
+        yield "cycle", f"fact {fact.name!r}: computed columns depend on each other in a cycle: {' -> '.join(loop)}", ("facts", fact.name, "columns", column)
+
+
+def _cycles(uses: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
+    """Each loop of a dependency graph once, as (where it closes, the names along it); unknown names are skipped."""
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> Iterator[tuple[str, list[str]]]:
+        if state.get(name) == "done" or name not in uses:
+            return
+        if state.get(name) == "open":
+            yield name, [*trail[trail.index(name) :], name]
+            return
+        state[name] = "open"
+        for used in uses[name]:
+            yield from visit(used, [*trail, name])
+        state[name] = "done"
+
+    for name in uses:
+        yield from visit(name, [])
 
 
 def check_measures(config: Config) -> Iterator[Finding]:
@@ -178,22 +279,8 @@ def check_references(config: Config) -> Iterator[Finding]:
 
 
 def check_cycles(config: Config) -> Iterator[Finding]:
-    state: dict[str, str] = {}
-
-    def visit(name: str, trail: list[str]) -> Iterator[Finding]:
-        if state.get(name) == "done" or name not in config.metrics:
-            return
-        if state.get(name) == "open":
-            cycle = trail[trail.index(name) :] + [name]
-            yield "cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}", ("metrics", name)
-            return
-        state[name] = "open"
-        for reference in references(config.metrics[name]):
-            yield from visit(reference, [*trail, name])
-        state[name] = "done"
-
-    for name in config.metrics:
-        yield from visit(name, [])
+    for name, loop in _cycles({name: references(metric) for name, metric in config.metrics.items()}):
+        yield "cycle", f"metrics depend on each other in a cycle: {' -> '.join(loop)}", ("metrics", name)
 
 
 def check_names(config: Config) -> Iterator[Finding]:
@@ -234,6 +321,7 @@ def _check_sql_names(config: Config) -> Iterator[Finding]:
 
 
 RULES: tuple[Callable[[Config], Iterator[Finding]], ...] = (
+    check_computed_columns,
     check_fact_dimensions,
     check_measures,
     check_references,

@@ -8,6 +8,11 @@ shares the member's key and carries ``[valid_from, valid_to)``; facts store the
 member key and are joined as of their event time. A member first seen as a
 reference from a fact is an *inferred* row (attributes null) until its reference
 row arrives and fills it in.
+
+Facts hold raw source values only: durations and scores derived from them are
+computed columns of the metric registry (``metrics/catalog/facts.yaml``),
+compiled into each query. A warehouse created before that may still carry the
+columns that used to store them; they are no longer read or written.
 """
 
 from __future__ import annotations
@@ -155,7 +160,6 @@ fact_errors = _fact(
     _text("error_type"),
     _text("severity"),
     sa.Column("auto_resolved", sa.Boolean),
-    sa.Column("time_to_resolve_s", sa.Double),
 )
 
 fact_approvals = _fact(
@@ -171,7 +175,6 @@ fact_approvals = _fact(
     sa.Column("risk_score", sa.Double),
     sa.Column("sla_seconds", sa.BigInteger),
     _text("contract_id"),
-    sa.Column("latency_s", sa.Double),
 )
 
 fact_missions = _fact(
@@ -182,7 +185,6 @@ fact_missions = _fact(
     _key("mission_key"),
     _text("mission_type"),
     _text("status"),
-    sa.Column("duration_s", sa.Double),
 )
 
 fact_queries = _fact(
@@ -213,7 +215,6 @@ fact_feedback = _fact(
     sa.Column("clarity_score", sa.Integer),
     sa.Column("accuracy_score", sa.Integer),
     sa.Column("tone_score", sa.Integer),
-    sa.Column("overall_score", sa.Double),
     _text("labels"),
 )
 

@@ -1,8 +1,7 @@
 """SQL constructs the builder uses, rendered per backend by ``@compiles`` hooks.
 
-DuckDB and PostgreSQL agree on these spellings today, so each has one default
-rendering; a backend that differs gets its own hook here, never a branch in
-the builder.
+Most have one default rendering that DuckDB and PostgreSQL share; a backend
+that differs gets its own hook here, never a branch in the builder.
 """
 
 from __future__ import annotations
@@ -147,6 +146,32 @@ def _percentile_cont(element: percentile_cont, compiler: Any, **kw: Any) -> str:
     # The fraction comes from validated config, never from a request; some engines need it constant.
     value = compiler.process(element.clauses, **kw)
     return f"percentile_cont({element.fraction!r}) WITHIN GROUP (ORDER BY CAST({value} AS DOUBLE PRECISION))"
+
+
+class seconds_between(FunctionElement[Any]):
+    """Float seconds from ``start`` to ``end`` (negative if end is earlier; null if either is null).
+
+    Exact on every backend: the whole microseconds of the span, divided once,
+    give the correctly rounded double; subtracting two epochs in floating point
+    would not.
+    """
+
+    type = sa.Double()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between)
+def _seconds_between(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST(date_diff('microsecond', {start}, {end}) AS DOUBLE) / 1000000.0"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_between_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    # EXTRACT of an interval is an exact numeric since PostgreSQL 14; the cast rounds it once.
+    start, end = (compiler.process(clause.self_group(), **kw) for clause in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)"
 
 
 class byte_order(FunctionElement[Any]):

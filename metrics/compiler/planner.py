@@ -6,10 +6,9 @@ import ast
 
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, MetricOutput, Negate, Number, QueryPlan
 from metrics.compiler.spec import QuerySpec
+from metrics.expressions import OPERATORS, parse
 from metrics.model import Measure, Metric
 from metrics.registry import Registry
-
-_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
 def _leaf(registry: Registry, name: str, measure: Measure) -> Leaf:
@@ -27,12 +26,12 @@ def _expression(registry: Registry, metric: Metric) -> Expression:
             else:
                 operands.append(_expression(registry, registry.metric(str(operand))))
         return Arithmetic("/", operands[0], operands[1])
-    return _from_ast(registry, ast.parse(metric.expression, mode="eval").body)
+    return _from_ast(registry, parse(metric.expression))
 
 
 def _from_ast(registry: Registry, node: ast.expr) -> Expression:
     if isinstance(node, ast.BinOp):
-        return Arithmetic(_OPERATORS[type(node.op)], _from_ast(registry, node.left), _from_ast(registry, node.right))
+        return Arithmetic(OPERATORS[type(node.op)], _from_ast(registry, node.left), _from_ast(registry, node.right))
     if isinstance(node, ast.UnaryOp):
         operand = _from_ast(registry, node.operand)
         return Negate(operand) if isinstance(node.op, ast.USub) else operand

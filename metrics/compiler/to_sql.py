@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
+from metrics.compiler.columns import fact_column, physical_columns
 from metrics.compiler.functions import (
     bucket_group,
     bucket_of_group,
@@ -96,9 +97,7 @@ class _FactQuery:
         self.registry = registry
         self.fact = fact
         self.plan = plan
-        columns = {fact.time, *fact.columns, *(p.column for p in fact.dimensions.values() if p.column)}
-        columns |= {p.bridge.key for p in fact.dimensions.values() if p.bridge}
-        self.table = sa.table(fact.table, *(sa.column(name) for name in sorted(columns)))
+        self.table = sa.table(fact.table, *(sa.column(name) for name in sorted(physical_columns(fact))))
         self.source: FromClause = self.table
         self.joined: dict[str, FromClause] = {}
         self.zone = _zone(plan)
@@ -149,7 +148,7 @@ class _FactQuery:
             return self._join(ref.dimension).c[path.bridge.column]
         if not dimension.is_table:
             assert path.column is not None
-            return self.table.c[path.column]
+            return self.column(path.column)
         attribute = dimension.attribute(ref.attribute or "")
         assert attribute is not None
         return self._join(ref.dimension).c[attribute.column]
@@ -177,8 +176,12 @@ class _FactQuery:
             return self._bridged_filter(where)
         return _compare(self.attribute(where.ref), where.op, sql_value(where.value))
 
+    def column(self, name: str) -> ColumnElement[Any]:
+        """A fact column, physical or computed from the physical ones."""
+        return fact_column(self.fact, self.table, name)
+
     def measure(self, measure: Measure) -> ColumnElement[Any]:
-        column = self.table.c[measure.column] if measure.column else None
+        column = self.column(measure.column) if measure.column else None
         aggregation = measure.aggregation
         condition = sa.and_(*(self._measure_condition(c) for c in measure.filter)) if measure.filter else None
         is_float = self.fact.columns.get(measure.column or "") is DataType.FLOAT
@@ -205,8 +208,8 @@ class _FactQuery:
     def _measure_condition(self, condition: Condition) -> ColumnElement[bool]:
         value = condition.value
         if isinstance(value, ColumnRef):
-            value = self.table.c[value.column]
-        return _compare(self.table.c[condition.column], condition.op, sql_value(value))
+            value = self.column(value.column)
+        return _compare(self.column(condition.column), condition.op, sql_value(value))
 
 
 def _aggregate_cte(registry: Registry, plan: QueryPlan, aggregate: FactAggregate) -> sa.CTE:

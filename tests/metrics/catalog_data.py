@@ -17,6 +17,7 @@ from typing import Any
 
 from metrics.compiler import MetricRequest
 from metrics.engine import MetricsEngine
+from metrics.registry import Registry
 from metrics.results import QueryResult
 from tests.metrics.reference import Reference, Snapshot, read_snapshot
 from tests.warehouse.sourcedb import T0, SourceDB
@@ -221,9 +222,9 @@ def load_catalog_data(root: Path, postgresql_url: str) -> Loaded:
 class Engines:
     """One engine per backend on a private event loop, for synchronous tests."""
 
-    def __init__(self, urls: dict[str, str]) -> None:
+    def __init__(self, urls: dict[str, str], registry: Registry | None = None) -> None:
         self._runner = asyncio.Runner()
-        self._engines = {name: self._runner.run(MetricsEngine.connect(url)) for name, url in urls.items()}
+        self._engines = {name: self._runner.run(MetricsEngine.connect(url, registry)) for name, url in urls.items()}
 
     def query(self, backend: str, request: MetricRequest) -> QueryResult:
         return self._runner.run(self._engines[backend].query(request))

@@ -91,6 +91,22 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
                 ("unknown_column", "facts.yaml", 15),
             ],
         ),
+        (
+            "bad_computed_columns",
+            [
+                ("missing_key", "facts.yaml", 27),
+                ("unknown_column", "facts.yaml", 13),
+                ("type_mismatch", "facts.yaml", 14),
+                ("type_mismatch", "facts.yaml", 15),
+                ("type_mismatch", "facts.yaml", 16),
+                ("unknown_function", "facts.yaml", 17),
+                ("wrong_arity", "facts.yaml", 18),
+                ("invalid_expression", "facts.yaml", 19),
+                ("invalid_expression", "facts.yaml", 20),
+                ("type_mismatch", "facts.yaml", 21),
+                ("cycle", "facts.yaml", 22),
+            ],
+        ),
         ("cycle", [("cycle", "metrics.yaml", 2)]),
         (
             "duplicates",
@@ -143,6 +159,22 @@ def test_messages_name_what_to_change() -> None:
     assert "must not contain '__'" in messages["reserved_names"]
 
 
+def test_computed_column_messages_name_what_to_change() -> None:
+    text = str(_error("bad_computed_columns"))
+    assert "computed column 'wait_s': unknown column 'complted_at' (did you mean 'completed_at'?)" in text
+    assert "computed column 'spent_s' is declared integer but its expression is float" in text
+    assert "seconds_between takes two timestamps, not duration_ms" in text
+    assert "unknown function 'round' (functions: coalesce, seconds_between)" in text
+    assert "computed columns depend on each other in a cycle: first -> second -> first" in text
+
+
+def test_computed_columns_load_with_their_types_and_expressions() -> None:
+    fact = load_registry([CONFIGS / "computed_columns"]).facts["timed_verifications"]
+    assert fact.columns["overhead_s"] is DataType.FLOAT
+    assert fact.expressions["overhead_s"] == "wall_s - duration_s"
+    assert "duration_ms" not in fact.expressions
+
+
 def test_cycle_names_the_loop() -> None:
     with pytest.raises(ConfigError, match="alpha -> beta -> gamma -> alpha"):
         load_registry([CONFIGS / "cycle"])
@@ -190,7 +222,10 @@ def test_registry_matches_the_warehouse_schema() -> None:
         table = tables[fact.table]
         assert isinstance(table.c[fact.time].type, sa.DateTime)
         for column, data_type in fact.columns.items():
-            assert isinstance(table.c[column].type, _SQL_TYPES[data_type]), (fact.name, column)
+            if column in fact.expressions:  # computed at query time, never stored
+                assert column not in table.c, (fact.name, column)
+            else:
+                assert isinstance(table.c[column].type, _SQL_TYPES[data_type]), (fact.name, column)
         for path in fact.dimensions.values():
             if path.bridge is not None:
                 assert {path.bridge.key, path.bridge.column} <= set(tables[path.bridge.table].c.keys())

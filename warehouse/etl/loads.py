@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from warehouse import schema, source
 from warehouse.etl.members import ACTOR, AGENT, COMPONENT, MISSION, TIER, Dimension, MemberKeys
 from warehouse.etl.merge import Children
-from warehouse.etl.values import UserKeyer, seconds_between
+from warehouse.etl.values import UserKeyer
 
 Row = dict[str, Any]
 
@@ -77,7 +77,6 @@ def _mission(row: Row, context: LoadContext) -> Row:
         "mission_key": context.member(MISSION, row["mission_id"]),
         "mission_type": row["mission_type"],
         "status": row["status"],
-        "duration_s": seconds_between(row["started_at"], row["completed_at"]),
         "source_updated_at": row["updated_at"],
     }
 
@@ -112,7 +111,6 @@ def _error(row: Row, context: LoadContext) -> Row:
         "error_type": row["error_type"],
         "severity": row["severity"],
         "auto_resolved": row["auto_resolved"],
-        "time_to_resolve_s": seconds_between(row["occurred_at"], row["resolved_at"]),
         "source_updated_at": row["updated_at"],
     }
 
@@ -130,7 +128,6 @@ def _approval(row: Row, context: LoadContext) -> Row:
         "risk_score": row["risk_score"],
         "sla_seconds": row["sla_seconds"],
         "contract_id": row["contract_id"],
-        "latency_s": seconds_between(row["requested_at"], row["resolved_at"]),
         "source_updated_at": row["updated_at"],
     }
 
@@ -153,7 +150,6 @@ def _query(row: Row, context: LoadContext) -> Row:
 
 
 def _feedback(row: Row, context: LoadContext) -> Row:
-    scores = (row["clarity_score"], row["accuracy_score"], row["tone_score"])
     return {
         "feedback_id": row["feedback_id"],
         "created_at": row["created_at"],
@@ -166,7 +162,6 @@ def _feedback(row: Row, context: LoadContext) -> Row:
         "clarity_score": row["clarity_score"],
         "accuracy_score": row["accuracy_score"],
         "tone_score": row["tone_score"],
-        "overall_score": sum(score or 0 for score in scores) / 3,
         "labels": json.dumps(row["labels"]),
         "source_updated_at": row["updated_at"],
     }

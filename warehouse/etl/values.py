@@ -67,12 +67,6 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (end - start).total_seconds()
-
-
 class UserKeyer:
     """Keyed hashing of user ids: the warehouse never holds a raw ``user_id``.
 

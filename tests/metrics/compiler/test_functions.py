@@ -7,7 +7,17 @@ import sqlalchemy as sa
 from duckdb_engine import Dialect as DuckDBDialect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 
-from metrics.compiler.functions import byte_order, divide, exact_sum, hour_of_day, iso_day_of_week, local_time, percentile_cont, truncate
+from metrics.compiler.functions import (
+    byte_order,
+    divide,
+    exact_sum,
+    hour_of_day,
+    iso_day_of_week,
+    local_time,
+    percentile_cont,
+    seconds_between,
+    truncate,
+)
 from metrics.model import TimeGrain
 
 ts, x, name = sa.column("ts"), sa.column("x"), sa.column("name")
@@ -47,3 +57,14 @@ def test_text_sorts_by_bytes_everywhere(dialect: str, expected: str) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_division_is_null_where_the_divisor_is_zero(dialect: str) -> None:
     assert _sql(divide(x, sa.column("y")), dialect) == DIVIDE[dialect]
+
+
+SECONDS_BETWEEN = {  # whole microseconds, divided once: exact, where a difference of two float epochs is not
+    "postgresql": "CAST(EXTRACT(EPOCH FROM ((ts - x) - ts)) AS DOUBLE PRECISION)",
+    "duckdb": "CAST(date_diff('microsecond', ts, ts - x) AS DOUBLE) / 1000000.0",
+}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_seconds_between_counts_microseconds(dialect: str) -> None:
+    assert _sql(seconds_between(ts, ts - x), dialect) == SECONDS_BETWEEN[dialect]

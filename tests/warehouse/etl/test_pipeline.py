@@ -66,8 +66,10 @@ def test_initial_load_of_hand_written_rows(source: SourceDB, warehouse: str, loa
         ("c1", T0, "pending", 0.25, None, "ingress", "Observe", "alice"),
         ("c2", T0, "verified", None, 1200, "ingress", "Observe", "alice"),
     ]
-    assert query(warehouse, "SELECT latency_s, risk_score, status FROM fact_approvals") == [(90.5, 0.4, "approved")]
-    assert query(warehouse, "SELECT overall_score, labels FROM fact_feedback") == [(8 / 3, '["x"]')]
+    assert query(warehouse, "SELECT requested_at, resolved_at, risk_score, status FROM fact_approvals") == [
+        (T0, T0 + timedelta(seconds=90.5), 0.4, "approved")
+    ]
+    assert query(warehouse, "SELECT clarity_score, accuracy_score, tone_score, labels FROM fact_feedback") == [(5, None, 3, '["x"]')]
 
 
 def test_rerun_changes_nothing(source: SourceDB, warehouse: str, load: Load) -> None:
@@ -211,4 +213,4 @@ def test_mission_counts_follow_its_fact_not_its_inferred_member(source: SourceDB
     assert _stats(load())["missions"] == (1, 1, 0)
     source.update("missions", "m1", status="completed", completed_at=T0 + timedelta(hours=2), updated_at=T0 + timedelta(hours=2))
     assert _stats(load())["missions"] == (1, 0, 1)
-    assert query(warehouse, "SELECT mission_id, status, duration_s FROM fact_missions") == [("m1", "completed", 7200.0)]
+    assert query(warehouse, "SELECT mission_id, status, completed_at FROM fact_missions") == [("m1", "completed", T0 + timedelta(hours=2))]

@@ -45,10 +45,6 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _seconds(start: Any, end: Any) -> float | None:
-    return None if end is None else (_ts(end) - _ts(start)).total_seconds()  # type: ignore[operator]
-
-
 def _user_key(user_id: str) -> str:
     return hmac.new(HASH_KEY.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
@@ -80,7 +76,7 @@ FACTS = [
         "event_id": r["event_id"], "occurred_at": _ts(r["occurred_at"]), "resolved_at": _ts(r["resolved_at"]),
         "component_key": _member("component", r["component_name"]), "tier_key": _member("tier", r["tier_id"]),
         "agent_key": _member("agent", r["agent_name"]), "error_type": r["error_type"], "severity": r["severity"],
-        "auto_resolved": _bool(r["auto_resolved"]), "time_to_resolve_s": _seconds(r["occurred_at"], r["resolved_at"]),
+        "auto_resolved": _bool(r["auto_resolved"]),
         "source_updated_at": _ts(r["updated_at"]),
     }),
     Fact("fact_approvals", "approval_requests", "approval_id", "requested_at", lambda r: {
@@ -89,12 +85,12 @@ FACTS = [
         "approver_key": _member("actor", r["approver_id"]), "tier_key": _member("tier", r["tier_id"]),
         "component_key": _member("component", r["component_name"]), "risk_score": r["risk_score"],
         "sla_seconds": r["sla_seconds"], "contract_id": r["contract_id"],
-        "latency_s": _seconds(r["requested_at"], r["resolved_at"]), "source_updated_at": _ts(r["updated_at"]),
+        "source_updated_at": _ts(r["updated_at"]),
     }),
     Fact("fact_missions", "missions", "mission_id", "started_at", lambda r: {
         "mission_id": r["mission_id"], "started_at": _ts(r["started_at"]), "completed_at": _ts(r["completed_at"]),
         "mission_key": _member("mission", r["mission_id"]), "mission_type": r["mission_type"], "status": r["status"],
-        "duration_s": _seconds(r["started_at"], r["completed_at"]), "source_updated_at": _ts(r["updated_at"]),
+        "source_updated_at": _ts(r["updated_at"]),
     }),
     Fact("fact_queries", "agent_queries", "query_id", "created_at", lambda r: {
         "query_id": r["query_id"], "created_at": _ts(r["created_at"]), "agent_key": _member("agent", r["agent_name"]),
@@ -109,7 +105,6 @@ FACTS = [
         "annotator_key": _member("actor", r["annotator_id"]), "conversation_id": r["conversation_id"],
         "safe_to_send": _bool(r["safe_to_send"]), "clarity_score": r["clarity_score"],
         "accuracy_score": r["accuracy_score"], "tone_score": r["tone_score"],
-        "overall_score": ((r["clarity_score"] or 0) + (r["accuracy_score"] or 0) + (r["tone_score"] or 0)) / 3,
         "labels": _json(r["labels"]), "source_updated_at": _ts(r["updated_at"]),
     }),
     Fact("fact_traces", "agent_traces", "trace_id", "created_at", lambda r: {
