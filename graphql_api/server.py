@@ -13,12 +13,10 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 
-import duckdb
 import uvicorn
 
 from graphql_api.app import create_app
 from graphql_api.settings import ListenError, Settings
-from metrics.backends import BackendUnavailable
 from metrics.engine import MetricsEngine
 from metrics.registry import Registry, load_registry
 from warehouse.errors import WarehouseError
@@ -57,10 +55,7 @@ def scheduled_etl(source: str, warehouse: str, *, every: float, hash_key: str): 
 
 async def check_warehouse(settings: Settings, registry: Registry) -> None:
     """Open the warehouse once, so a wrong URL, a missing file or an unreachable server is one message, not a traceback."""
-    try:
-        engine = await MetricsEngine.connect(settings.warehouse_url, registry)
-    except duckdb.Error as error:  # not a DuckDB file, or another process holds its lock
-        raise BackendUnavailable(f"cannot open the DuckDB warehouse {settings.warehouse_url!r}: {error}") from None
+    engine = await MetricsEngine.connect(settings.warehouse_url, registry)
     await engine.close()
 
 

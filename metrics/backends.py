@@ -48,7 +48,10 @@ class DuckDBBackend:
             raise BackendUnavailable(f"the DuckDB warehouse {path!r} does not exist; run `grace-metrics etl` first")
         # Opened the way the SQLAlchemy driver opens it: DuckDB shares a file within a process only
         # between connections of the same configuration, and the in-server ETL writes through that driver.
-        self._driver = self.dialect.connect(path)
+        try:
+            self._driver = self.dialect.connect(path)
+        except duckdb.Error as error:  # not a DuckDB file, or another process holds its lock
+            raise BackendUnavailable(f"cannot open the DuckDB warehouse {path!r}: {error}") from None
         self._database: duckdb.DuckDBPyConnection = self._driver.duplicate()
 
     async def fetch(self, sql: str, params: list[Any], *, timeout: float) -> list[tuple[Any, ...]]:

@@ -8,16 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import duckdb
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 import metrics
 from metrics import MetricsClient
-from metrics.backends import DRIVER_ERRORS, DuckDBBackend, PostgresBackend
+from metrics.backends import DRIVER_ERRORS, BackendUnavailable, DuckDBBackend, PostgresBackend
 from metrics.engine import EngineSettings
 from metrics.errors import BackendError, InvalidFilter, LimitExceeded, MetricsError, QueryTimeout, UnknownDimension
 from tests.small_source import AGENTS
+from tests.warehouse.conftest import hold_duckdb_file
 
 
 def test_client_returns_typed_arrow_tables(duckdb_warehouse: str) -> None:
@@ -67,6 +69,18 @@ def test_driver_errors_become_backend_errors(warehouse_url: str, tmp_path: Path)
             client.query(["ghost_count"])
         assert raised.value.code == "INTERNAL" and isinstance(raised.value.__cause__, DRIVER_ERRORS)
         assert client.query(["query_count"]).num_rows == 1
+
+
+def test_an_unusable_duckdb_file_is_backend_unavailable(tmp_path: Path) -> None:
+    """Not a DuckDB database, or locked by another process: the metrics layer's error, naming the file."""
+    notes = tmp_path / "notes.duckdb"
+    notes.write_text("not a database")
+    with pytest.raises(BackendUnavailable, match="cannot open the DuckDB warehouse .*notes.duckdb"):
+        DuckDBBackend(str(notes))
+    path = str(tmp_path / "held.duckdb")
+    duckdb.connect(path).close()
+    with hold_duckdb_file(path), pytest.raises(BackendUnavailable, match="cannot open the DuckDB warehouse"):
+        DuckDBBackend(path)
 
 
 def test_timeouts_reach_engine_callers_as_query_timeout(warehouse_url: str) -> None:
