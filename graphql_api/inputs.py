@@ -75,6 +75,17 @@ class NumberFilter:
     lte: float | None = None
 
 
+@strawberry.input(description="Conditions on a metric whose value is a time (a min or max of timestamps), ISO-8601 with offset.")
+class DateTimeFilter:
+    eq: datetime | None = None
+    neq: datetime | None = None
+    is_null: bool | None = None
+    gt: datetime | None = None
+    gte: datetime | None = None
+    lt: datetime | None = None
+    lte: datetime | None = None
+
+
 @strawberry.input(description="Event time range: from inclusive, to exclusive (ISO-8601 with offset).")
 class TimeRangeInput:
     from_: datetime | None = strawberry.field(default=None, name="from")
@@ -144,11 +155,11 @@ def boolean_parts(where: Any, convert: Any) -> list[Filter]:
     return parts
 
 
-def time_bound(name: str, value: datetime | None) -> datetime | None:
-    """A time range bound; one without an offset is refused, since its instant depends on a zone nobody named."""
+def time_bound(name: str, value: datetime | None, *, within: str = "where.time") -> datetime | None:
+    """A time to compare with; one without an offset is refused, since its instant depends on a zone nobody named."""
     if value is not None and value.tzinfo is None:
         raise InvalidFilter(
-            f"where.time.{name}: {value.isoformat()!r} has no UTC offset; add one, e.g. {value.isoformat()}Z or {value.isoformat()}+01:00"
+            f"{within}.{name}: {value.isoformat()!r} has no UTC offset; add one, e.g. {value.isoformat()}Z or {value.isoformat()}+01:00"
         )
     return value
 
@@ -164,5 +175,7 @@ def having_conditions(having: Any, selected: Sequence[str]) -> tuple[MetricCondi
         if metric not in selected:
             raise InvalidFilter(f"having names {camel(metric)}, which is not selected under rows; select it to filter on it")
         for name, value in _given(operators):
+            if isinstance(value, datetime):
+                time_bound(name, value, within=f"having.{camel(metric)}")
             found.append(MetricCondition(metric, _OPS.get(name) or FilterOp(name), value))
     return tuple(found)

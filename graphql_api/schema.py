@@ -23,7 +23,7 @@ from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
 from graphql_api.errors import ErrorCodes, coded_rule
-from graphql_api.inputs import FILTER_INPUTS, BooleanFilter, IntFilter, NumberFilter, OrderByInput, TimeRangeInput
+from graphql_api.inputs import FILTER_INPUTS, BooleanFilter, DateTimeFilter, IntFilter, NumberFilter, OrderByInput, TimeRangeInput
 from graphql_api.settings import Settings
 from graphql_api.types import Catalog, Explanation, Member, PageInfo, Row, Table
 from metrics.model import DataType, Dimension, TimeGrain
@@ -176,8 +176,12 @@ class SchemaBuilder:
                 field.type_annotation = StrawberryAnnotation(nested[field.python_name])
         return where
 
+    def _having_filter(self, metric: str) -> type:
+        """The compiler compares a metric's value with values of its own type: times for a min or max of timestamps."""
+        return DateTimeFilter if self.registry.output_type(metric) is DataType.TIMESTAMP else NumberFilter
+
     def having_type(self) -> type:
-        fields = {name: _input(camel(name), Optional[NumberFilter]) for name in self.registry.metrics}
+        fields = {name: _input(camel(name), Optional[self._having_filter(name)]) for name in self.registry.metrics}
         return _make_type("MetricsHaving", fields, is_input=True, description="Filters on metric values, applied after aggregation; all must hold.")
 
     def build(self) -> strawberry.Schema:

@@ -130,6 +130,23 @@ async def test_errors_carry_codes(api: Api, query: str, code: str, message: str)
     assert error["extensions"]["code"] == code and message in error["message"]
 
 
+async def test_having_on_a_timestamp_metric_compares_times(warehouse_url: str, tmp_path: Path) -> None:
+    """A max over a timestamp is a time, so its having filter takes times (with an offset), not numbers."""
+    (tmp_path / "last.yaml").write_text(
+        "metrics:\n  last_error_at:\n    label: Last error\n    description: When the latest error occurred.\n"
+        "    fact: errors\n    aggregation: max\n    column: occurred_at\n"
+    )
+    registry = load_registry([tmp_path])
+    assert "lastErrorAt: DateTimeFilter" in build_schema(registry).as_str()
+    query = '{ metrics(having: {lastErrorAt: {%s: "%s"}}) { rows { lastErrorAt } } }'
+    async for api in open_api(warehouse_url, registry):
+        [row] = (await api(query % ("gte", "2000-01-01T00:00:00Z")))["data"]["metrics"]["rows"]
+        assert (await api(query % ("gt", row["lastErrorAt"])))["data"]["metrics"]["rows"] == []
+        assert (await api(query % ("lte", row["lastErrorAt"])))["data"]["metrics"]["rows"] == [row]
+        [error] = (await api(query % ("lt", "2000-01-01T00:00:00")))["errors"]
+        assert error["extensions"]["code"] == "INVALID_FILTER" and "having.lastErrorAt.lt" in error["message"]
+
+
 async def test_roles_gate_the_api_and_explain(duckdb_warehouse: str) -> None:
     async for api in open_api(duckdb_warehouse, api_keys={"v-key": "viewer", "a-key": "analyst"}):
         anonymous = await api("{ metrics { rows { errorCount } } }")
