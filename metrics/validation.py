@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from metrics.errors import Issue, did_you_mean
 from metrics.expressions import names, parse
-from metrics.loader import Config
+from metrics.loader import NAME, Config
 from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure, Metric
 
 Finding = tuple[str, str, tuple[str, ...]]
@@ -63,6 +63,10 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
                 yield "unknown_dimension", f"fact {fact.name!r} names unknown dimension {name!r}{did_you_mean(name, config.dimensions)}", where
             elif dimension.is_table and path.bridge is not None:
                 yield "invalid_join", f"table dimension {name!r} is reached by its key column, not through a bridge", where
+            elif dimension.is_table and not NAME.match(str(path.column)):
+                yield "invalid_name", f"fact {fact.name!r}: dimension {name!r} is reached by key column {path.column!r}, which is not a snake_case column name", where
+            elif dimension.is_table and path.column in fact.expressions:
+                yield "invalid_join", f"fact {fact.name!r}: table dimension {name!r} joins on a stored key column, not on computed column {path.column!r}", where
             elif not dimension.is_table:
                 column = path.column if path.bridge is None else path.bridge.key
                 if column not in fact.columns:

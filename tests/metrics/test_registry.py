@@ -89,6 +89,8 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
                 ("type_mismatch", "facts.yaml", 13),
                 ("invalid_join", "facts.yaml", 14),
                 ("unknown_column", "facts.yaml", 15),
+                ("invalid_name", "facts.yaml", 17),
+                ("invalid_join", "facts.yaml", 28),
             ],
         ),
         (
