@@ -45,11 +45,10 @@ class ProgressBars:
         self._progress.update(self._tasks[table], completed=done, total=total)
 
 
-def print_etl_summary(results: Sequence[EtlResult], console: Console) -> None:
+def print_etl_summary(results: Sequence[EtlResult], console: Console, title: str | None = None) -> None:
     """One table for one or several runs: rows read, inserted and updated per source table, summed over the runs."""
     seconds = sum((r.finished_at - r.started_at).total_seconds() for r in results)
-    title = f"ETL run {results[0].run_id[:8]}" if len(results) == 1 else f"{len(results)} ETL runs, the first a full load"
-    table = Table(title=f"{title} ({seconds:.1f}s)")
+    table = Table(title=f"{title or f'ETL run {results[0].run_id[:8]}'} ({seconds:.1f}s)")
     table.add_column("source table")
     for heading in ("read", "inserted", "updated"):
         table.add_column(heading, justify="right")

@@ -39,6 +39,6 @@ def run_demo(settings: Settings, *, host: str, port: int, directory: str, scale:
         for step in range(1, STEPS + 1):
             advance_demo_source(source, step=step, scale=scale)
             results.append(run_etl(source, warehouse, hash_key=DEMO_HASH_KEY))
-        print_etl_summary(results, console)
+        print_etl_summary(results, console, f"{len(results)} ETL runs: the full load, then {STEPS} days of activity")
     console.print(f"\n[bold]GraphiQL:[/] http://{host}:{port}/graphql   (Ctrl-C to stop)\n")
     serve(replace(settings, warehouse_url=warehouse), host=host, port=port)

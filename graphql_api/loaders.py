@@ -31,9 +31,10 @@ def merge_key(registry: Registry, request: MetricRequest) -> tuple[MetricRequest
 
 
 async def load_metrics(engine: MetricsEngine, requests: Sequence[MetricRequest]) -> list[QueryResult | BaseException]:
+    keys = [merge_key(engine.registry, request) for request in requests]
     groups: dict[tuple[MetricRequest, frozenset[str]], list[str]] = {}
-    for request in requests:
-        metrics = groups.setdefault(merge_key(engine.registry, request), [])
+    for key, request in zip(keys, requests, strict=True):
+        metrics = groups.setdefault(key, [])
         metrics.extend(m for m in request.metrics if m not in metrics)
     merged = list(groups)
     outcomes = await asyncio.gather(
@@ -41,7 +42,7 @@ async def load_metrics(engine: MetricsEngine, requests: Sequence[MetricRequest])
     )
     results = dict(zip(merged, outcomes, strict=True))
     # An exception value fails only the keys that asked for it.
-    return [results[merge_key(engine.registry, request)] for request in requests]
+    return [results[key] for key in keys]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from graphql_api.types import (
 )
 from metrics.compiler import DimensionRef, Filter, MetricRequest, OrderBy, TimeRange
 from metrics.compiler.request import TIME_PARTS
-from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownMetric, did_you_mean
+from metrics.errors import InvalidFilter, InvalidRequest, UnknownMetric, did_you_mean
 from metrics.model import Dimension
 from metrics.registry import TIME, Registry
 from metrics.results import QueryResult
@@ -222,10 +222,6 @@ def members(registry: Registry, dimension: Dimension, member_type: type) -> Call
 
     async def resolve(info: Info, limit: int = 100, offset: int = 0) -> Any:
         info.context.require("viewer")
-        if limit < 0 or offset < 0:
-            raise InvalidRequest(f"{dimension.name}s: limit and offset must not be negative (got limit {limit}, offset {offset})")
-        if limit > info.context.settings.max_rows:
-            raise LimitExceeded(f"limit {limit} exceeds the maximum of {info.context.settings.max_rows} rows; page with limit and offset")
         result = await info.context.engine.members(dimension.name, limit=limit, offset=offset)
         return [Member(record[identifier], record) for record in result.records()]
 

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
 from metrics.compiler import CompiledQuery, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
+from metrics.compiler.spec import check_paging
 from metrics.errors import BackendError, LimitExceeded
 from metrics.registry import Registry, load_registry
 from metrics.results import QueryResult
@@ -51,13 +54,20 @@ class MetricsEngine:
         statement = compiled.statement
         if compiled.plan.limit is None:
             statement = statement.limit(self.settings.max_rows + 1)
+        return self._render(statement)
+
+    def _render(self, statement: sa.Select[Any]) -> tuple[str, list[Any]]:
         sql = statement.compile(dialect=self.backend.dialect, compile_kwargs={"render_postcompile": True})
         return sql.string, [sql.params[name] for name in sql.positiontup or ()]
 
-    async def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    async def execute(self, statement: sa.Select[Any], *, timeout: float | None = None) -> list[tuple[Any, ...]]:
+        """Rows of any statement (a health check, say), through the same error boundary as metric queries."""
+        return await self._fetch(*self._render(statement), timeout=timeout)
+
+    async def _fetch(self, sql: str, params: list[Any], *, timeout: float | None = None) -> list[tuple[Any, ...]]:
         """The one place driver exceptions become ``BackendError``; callers only ever see ``MetricsError``."""
         try:
-            return await self.backend.fetch(sql, params, timeout=self.settings.statement_timeout)
+            return await self.backend.fetch(sql, params, timeout=timeout or self.settings.statement_timeout)
         except DRIVER_ERRORS as exc:
             # The driver's text (which may quote SQL) stays on the cause, for logs and tracebacks.
             raise BackendError(f"the warehouse could not run the query ({type(exc).__module__}.{type(exc).__name__})") from exc
@@ -78,11 +88,10 @@ class MetricsEngine:
 
     async def members(self, dimension: str, *, limit: int, offset: int = 0) -> QueryResult:
         """Members of a table dimension with their current attributes."""
+        check_paging(limit, offset, self.settings.max_rows)
         now = datetime.now(UTC).replace(tzinfo=None)
         statement, columns = compile_members(self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset)
-        sql = statement.compile(dialect=self.backend.dialect, compile_kwargs={"render_postcompile": True})
-        raw = await self._fetch(sql.string, [sql.params[n] for n in sql.positiontup or ()])
-        return QueryResult.from_rows(columns, raw, "UTC")
+        return QueryResult.from_rows(columns, await self.execute(statement), "UTC")
 
     async def close(self) -> None:
         await self.backend.close()

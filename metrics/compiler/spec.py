@@ -15,6 +15,7 @@ from metrics.compiler.request import HAVING_OPERATORS, TIME_PARTS, And, Dimensio
 from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
 from metrics.model import DataType, FilterOp
 from metrics.registry import TIME, Registry
+from metrics.validation import camel
 
 _TIME_PART_TYPES = {"day_of_week": DataType.INTEGER, "hour_of_day": DataType.INTEGER, "is_weekend": DataType.BOOLEAN}
 _ORDERED = (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE)
@@ -84,6 +85,14 @@ def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> 
             raise InvalidFilter(f"{what}: {item!r} is not {_article(data_type.value)} {data_type.value} value")
 
 
+def check_paging(limit: int | None, offset: int, max_limit: int | None) -> None:
+    """Paging every query shares: nothing negative, and no page larger than the server allows."""
+    if (limit is not None and limit < 0) or offset < 0:
+        raise InvalidRequest(f"limit and offset must not be negative (got limit {limit}, offset {offset})")
+    if max_limit is not None and limit is not None and limit > max_limit:
+        raise LimitExceeded(f"limit {limit} exceeds the maximum of {max_limit} rows; page with limit and offset")
+
+
 def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> QuerySpec:
     if not request.metrics:
         raise InvalidRequest("select at least one metric")
@@ -104,16 +113,13 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
         if condition.metric not in request.metrics:
             raise InvalidFilter(f"having names {condition.metric!r}, which is not selected; select it to filter on it")
         if condition.op not in HAVING_OPERATORS:
-            raise InvalidFilter(f"having on {condition.metric!r}: use eq, neq, gt, gte, lt, lte or isNull")
+            raise InvalidFilter(f"having on {condition.metric!r}: use {', '.join(camel(op.value) for op in HAVING_OPERATORS)}")
         output = registry.output_type(condition.metric)
         check_value(f"having on {condition.metric}", DataType.FLOAT if output.is_numeric else output, condition.op, condition.value)
     for order in request.order_by:
         if order.field not in request.metrics and order.field not in keys:
             raise InvalidRequest(f"cannot order by {order.field!r}: order by a selected metric or dimension ({', '.join([*request.metrics, *keys])})")
-    if (request.limit is not None and request.limit < 0) or request.offset < 0:
-        raise InvalidRequest("limit and offset must not be negative")
-    if max_limit is not None and request.limit is not None and request.limit > max_limit:
-        raise LimitExceeded(f"limit {request.limit} exceeds the maximum of {max_limit} rows; page with limit and offset")
+    check_paging(request.limit, request.offset, max_limit)
     try:
         ZoneInfo(request.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -312,6 +312,7 @@ def test_an_unexpected_failure_is_masked_with_a_request_id_in_the_log(broken: Se
 def test_healthz_is_503_when_the_warehouse_cannot_answer(broken: Server) -> None:
     response = httpx.get(f"{broken.base}/healthz")
     assert response.status_code == 503 and response.json()["status"] == "error"
+    assert "SELECT" not in response.json()["warehouse"], "the driver's text may quote SQL; it stays in the log"
 
 
 # --- the ETL inside the server, GraphiQL in a browser --------------------------------------------
