@@ -67,7 +67,7 @@ class NamedOperation(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         names = [node.name.value if node.name else "(anonymous)" for node in document.definitions if isinstance(node, OperationDefinitionNode)] if document else []
-        if len(names) > 1 and getattr(context, "_provided_operation_name", None) is None:
+        if len(names) > 1 and context._provided_operation_name is None:
             message = f"the document has {len(names)} operations ({', '.join(names)}); name the one to run with operationName"
             context.pre_execution_errors = [GraphQLError(message, extensions={"code": "BAD_REQUEST"})]
         yield
