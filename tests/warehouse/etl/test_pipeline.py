@@ -7,11 +7,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from metrics import MetricsClient
 from tests.warehouse.conftest import HASH_KEY, query, snapshot
 from tests.warehouse.sourcedb import T0, SourceDB
 from warehouse.errors import BadSourceValue, HashKeyError, SourceContractError, SourceUnavailable, UnsupportedURL
+from warehouse.connections import warehouse_url
 from warehouse.etl import EtlResult, run_etl
+from warehouse.schema import create_schema
 
 Load = Callable[[], EtlResult]
 
@@ -70,6 +74,28 @@ def test_initial_load_of_hand_written_rows(source: SourceDB, warehouse: str, loa
         (T0, T0 + timedelta(seconds=90.5), 0.4, "approved")
     ]
     assert query(warehouse, "SELECT clarity_score, accuracy_score, tone_score, labels FROM fact_feedback") == [(5, None, 3, '["x"]')]
+
+
+RETIRED = {"fact_errors": "time_to_resolve_s", "fact_approvals": "latency_s", "fact_missions": "duration_s", "fact_feedback": "overall_score"}
+"""Columns that stored durations and scores before the metrics layer computed them from raw columns."""
+
+
+def test_a_warehouse_that_still_has_the_retired_columns_keeps_working(source: SourceDB, warehouse: str, load: Load) -> None:
+    engine = sa.create_engine(warehouse_url(warehouse), poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        create_schema(connection)
+        for table, column in RETIRED.items():
+            connection.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} DOUBLE PRECISION"))
+    engine.dispose()
+    source.insert(
+        "approval_requests",
+        {"approval_id": "a1", "requested_at": T0, "resolved_at": T0 + timedelta(seconds=90.5), "status": "approved", "updated_at": T0},
+    )
+    load()
+    load()
+    with MetricsClient(warehouse) as client:
+        assert client.query(["approval_count", "avg_approval_latency_s"]).to_pylist() == [{"approval_count": 1, "avg_approval_latency_s": 90.5}]
+    assert query(warehouse, "SELECT latency_s FROM fact_approvals") == [(None,)]
 
 
 def test_rerun_changes_nothing(source: SourceDB, warehouse: str, load: Load) -> None:
