@@ -131,13 +131,15 @@ class _ColumnTypes:
             if wrong:
                 self.problem("type_mismatch", f"seconds_between takes two timestamps, not {', '.join(wrong)}")
             return None if wrong else DataType.FLOAT
-        known = set(types) - {None}
+        known = {t for t in types if t is not None}
         if known and all(t.is_numeric for t in known):
-            return DataType.FLOAT if DataType.FLOAT in known else DataType.INTEGER
-        if len(known) > 1:
+            common: DataType | None = DataType.FLOAT if DataType.FLOAT in known else DataType.INTEGER
+        elif len(known) > 1:
             self.problem("type_mismatch", f"coalesce needs arguments of one type, not {', '.join(sorted(t.value for t in known))}")
             return None
-        return known.pop() if known and None not in types else None
+        else:
+            common = next(iter(known), None)
+        return None if None in types else common
 
 
 def check_computed_columns(config: Config) -> Iterator[Finding]:

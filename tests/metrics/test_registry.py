@@ -106,6 +106,7 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
                 ("invalid_expression", "facts.yaml", 19),
                 ("invalid_expression", "facts.yaml", 20),
                 ("type_mismatch", "facts.yaml", 21),
+                ("unknown_column", "facts.yaml", 28),
                 ("cycle", "facts.yaml", 22),
             ],
         ),
