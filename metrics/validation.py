@@ -233,8 +233,11 @@ def _check_condition(metric: str, fact: str, columns: dict[str, DataType], condi
     if isinstance(value, ColumnRef):
         if value.column not in columns:
             yield "unknown_column", f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}", path
-        return
-    if op is FilterOp.IS_NULL:
+            return
+        if op in (FilterOp.IS_NULL, FilterOp.IN, FilterOp.NOT_IN):
+            yield "invalid_filter", f"metric {metric!r}: {op.value} cannot compare with a column; use eq, neq, gt, gte, lt, lte or like", path
+            return
+    elif op is FilterOp.IS_NULL:
         if not isinstance(value, bool):
             yield "invalid_filter", f"metric {metric!r}: is_null takes true or false", path
         return
@@ -244,6 +247,10 @@ def _check_condition(metric: str, fact: str, columns: dict[str, DataType], condi
         yield "invalid_filter", f"metric {metric!r}: {op.value} does not apply to {data_type.value} column {condition.column!r}", path
     elif op is FilterOp.LIKE and data_type is not DataType.STRING:
         yield "invalid_filter", f"metric {metric!r}: like only applies to string columns", path
+    elif isinstance(value, ColumnRef):
+        other = columns[value.column]
+        if other is not data_type and not (other.is_numeric and data_type.is_numeric):
+            yield "type_mismatch", f"metric {metric!r}: {data_type.value} column {condition.column!r} cannot be compared with {other.value} column {value.column!r}", path
     else:
         for item in value if isinstance(value, tuple) else (value,):
             if not data_type.accepts(item):

@@ -77,6 +77,11 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
                 ("type_mismatch", "metrics.yaml", 14),
                 ("type_mismatch", "metrics.yaml", 42),
                 ("type_mismatch", "metrics.yaml", 43),
+                ("invalid_filter", "metrics.yaml", 68),
+                ("invalid_filter", "metrics.yaml", 69),
+                ("invalid_filter", "metrics.yaml", 70),
+                ("invalid_filter", "metrics.yaml", 71),
+                ("type_mismatch", "metrics.yaml", 72),
                 ("invalid_expression", "metrics.yaml", 35),
                 ("type_mismatch", "metrics.yaml", 60),
                 ("type_mismatch", "metrics.yaml", 61),
@@ -158,6 +163,8 @@ def test_messages_name_what_to_change() -> None:
     assert "dimension 'verification_status' uses undeclared column 'state' (did you mean 'status'?)" in messages["bad_dimensions"]
     assert "filter value 'fast' does not fit integer column 'duration_ms'" in messages["bad_values"]
     assert "format 'percnt' is not valid (did you mean 'percent'?)" in messages["bad_values"]
+    assert "in cannot compare with a column; use eq, neq, gt, gte, lt, lte or like" in messages["bad_values"]
+    assert "timestamp column 'resolved_at' cannot be compared with integer column 'sla_seconds'" in messages["bad_values"]
     assert "metric name 'total_count' is reserved for the row count of a result" in messages["reserved_names"]
     assert "must not contain '__'" in messages["reserved_names"]
 
