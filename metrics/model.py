@@ -9,6 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+# Names the compiled SQL uses itself; validation keeps config names from clashing with them.
+ROW_COUNT = "total_count"
+"""The label of the compiled query's row-count column."""
+SPINE = "dimension_rows"
+"""The name of the compiled query's CTE of dimension rows (drill-across)."""
+MATCHING = "matching"
+"""The alias of a fact table inside a bridged filter's semi-join."""
+
 
 class DataType(str, Enum):
     STRING = "string"

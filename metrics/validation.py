@@ -13,15 +13,9 @@ from dataclasses import dataclass, field
 from metrics.errors import Issue, did_you_mean
 from metrics.expressions import names, parse
 from metrics.loader import NAME, Config
-from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure, Metric
+from metrics.model import MATCHING, ROW_COUNT, SPINE, Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure, Metric
 
 Finding = tuple[str, str, tuple[str, ...]]
-ROW_COUNT = "total_count"
-"""The label of the compiled query's row-count column."""
-SPINE = "dimension_rows"
-"""The name of the compiled query's CTE of dimension rows (drill-across)."""
-MATCHING = "matching"
-"""The alias of a fact table inside a bridged filter's semi-join."""
 RESERVED_NAMES = {"time": "the time dimension", "day_of_week": "the time dimension", "hour_of_day": "the time dimension", "is_weekend": "the time dimension", ROW_COUNT: "the row count of a result"}
 
 

@@ -25,7 +25,7 @@ from metrics.compiler.request import (
     TimeRange,
 )
 from metrics.compiler.spec import resolve
-from metrics.compiler.to_sql import TOTAL, OutputColumn, plan_to_sql
+from metrics.compiler.to_sql import OutputColumn, plan_to_sql
 from metrics.registry import Registry
 
 
@@ -51,7 +51,6 @@ def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int 
 
 
 __all__ = [
-    "TOTAL",
     "And",
     "CompiledQuery",
     "DimensionRef",

@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from metrics.compiler.to_sql import TOTAL, OutputColumn, label
-from metrics.model import Dimension
+from metrics.compiler.to_sql import OutputColumn, label
+from metrics.model import ROW_COUNT, Dimension
 
 
 def compile_members(dimension: Dimension, *, as_of: datetime, limit: int, offset: int) -> tuple[sa.Select[Any], tuple[OutputColumn, ...]]:
@@ -24,7 +24,7 @@ def compile_members(dimension: Dimension, *, as_of: datetime, limit: int, offset
         moment = sa.bindparam("as_of", as_of, sa.DateTime())
         statement = statement.where(table.c[dimension.history.valid_from] <= moment, moment < table.c[dimension.history.valid_to])
     identifier = table.c[dimension.attributes[0].column]
-    statement = statement.add_columns(sa.func.count().over().label(TOTAL)).order_by(identifier.asc().nulls_last())
+    statement = statement.add_columns(sa.func.count().over().label(ROW_COUNT)).order_by(identifier.asc().nulls_last())
     statement = statement.limit(limit).offset(offset)
     columns = tuple(OutputColumn(key, label(key), a.type, False) for a, key in zip(dimension.attributes, keys, strict=True))
     return statement, columns

@@ -42,11 +42,8 @@ from metrics.compiler.functions import (
 )
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
 from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate, naive_utc
-from metrics.model import Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
+from metrics.model import MATCHING, ROW_COUNT, SPINE, Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
 from metrics.registry import TIME, Registry
-from metrics.validation import MATCHING, ROW_COUNT, SPINE
-
-TOTAL = ROW_COUNT
 
 
 def label(name: str) -> str:
@@ -289,7 +286,7 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
         for ref, column, key in zip(plan.dimensions, dimension_columns, keys, strict=True)
     }
     labelled |= {name: expression.label(label(name)) for name, expression in metrics.items()}
-    statement = sa.select(*labelled.values(), sa.func.count().over().label(TOTAL)).select_from(rows)
+    statement = sa.select(*labelled.values(), sa.func.count().over().label(ROW_COUNT)).select_from(rows)
     if plan.having:
         statement = statement.where(*(_compare(metrics[c.metric], c.op, sql_value(c.value)) for c in plan.having))
     sortable = {ref.key: byte_order(column) if t is DataType.STRING else column for ref, column, t in zip(plan.dimensions, dimension_columns, plan.dimension_types, strict=True)}
