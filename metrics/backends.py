@@ -53,26 +53,37 @@ class DuckDBBackend:
         except duckdb.Error as error:  # not a DuckDB file, or another process holds its lock
             raise BackendUnavailable(f"cannot open the DuckDB warehouse {path!r}: {error}") from None
         self._database: duckdb.DuckDBPyConnection = self._driver.duplicate()
+        self._running: dict[asyncio.Task[list[tuple[Any, ...]]], duckdb.DuckDBPyConnection] = {}
 
     async def fetch(self, sql: str, params: list[Any], *, timeout: float) -> list[tuple[Any, ...]]:
         cursor = self._database.cursor()
+        task = asyncio.create_task(asyncio.to_thread(lambda: cursor.execute(sql, params).fetchall()))
+        self._running[task] = cursor
         try:
-            task = asyncio.create_task(asyncio.to_thread(lambda: cursor.execute(sql, params).fetchall()))
-            try:
-                return await asyncio.wait_for(asyncio.shield(task), timeout)
-            except TimeoutError:
-                # An interrupt that lands before the statement starts is lost; repeat until it stops.
-                while not task.done():
-                    cursor.interrupt()
-                    await asyncio.wait({task}, timeout=0.05)
-                await asyncio.gather(task, return_exceptions=True)
-                raise QueryTimeout(f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout") from None
+            return await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            await _stop(task, cursor)
+            raise QueryTimeout(f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout") from None
         finally:
+            # Also when the caller is cancelled: a cursor closed while its statement runs fails the thread.
+            await _stop(task, cursor)
+            del self._running[task]
             cursor.close()
 
     async def close(self) -> None:
+        """Stops the statements still running (nobody will read them), then closes the database."""
+        for task, cursor in list(self._running.items()):
+            await _stop(task, cursor)
         self._database.close()
         self._driver.close()
+
+
+async def _stop(task: asyncio.Task[Any], cursor: duckdb.DuckDBPyConnection) -> None:
+    """Interrupt until the statement has stopped: an interrupt that lands before it starts is lost."""
+    while not task.done():
+        cursor.interrupt()
+        await asyncio.wait({task}, timeout=0.05)
+    await asyncio.gather(task, return_exceptions=True)
 
 
 class PostgresBackend:

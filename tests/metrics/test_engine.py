@@ -117,6 +117,29 @@ async def test_duckdb_timeout_interrupts_a_query_that_had_not_started_yet() -> N
     await backend.close()
 
 
+async def test_duckdb_close_stops_queries_still_running() -> None:
+    """A query nobody waits for any more (a request that failed on another field) must not keep the database open."""
+    backend = DuckDBBackend(":memory:")
+    orphan = asyncio.create_task(backend.fetch("SELECT count(*) FROM range(100000000000) a", [], timeout=60))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await backend.close()
+    assert time.monotonic() - started < 5
+    with pytest.raises(duckdb.Error):
+        await orphan
+
+
+async def test_duckdb_query_cancelled_by_its_caller_stops_before_its_cursor_closes() -> None:
+    backend = DuckDBBackend(":memory:")
+    caller = asyncio.create_task(backend.fetch("SELECT count(*) FROM range(100000000000) a", [], timeout=60))
+    await asyncio.sleep(0.3)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert await backend.fetch("SELECT 42", [], timeout=1) == [(42,)]
+    await backend.close()
+
+
 async def test_postgres_timeout_cancels_the_query_on_the_server(pg_database: Callable[[], str]) -> None:
     url = pg_database()
     backend = await PostgresBackend.connect(sa.make_url(url))
