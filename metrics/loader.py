@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,23 @@ def _fact(name: str, node: Node, config: Config) -> Fact | None:
         return None
     table = _text(fields, "table", config, node, required=True)
     time = _text(fields, "time", config, node, required=True)
+    columns, expressions, paths = _fact_body(name, fields, node, config)
+    if table is None or time is None:
+        return None
+    return Fact(
+        name,
+        _text(fields, "label", config, node) or name.replace("_", " ").capitalize(),
+        table,
+        time,
+        _text(fields, "description", config, node) or "",
+        columns,
+        paths,
+        expressions,
+    )
+
+
+def _fact_body(name: str, fields: dict[str, Node], node: Node, config: Config) -> tuple[dict[str, DataType], dict[str, str], dict[str, DimensionPath]]:
+    """A fact's columns, their expressions and its dimension paths: what a fact declares and an extension adds."""
     columns: dict[str, DataType] = {}
     expressions: dict[str, str] = {}
     for column, type_node in (_mapping(fields.get("columns", Node({}, node.file, node.line)), "columns", config) or {}).items():
@@ -219,18 +236,27 @@ def _fact(name: str, node: Node, config: Config) -> Fact | None:
         path = _path(name, dimension, path_node, config)
         if path is not None:
             paths[dimension] = path
-    if table is None or time is None:
-        return None
-    return Fact(
-        name,
-        _text(fields, "label", config, node) or name.replace("_", " ").capitalize(),
-        table,
-        time,
-        _text(fields, "description", config, node) or "",
-        columns,
-        paths,
-        {column: expression for column, expression in expressions.items() if column in columns},
-    )
+    return columns, {column: expression for column, expression in expressions.items() if column in columns}, paths
+
+
+def _extend_facts(extensions: list[tuple[str, Node]], config: Config) -> None:
+    """Add columns and dimensions to facts declared elsewhere (a team slicing a built-in fact its own way).
+
+    Applied after every file is read, so it does not matter which file comes first.
+    """
+    for name, node in extensions:
+        fields = _mapping(node, f"extension of fact {name!r}", config, ["columns", "dimensions"])
+        if fields is None:
+            continue
+        fact = config.facts.get(name)
+        if fact is None:
+            config.issue("unknown_fact", f"extend_facts names unknown fact {name!r}{did_you_mean(name, config.facts)}", node)
+            continue
+        columns, expressions, paths = _fact_body(name, fields, node, config)
+        for kind, added, existing in (("column", columns, fact.columns), ("dimension", paths, fact.dimensions)):
+            for clash in sorted(set(added) & set(existing)):
+                config.issue("duplicate_name", f"fact {name!r} already has {kind} {clash!r}; an extension may only add", config.location("facts", name, f"{kind}s", clash))
+        config.facts[name] = replace(fact, columns={**columns, **fact.columns}, expressions={**expressions, **fact.expressions}, dimensions={**paths, **fact.dimensions})
 
 
 def _record(config: Config, prefix: Path_, fields: dict[str, Node]) -> None:
@@ -330,6 +356,7 @@ def _metric(name: str, node: Node, config: Config) -> Metric | None:
 
 
 _SECTIONS = {"dimensions": _dimension, "facts": _fact, "metrics": _metric}
+EXTEND_FACTS = "extend_facts"
 
 
 def config_files(directories: Iterable[Path]) -> list[Path]:
@@ -339,6 +366,7 @@ def config_files(directories: Iterable[Path]) -> list[Path]:
 def read_config(directories: Iterable[Path]) -> Config:
     """Read every ``*.yaml`` file of the directories (later files may add, never redefine)."""
     config = Config()
+    extensions: list[tuple[str, Node]] = []
     for file in config_files(directories):
         shown = str(file)
         try:
@@ -350,8 +378,11 @@ def read_config(directories: Iterable[Path]) -> Config:
         if root is None:
             continue
         document = _to_nodes(root, shown, config)
-        sections = _mapping(document, "a config file", config, _SECTIONS) or {}
+        sections = _mapping(document, "a config file", config, [*_SECTIONS, EXTEND_FACTS]) or {}
         for section, section_node in sections.items():
+            if section == EXTEND_FACTS:
+                extensions.extend(_named(section_node, section, config))
+                continue
             registry: dict[str, Any] = getattr(config, section)
             for name, node in _named(section_node, section, config):
                 if name in registry:
@@ -362,4 +393,5 @@ def read_config(directories: Iterable[Path]) -> Config:
                 built = _SECTIONS[section](name, node, config)
                 if built is not None:
                     registry[name] = built
+    _extend_facts(extensions, config)
     return config

@@ -115,6 +115,15 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
                 ("cycle", "facts.yaml", 22),
             ],
         ),
+        (
+            "bad_extension",
+            [
+                ("unknown_fact", "extensions.yaml", 2),
+                ("unknown_key", "extensions.yaml", 9),
+                ("duplicate_name", "extensions.yaml", 7),
+                ("unknown_column", "extensions.yaml", 8),
+            ],
+        ),
         ("cycle", [("cycle", "metrics.yaml", 2)]),
         (
             "duplicates",
@@ -208,6 +217,25 @@ def test_custom_metrics_join_the_builtins_from_a_directory_or_the_environment(mo
     monkeypatch.setenv(CONFIG_ENV, str(CONFIGS / "custom_metric"))
     assert "critical_error_count" in load_registry().metrics
     assert registry.allowed_dimensions("critical_errors_per_action") == {"time", "tier", "agent", "component"}
+
+
+def test_an_extension_adds_dimensions_to_a_builtin_fact() -> None:
+    registry = load_registry([CONFIGS / "extend_fact"])
+    assert registry.facts["verifications"].dimensions["rolled_back"].column == "rolled_back"
+    assert "rolled_back" in registry.allowed_dimensions("verification_success_rate")
+    assert "rolled_back" not in load_registry().allowed_dimensions("verification_success_rate")
+    assert "fact 'errors' already has column 'severity'; an extension may only add" in str(_error("bad_extension"))
+
+
+def test_the_readmes_config_examples_load(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 3
+    for i, block in enumerate(blocks):
+        (tmp_path / f"readme_{i}.yaml").write_text(block)
+    registry = load_registry([tmp_path])
+    assert {"critical_errors_per_action", "avg_overhead_s"} <= set(registry.metrics)
+    assert "rolled_back" in registry.allowed_dimensions("verification_count")
 
 
 def test_unknown_metric_lookup_suggests() -> None:
