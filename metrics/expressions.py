@@ -9,13 +9,18 @@ Leaf module: the loader, validation and the compiler all read the same tree.
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 
 OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, *OPERATORS, ast.USub, ast.UAdd)
 
 
+@lru_cache(maxsize=1024)
 def parse(expression: str, *, what: str = "metric names", calls: bool = False) -> ast.expr:
     """The checked tree of an expression; raises ``ValueError`` saying what is not allowed.
+
+    Cached: the compiler reads the same few expressions on every request, and
+    nobody changes a tree once it is parsed.
 
     ``calls`` admits ``name(argument, ...)``; which functions exist, and their
     arity, is for the caller to judge, so it can report them as their own issues.
