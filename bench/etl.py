@@ -75,7 +75,10 @@ def hold_back(full: Path, partial: Path, share: float) -> int:
     engine = sa.create_engine(f"sqlite:///{partial}", poolclass=sa.pool.NullPool)
     with engine.begin() as connection:
         stamps = {
-            table.name: [(rowid, utc_timestamp(updated)) for rowid, updated in connection.execute(sa.text(f"SELECT rowid, updated_at FROM {table.name}"))]
+            table.name: [
+                (rowid, utc_timestamp(updated))
+                for rowid, updated in connection.execute(sa.text(f"SELECT rowid, updated_at FROM {table.name}"))
+            ]
             for table in source_metadata.sorted_tables
         }
         newest_first = sorted((stamp for rows in stamps.values() for _, stamp in rows), reverse=True)
@@ -115,7 +118,12 @@ def report(console: Console, scale: float, rows: int, generate_s: float, runs: l
         table.add_column(heading, justify="left" if heading in ("warehouse", "run") else "right")
     for run in runs:
         table.add_row(
-            run.backend, run.phase, f"{run.rows_read:,}", f"{run.rows_changed:,}", f"{run.seconds:.1f}", f"{run.rows_read / run.seconds:,.0f}"
+            run.backend,
+            run.phase,
+            f"{run.rows_read:,}",
+            f"{run.rows_changed:,}",
+            f"{run.seconds:.1f}",
+            f"{run.rows_read / run.seconds:,.0f}",
         )
     console.print(table)
     console.print(
@@ -127,10 +135,16 @@ def report(console: Console, scale: float, rows: int, generate_s: float, runs: l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=50, help="demo scale; 1 = 20,000 action contracts (default 50)")
-    parser.add_argument("--backends", default="duckdb,postgresql", help="comma-separated warehouses (default duckdb,postgresql)")
-    parser.add_argument("--pg", default=PG_ADMIN_URL, help="PostgreSQL server (any database) to create the bench database on")
+    parser.add_argument(
+        "--backends", default="duckdb,postgresql", help="comma-separated warehouses (default duckdb,postgresql)"
+    )
+    parser.add_argument(
+        "--pg", default=PG_ADMIN_URL, help="PostgreSQL server (any database) to create the bench database on"
+    )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--dir", type=Path, help="where the source and DuckDB files go (default: a temporary directory)")
+    parser.add_argument(
+        "--dir", type=Path, help="where the source and DuckDB files go (default: a temporary directory)"
+    )
     args = parser.parse_args()
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     console = Console(width=None if sys.stdout.isatty() else 110)
@@ -138,7 +152,9 @@ def main() -> None:
     try:
         full = directory / "source.sqlite"
         with console.status(f"generating the demo source at scale {args.scale:g}"):
-            written, generate_s = timed(lambda: generate_demo_source(f"sqlite:///{full}", seed=args.seed, scale=args.scale))
+            written, generate_s = timed(
+                lambda: generate_demo_source(f"sqlite:///{full}", seed=args.seed, scale=args.scale)
+            )
         rows = sum(written.values())
         held = hold_back(full, directory / "initial.sqlite", 0.01)
         console.print(f"source: {rows:,} rows in {generate_s:.1f}s; the initial load leaves out the newest {held:,}")
@@ -150,7 +166,9 @@ def main() -> None:
         }
         runs: list[Run] = []
         with ExitStack() as stack:
-            warehouses = {backend: stack.enter_context(warehouse_for(backend, directory, args.pg)) for backend in backends}
+            warehouses = {
+                backend: stack.enter_context(warehouse_for(backend, directory, args.pg)) for backend in backends
+            }
             for phase in PHASES:
                 if phase == "one more day":
                     with console.status("advancing the source by one day"):
@@ -159,8 +177,16 @@ def main() -> None:
                     with console.status(f"{phase}: {backend}"):
                         result, seconds = timed(lambda w=warehouse, p=phase: run_etl(sources[p], w, hash_key=HASH_KEY))
                     runs.append(Run(backend, phase, result, seconds))
-                    console.print(f"{backend}, {phase}: {runs[-1].rows_read:,} rows read in {seconds:.1f}s", highlight=False)
-        report(console, args.scale, rows, generate_s, sorted(runs, key=lambda run: (backends.index(run.backend), PHASES.index(run.phase))))
+                    console.print(
+                        f"{backend}, {phase}: {runs[-1].rows_read:,} rows read in {seconds:.1f}s", highlight=False
+                    )
+        report(
+            console,
+            args.scale,
+            rows,
+            generate_s,
+            sorted(runs, key=lambda run: (backends.index(run.backend), PHASES.index(run.phase))),
+        )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

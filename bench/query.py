@@ -36,10 +36,23 @@ from warehouse.etl import run_etl
 
 REQUESTS = {
     "kpis, no dimensions": MetricRequest(("verification_count", "verification_success_rate", "rollback_rate")),
-    "by tier and day": MetricRequest(("verification_count", "verification_success_rate"), (DimensionRef.parse("tier.name"), DimensionRef.parse("time.day"))),
-    "p95 by agent type, Berlin week": MetricRequest(("p95_verification_duration_ms",), (DimensionRef.parse("agent.type"), DimensionRef.parse("time.week")), timezone="Europe/Berlin"),
-    "drill-across by component": MetricRequest(("errors_per_verification", "error_count"), (DimensionRef.parse("component.kernel"),)),
-    "filtered by kernel": MetricRequest(("verification_count",), (DimensionRef.parse("action_type"),), where=Predicate(DimensionRef.parse("component.kernel"), FilterOp.IN, ("core", "ingress"))),
+    "by tier and day": MetricRequest(
+        ("verification_count", "verification_success_rate"),
+        (DimensionRef.parse("tier.name"), DimensionRef.parse("time.day")),
+    ),
+    "p95 by agent type, Berlin week": MetricRequest(
+        ("p95_verification_duration_ms",),
+        (DimensionRef.parse("agent.type"), DimensionRef.parse("time.week")),
+        timezone="Europe/Berlin",
+    ),
+    "drill-across by component": MetricRequest(
+        ("errors_per_verification", "error_count"), (DimensionRef.parse("component.kernel"),)
+    ),
+    "filtered by kernel": MetricRequest(
+        ("verification_count",),
+        (DimensionRef.parse("action_type"),),
+        where=Predicate(DimensionRef.parse("component.kernel"), FilterOp.IN, ("core", "ingress")),
+    ),
 }
 
 
@@ -77,9 +90,12 @@ async def measure(url: str, repeats: int) -> list[tuple[str, float, float]]:
 
 def big_model(directory: Path, metrics: int, dimensions: int = 100) -> None:
     """``metrics`` metrics over ``dimensions`` value dimensions on the verifications table (plus the built-ins)."""
-    dimension_yaml = "\n".join(f"  bench_dim_{i}:\n    label: Bench dimension {i}\n    type: string" for i in range(dimensions))
-    facts = "facts:\n  bench_fact:\n    label: Bench\n    table: fact_verifications\n    time: created_at\n    columns: {duration_ms: integer, status: string}\n    dimensions:\n" + "\n".join(
-        f"      bench_dim_{i}: status" for i in range(dimensions)
+    dimension_yaml = "\n".join(
+        f"  bench_dim_{i}:\n    label: Bench dimension {i}\n    type: string" for i in range(dimensions)
+    )
+    facts = (
+        "facts:\n  bench_fact:\n    label: Bench\n    table: fact_verifications\n    time: created_at\n    columns: {duration_ms: integer, status: string}\n    dimensions:\n"
+        + "\n".join(f"      bench_dim_{i}: status" for i in range(dimensions))
     )
     metric_yaml = "\n".join(
         f"  bench_metric_{i}:\n    label: Bench metric {i}\n    description: A generated metric.\n    fact: bench_fact\n    aggregation: {('count', 'avg', 'percentile')[i % 3]}\n"
@@ -110,8 +126,12 @@ def compile_times(sizes: Sequence[int] = (100, 200, 400)) -> list[tuple[str, int
         with tempfile.TemporaryDirectory() as directory:
             big_model(Path(directory), size)
             registry = load_registry([directory])
-        request = MetricRequest(tuple(f"bench_metric_{i}" for i in range(10)), tuple(DimensionRef(f"bench_dim_{i * 19}") for i in range(5)))
-        rows.append((f"{size} metrics, 100 dimensions", len(registry.metrics), _median_compile_seconds(request, registry)))
+        request = MetricRequest(
+            tuple(f"bench_metric_{i}" for i in range(10)), tuple(DimensionRef(f"bench_dim_{i * 19}") for i in range(5))
+        )
+        rows.append(
+            (f"{size} metrics, 100 dimensions", len(registry.metrics), _median_compile_seconds(request, registry))
+        )
     return rows
 
 
@@ -123,7 +143,9 @@ def _verifications(source: str) -> int:
     return count
 
 
-def _bench_backend(backend: str, source: str, directory: str, label: str, pg: str, repeats: int, console: Console) -> None:
+def _bench_backend(
+    backend: str, source: str, directory: str, label: str, pg: str, repeats: int, console: Console
+) -> None:
     """Load the warehouse, time the requests; a PostgreSQL bench database exists only while this runs."""
     if backend == "duckdb":
         load_url = query_url = f"duckdb:///{directory}/warehouse.duckdb"
@@ -155,8 +177,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=50, help="demo scale; 50 = 1M verifications (default)")
     parser.add_argument("--backends", default="duckdb,postgresql")
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--source", type=Path, help="SQLite demo source to reuse across runs (generated there at --scale if missing)")
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="PostgreSQL server to create a bench database on")
+    parser.add_argument(
+        "--source", type=Path, help="SQLite demo source to reuse across runs (generated there at --scale if missing)"
+    )
+    parser.add_argument(
+        "--pg",
+        default="postgresql+psycopg://postgres@127.0.0.1/test",
+        help="PostgreSQL server to create a bench database on",
+    )
     args = parser.parse_args()
     console = Console()
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
@@ -181,6 +209,7 @@ def main() -> None:
     for model, count, seconds in compile_times():
         table.add_row(model, str(count), f"{seconds * 1000:.2f}")
     console.print(table)
+
 
 if __name__ == "__main__":
     main()

@@ -82,7 +82,9 @@ class GraphQLApp(GraphQL):
         body = await _bounded_body(Request(scope, receive), limit)
         response: Response
         if body is None:
-            response = api_error(413, "LIMIT_EXCEEDED", f"the request body is larger than {limit:,} bytes; send a smaller query")
+            response = api_error(
+                413, "LIMIT_EXCEEDED", f"the request body is larger than {limit:,} bytes; send a smaller query"
+            )
         else:
             try:
                 response = await self.run(Request(scope, _replay(body, receive)))
@@ -101,7 +103,11 @@ class GraphQLEndpoint:
             if "text/html" in request.headers.get("accept", ""):
                 response = HTMLResponse(graphiql_page())
             else:
-                response = api_error(400, "BAD_REQUEST", "no query: POST JSON {\"query\": ...} or GET /graphql?query=...; browsers get GraphiQL here")
+                response = api_error(
+                    400,
+                    "BAD_REQUEST",
+                    'no query: POST JSON {"query": ...} or GET /graphql?query=...; browsers get GraphiQL here',
+                )
         if response is None:
             await request.app.state.graphql(scope, receive, send)
         else:
@@ -112,20 +118,35 @@ async def health(request: Request) -> JSONResponse:
     """Whether the warehouse answers, and how the last ETL run went."""
     engine: MetricsEngine = request.app.state.engine
     runs = warehouse_schema.etl_runs
-    query = sa.select(runs.c.status, runs.c.started_at, runs.c.finished_at, runs.c.error).order_by(runs.c.started_at.desc()).limit(1)
+    query = (
+        sa.select(runs.c.status, runs.c.started_at, runs.c.finished_at, runs.c.error)
+        .order_by(runs.c.started_at.desc())
+        .limit(1)
+    )
     try:
         rows = await engine.execute(query, timeout=5)
-    except Exception as exc:  # a health check reports any failure, never raises; driver text (it may quote SQL) is not shown
+    except (
+        Exception
+    ) as exc:  # a health check reports any failure, never raises; driver text (it may quote SQL) is not shown
         reason = str(exc) if isinstance(exc, MetricsError) else type(exc).__name__
         return JSONResponse({"status": "error", "warehouse": reason}, status_code=503)
     last = None
     if rows:
         status, started, finished, error = rows[0]
-        last = {"status": status, "startedAt": started.isoformat() + "Z", "finishedAt": finished and finished.isoformat() + "Z", "error": error}
+        last = {
+            "status": status,
+            "startedAt": started.isoformat() + "Z",
+            "finishedAt": finished and finished.isoformat() + "Z",
+            "error": error,
+        }
     return JSONResponse({"status": "ok", "warehouse": "ok", "lastEtlRun": last})
 
 
-def create_app(settings: Settings, registry: Registry | None = None, background: Callable[[MetricsEngine], contextlib.AbstractAsyncContextManager[Any]] | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    registry: Registry | None = None,
+    background: Callable[[MetricsEngine], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+) -> Starlette:
     """The server; ``background`` runs beside it for its lifetime (the scheduled ETL)."""
 
     @contextlib.asynccontextmanager

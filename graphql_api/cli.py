@@ -86,7 +86,14 @@ def _serve(args: argparse.Namespace) -> None:
     if args.etl_every <= 0:
         raise CommandError(f"--etl-every must be a number of seconds greater than 0, not {args.etl_every:g}")
     settings = _settings(warehouse_url=args.warehouse, config_dirs=tuple(Path(c) for c in args.config or ()))
-    serve(settings, host=args.host, port=args.port, source=args.source, etl_every=args.etl_every, hash_key=_hash_key(args) if args.source else None)
+    serve(
+        settings,
+        host=args.host,
+        port=args.port,
+        source=args.source,
+        etl_every=args.etl_every,
+        hash_key=_hash_key(args) if args.source else None,
+    )
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -118,8 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         "  grace-metrics etl --source postgresql://app@db/grace --warehouse postgresql://etl@dw/metrics --quiet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    etl.add_argument("--source", required=True, help="SQLAlchemy URL of the operational database (SQLite or PostgreSQL)")
-    etl.add_argument("--warehouse", required=True, help="SQLAlchemy URL of the warehouse (duckdb:///PATH or PostgreSQL)")
+    etl.add_argument(
+        "--source", required=True, help="SQLAlchemy URL of the operational database (SQLite or PostgreSQL)"
+    )
+    etl.add_argument(
+        "--warehouse", required=True, help="SQLAlchemy URL of the warehouse (duckdb:///PATH or PostgreSQL)"
+    )
     etl.add_argument("--hash-key", help=f"secret for hashing user ids (default: ${HASH_KEY_ENV})")
     etl.add_argument("--lock-timeout", type=float, default=600.0, help="seconds to wait for another run (default 600)")
     etl.add_argument("--quiet", action="store_true", help="no progress and no summary, for scripts")
@@ -148,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
         f"  {WAREHOUSE_ENV}=postgresql+asyncpg://api@dw/metrics grace-metrics serve --port 9000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--warehouse", help=f"SQLAlchemy URL of the warehouse (default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE})")
+    serve.add_argument(
+        "--warehouse", help=f"SQLAlchemy URL of the warehouse (default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE})"
+    )
     _add_server_options(serve)
     serve.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     serve.add_argument("--source", help="also run the ETL from this source inside the server")
@@ -191,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        _err.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}\nRun again with --debug for details.", highlight=False)
+        _err.print(
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}\nRun again with --debug for details.",
+            highlight=False,
+        )
         return 1
     return 0
 

@@ -42,5 +42,7 @@ def caller_role(request: Request, settings: Settings) -> str | None:
     if not settings.api_keys:
         return "admin"
     header = request.headers.get("authorization", "")
-    key = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.headers.get("x-api-key", "")
+    key = (
+        header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.headers.get("x-api-key", "")
+    )
     return settings.api_keys.get(key)

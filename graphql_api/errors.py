@@ -130,7 +130,12 @@ class ErrorCodes(SchemaExtension):
                 )
             else:
                 error = GraphQLError(
-                    error.message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions={**(error.extensions or {}), "code": code}
+                    error.message,
+                    nodes=error.nodes,
+                    source=error.source,
+                    positions=error.positions,
+                    path=error.path,
+                    extensions={**(error.extensions or {}), "code": code},
                 )
             coded.append(error)
         result.errors = coded

@@ -75,7 +75,9 @@ class NumberFilter:
     lte: float | None = None
 
 
-@strawberry.input(description="Conditions on a metric whose value is a time (a min or max of timestamps), ISO-8601 with offset.")
+@strawberry.input(
+    description="Conditions on a metric whose value is a time (a min or max of timestamps), ISO-8601 with offset."
+)
 class DateTimeFilter:
     eq: datetime | None = None
     neq: datetime | None = None
@@ -98,7 +100,9 @@ class Direction(Enum):
     DESC = "desc"
 
 
-@strawberry.input(description="Order by a selected metric or dimension attribute (GraphQL name, alias, or path like tier.name).")
+@strawberry.input(
+    description="Order by a selected metric or dimension attribute (GraphQL name, alias, or path like tier.name)."
+)
 class OrderByInput:
     field: str
     direction: Direction = Direction.ASC
@@ -173,7 +177,9 @@ def having_conditions(having: Any, selected: Sequence[str]) -> tuple[MetricCondi
     found = []
     for metric, operators in _given(having):
         if metric not in selected:
-            raise InvalidFilter(f"having names {camel(metric)}, which is not selected under rows; select it to filter on it")
+            raise InvalidFilter(
+                f"having names {camel(metric)}, which is not selected under rows; select it to filter on it"
+            )
         for name, value in _given(operators):
             if isinstance(value, datetime):
                 time_bound(name, value, within=f"having.{camel(metric)}")

@@ -26,7 +26,9 @@ from metrics.results import QueryResult
 
 def merge_key(registry: Registry, request: MetricRequest) -> tuple[MetricRequest, frozenset[str]]:
     """What two requests must share to be answered by one query: everything but the metrics, and their facts."""
-    facts = frozenset(fact.name for metric in request.metrics if metric in registry.metrics for fact in registry.facts_of(metric))
+    facts = frozenset(
+        fact.name for metric in request.metrics if metric in registry.metrics for fact in registry.facts_of(metric)
+    )
     return replace(request, metrics=()), facts
 
 
@@ -38,7 +40,8 @@ async def load_metrics(engine: MetricsEngine, requests: Sequence[MetricRequest])
         metrics.extend(m for m in request.metrics if m not in metrics)
     merged = list(groups)
     outcomes = await asyncio.gather(
-        *(engine.query(replace(shape, metrics=tuple(groups[(shape, facts)]))) for shape, facts in merged), return_exceptions=True
+        *(engine.query(replace(shape, metrics=tuple(groups[(shape, facts)]))) for shape, facts in merged),
+        return_exceptions=True,
     )
     results = dict(zip(merged, outcomes, strict=True))
     # An exception value fails only the keys that asked for it.

@@ -74,7 +74,14 @@ def convert_where(registry: Registry, where: Any, *, top_level: bool = True) -> 
 
 
 def build_request(
-    registry: Registry, selection: Selection, where: Any, having: Any, order_by: list[OrderByInput] | None, limit: int | None, offset: int, timezone: str
+    registry: Registry,
+    selection: Selection,
+    where: Any,
+    having: Any,
+    order_by: list[OrderByInput] | None,
+    limit: int | None,
+    offset: int,
+    timezone: str,
 ) -> MetricRequest:
     condition, time_range = convert_where(registry, where)
     selected = {*selection.metrics, *(ref.key for ref in selection.dimensions)}
@@ -102,7 +109,15 @@ def build_request(
 
 
 def metrics(registry: Registry, result_type: type, where_type: type, having_type: type) -> Callable[..., Any]:
-    async def resolve(info: Info, where: Any = None, having: Any = None, order_by: Any = None, limit: Any = None, offset: int = 0, timezone: str = "UTC") -> Any:
+    async def resolve(
+        info: Info,
+        where: Any = None,
+        having: Any = None,
+        order_by: Any = None,
+        limit: Any = None,
+        offset: int = 0,
+        timezone: str = "UTC",
+    ) -> Any:
         info.context.require("viewer")
         selection = metric_selection(info, registry, child_fields(info, "rows"))
         if not selection.metrics:
@@ -138,7 +153,17 @@ def page_info(root: ResultPage) -> PageInfo:
     return PageInfo(has_next_page=root.result.total_count > root.offset + len(root.result.rows))
 
 
-def _named_request(registry: Registry, metric_names: list[str], dimension_names: list[str], where: Any, having: Any, order_by: Any, limit: Any, offset: int, timezone: str) -> MetricRequest:
+def _named_request(
+    registry: Registry,
+    metric_names: list[str],
+    dimension_names: list[str],
+    where: Any,
+    having: Any,
+    order_by: Any,
+    limit: Any,
+    offset: int,
+    timezone: str,
+) -> MetricRequest:
     dimensions_by_camel = {camel(name): name for name in registry.dimensions}
     selection = Selection()
     for name in metric_names:
@@ -158,7 +183,17 @@ def _json(value: Any) -> Any:
 
 
 def table(registry: Registry, where_type: type, having_type: type) -> Callable[..., Any]:
-    async def resolve(info: Info, metrics: list[str], dimensions: list[str] | None = None, where: Any = None, having: Any = None, order_by: Any = None, limit: Any = None, offset: int = 0, timezone: str = "UTC") -> Table:
+    async def resolve(
+        info: Info,
+        metrics: list[str],
+        dimensions: list[str] | None = None,
+        where: Any = None,
+        having: Any = None,
+        order_by: Any = None,
+        limit: Any = None,
+        offset: int = 0,
+        timezone: str = "UTC",
+    ) -> Table:
         info.context.require("viewer")
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
         result: QueryResult = await info.context.metrics.load(request)
@@ -171,13 +206,32 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         )
 
     return _annotate(
-        resolve, Table, info=Info, metrics=list[str], dimensions=Optional[list[str]], where=Optional[where_type], having=Optional[having_type],
-        order_by=Optional[list[OrderByInput]], limit=Optional[int], offset=int, timezone=str,
+        resolve,
+        Table,
+        info=Info,
+        metrics=list[str],
+        dimensions=Optional[list[str]],
+        where=Optional[where_type],
+        having=Optional[having_type],
+        order_by=Optional[list[OrderByInput]],
+        limit=Optional[int],
+        offset=int,
+        timezone=str,
     )
 
 
 def explain(registry: Registry, where_type: type, having_type: type) -> Callable[..., Any]:
-    def resolve(info: Info, metrics: list[str], dimensions: list[str] | None = None, where: Any = None, having: Any = None, order_by: Any = None, limit: Any = None, offset: int = 0, timezone: str = "UTC") -> Explanation:
+    def resolve(
+        info: Info,
+        metrics: list[str],
+        dimensions: list[str] | None = None,
+        where: Any = None,
+        having: Any = None,
+        order_by: Any = None,
+        limit: Any = None,
+        offset: int = 0,
+        timezone: str = "UTC",
+    ) -> Explanation:
         info.context.require("analyst")
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
         engine = info.context.engine
@@ -185,8 +239,17 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         return Explanation(sql=compiled.sql(engine.backend.dialect), plan=str(compiled.plan))
 
     return _annotate(
-        resolve, Explanation, info=Info, metrics=list[str], dimensions=Optional[list[str]], where=Optional[where_type], having=Optional[having_type],
-        order_by=Optional[list[OrderByInput]], limit=Optional[int], offset=int, timezone=str,
+        resolve,
+        Explanation,
+        info=Info,
+        metrics=list[str],
+        dimensions=Optional[list[str]],
+        where=Optional[where_type],
+        having=Optional[having_type],
+        order_by=Optional[list[OrderByInput]],
+        limit=Optional[int],
+        offset=int,
+        timezone=str,
     )
 
 
@@ -195,20 +258,46 @@ def catalog(registry: Registry) -> Callable[..., Any]:
         info.context.require("viewer")
         metrics = [
             CatalogMetric(
-                name=m.name, graphql_name=camel(m.name), label=m.label, description=m.description, kind=m.kind,
-                type=registry.output_type(m.name).value, unit=m.unit, format=m.format,
-                facts=[fact.name for fact in registry.facts_of(m.name)], dimensions=sorted(registry.allowed_dimensions(m.name)),
+                name=m.name,
+                graphql_name=camel(m.name),
+                label=m.label,
+                description=m.description,
+                kind=m.kind,
+                type=registry.output_type(m.name).value,
+                unit=m.unit,
+                format=m.format,
+                facts=[fact.name for fact in registry.facts_of(m.name)],
+                dimensions=sorted(registry.allowed_dimensions(m.name)),
             )
             for m in registry.metrics.values()
         ]
         time = CatalogDimension(
-            name=TIME, graphql_name=TIME, label="Time", description="The event time of each fact.", kind="time",
-            attributes=[CatalogAttribute(name=n, graphql_name=camel(n), label=n.replace("_", " ").capitalize(), type=t) for n, t in (("time", "timestamp"), ("day_of_week", "integer"), ("hour_of_day", "integer"), ("is_weekend", "boolean"))],
+            name=TIME,
+            graphql_name=TIME,
+            label="Time",
+            description="The event time of each fact.",
+            kind="time",
+            attributes=[
+                CatalogAttribute(name=n, graphql_name=camel(n), label=n.replace("_", " ").capitalize(), type=t)
+                for n, t in (
+                    ("time", "timestamp"),
+                    ("day_of_week", "integer"),
+                    ("hour_of_day", "integer"),
+                    ("is_weekend", "boolean"),
+                )
+            ],
         )
         dimensions = [time] + [
             CatalogDimension(
-                name=d.name, graphql_name=camel(d.name), label=d.label, description=d.description, kind="table" if d.is_table else "value",
-                attributes=[CatalogAttribute(name=a.name, graphql_name=camel(a.name), label=a.label, type=a.type.value) for a in d.attributes],
+                name=d.name,
+                graphql_name=camel(d.name),
+                label=d.label,
+                description=d.description,
+                kind="table" if d.is_table else "value",
+                attributes=[
+                    CatalogAttribute(name=a.name, graphql_name=camel(a.name), label=a.label, type=a.type.value)
+                    for a in d.attributes
+                ],
             )
             for d in registry.dimensions.values()
         ]

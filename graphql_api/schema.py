@@ -18,12 +18,26 @@ from typing import Any, Optional
 import strawberry
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.annotation import StrawberryAnnotation
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
 from graphql_api.errors import ErrorCodes, coded_rule
-from graphql_api.inputs import FILTER_INPUTS, BooleanFilter, DateTimeFilter, IntFilter, NumberFilter, OrderByInput, TimeRangeInput
+from graphql_api.inputs import (
+    FILTER_INPUTS,
+    BooleanFilter,
+    DateTimeFilter,
+    IntFilter,
+    NumberFilter,
+    OrderByInput,
+    TimeRangeInput,
+)
 from graphql_api.settings import Settings
 from graphql_api.types import Catalog, Explanation, Member, PageInfo, Row, Table
 from metrics.model import DataType, Dimension, TimeGrain
@@ -38,7 +52,10 @@ _SCALARS: dict[DataType, type] = {
     DataType.TIMESTAMP: datetime,
 }
 
-TimeGrainEnum = strawberry.enum(Enum("TimeGrain", {grain.name: grain.value for grain in TimeGrain}), description="Time bucket size; weeks are ISO weeks starting on Monday.")
+TimeGrainEnum = strawberry.enum(
+    Enum("TimeGrain", {grain.name: grain.value for grain in TimeGrain}),
+    description="Time bucket size; weeks are ISO weeks starting on Monday.",
+)
 
 
 def pascal(name: str) -> str:
@@ -66,14 +83,26 @@ class NamedOperation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        names = [node.name.value if node.name else "(anonymous)" for node in document.definitions if isinstance(node, OperationDefinitionNode)] if document else []
+        names = (
+            [
+                node.name.value if node.name else "(anonymous)"
+                for node in document.definitions
+                if isinstance(node, OperationDefinitionNode)
+            ]
+            if document
+            else []
+        )
         if len(names) > 1 and context._provided_operation_name is None:
-            message = f"the document has {len(names)} operations ({', '.join(names)}); name the one to run with operationName"
+            message = (
+                f"the document has {len(names)} operations ({', '.join(names)}); name the one to run with operationName"
+            )
             context.pre_execution_errors = [GraphQLError(message, extensions={"code": "BAD_REQUEST"})]
         yield
 
 
-def _make_type(name: str, fields: dict[str, StrawberryField], *, is_input: bool = False, description: str | None = None) -> type:
+def _make_type(
+    name: str, fields: dict[str, StrawberryField], *, is_input: bool = False, description: str | None = None
+) -> type:
     """A Strawberry type from fields that carry their own annotations (which may refer to the type itself)."""
     namespace: dict[str, Any] = dict(fields)
     # Resolver fields take their type from the resolver; the others need an annotation for the dataclass.
@@ -106,7 +135,9 @@ def _value_field(key: str, python_type: type, graphql_name: str, description: st
 
 def _describe_metric(registry: Registry, name: str) -> str:
     metric = registry.metrics[name]
-    details = ", ".join(filter(None, [metric.unit and f"unit: {metric.unit}", metric.format and f"format: {metric.format}"]))
+    details = ", ".join(
+        filter(None, [metric.unit and f"unit: {metric.unit}", metric.format and f"format: {metric.format}"])
+    )
     return f"{metric.label}. {metric.description}" + (f" ({details})" if details else "")
 
 
@@ -119,13 +150,17 @@ class SchemaBuilder:
 
     def metric_fields(self) -> dict[str, StrawberryField]:
         return {
-            name: _value_field(name, _SCALARS[self.registry.output_type(name)], camel(name), _describe_metric(self.registry, name))
+            name: _value_field(
+                name, _SCALARS[self.registry.output_type(name)], camel(name), _describe_metric(self.registry, name)
+            )
             for name in self.registry.metrics
         }
 
     def attribute_fields(self, dimension: Dimension) -> dict[str, StrawberryField]:
         return {
-            a.name: _value_field(f"{dimension.name}.{a.name}", _SCALARS[a.type], camel(a.name), a.description or a.label)
+            a.name: _value_field(
+                f"{dimension.name}.{a.name}", _SCALARS[a.type], camel(a.name), a.description or a.label
+            )
             for a in dimension.attributes
         }
 
@@ -136,20 +171,40 @@ class SchemaBuilder:
             return root.values.get(f"time.{grain.value}")
 
         resolve_time.__annotations__ = {"grain": TimeGrainEnum, "return": Optional[datetime]}
-        fields["time"] = strawberry.field(resolver=resolve_time, description="Start of the time bucket containing the event, in the request's time zone.")
-        fields["day_of_week"] = _value_field("time.day_of_week", int, "dayOfWeek", "ISO day of week of the event, 1 = Monday.")
-        fields["hour_of_day"] = _value_field("time.hour_of_day", int, "hourOfDay", "Hour of the event, 0-23, in the request's time zone.")
-        fields["is_weekend"] = _value_field("time.is_weekend", bool, "isWeekend", "Saturday or Sunday in the request's time zone.")
+        fields["time"] = strawberry.field(
+            resolver=resolve_time,
+            description="Start of the time bucket containing the event, in the request's time zone.",
+        )
+        fields["day_of_week"] = _value_field(
+            "time.day_of_week", int, "dayOfWeek", "ISO day of week of the event, 1 = Monday."
+        )
+        fields["hour_of_day"] = _value_field(
+            "time.hour_of_day", int, "hourOfDay", "Hour of the event, 0-23, in the request's time zone."
+        )
+        fields["is_weekend"] = _value_field(
+            "time.is_weekend", bool, "isWeekend", "Saturday or Sunday in the request's time zone."
+        )
         for dimension in self.table_dimensions:
-            attributes = _make_type(f"{pascal(dimension.name)}Attributes", self.attribute_fields(dimension), description=dimension.description)
+            attributes = _make_type(
+                f"{pascal(dimension.name)}Attributes",
+                self.attribute_fields(dimension),
+                description=dimension.description,
+            )
 
             def same_row(root: Row) -> Any:
                 return root
 
             same_row.__annotations__ = {"return": attributes}
-            fields[dimension.name] = strawberry.field(resolver=same_row, name=camel(dimension.name), description=dimension.description or dimension.label)
+            fields[dimension.name] = strawberry.field(
+                resolver=same_row, name=camel(dimension.name), description=dimension.description or dimension.label
+            )
         for dimension in self.value_dimensions:
-            fields[dimension.name] = _value_field(dimension.name, _SCALARS[dimension.type], camel(dimension.name), dimension.description or dimension.label)
+            fields[dimension.name] = _value_field(
+                dimension.name,
+                _SCALARS[dimension.type],
+                camel(dimension.name),
+                dimension.description or dimension.label,
+            )
         fields.update(self.metric_fields())
         return _make_type("MetricRow", fields, description="One row: the selected dimension attributes and metrics.")
 
@@ -161,14 +216,23 @@ class SchemaBuilder:
             "is_weekend": _input("isWeekend", Optional[BooleanFilter]),
         }
         for dimension in self.table_dimensions:
-            attribute_inputs = {a.name: _input(camel(a.name), Optional[FILTER_INPUTS[a.type]]) for a in dimension.attributes}
+            attribute_inputs = {
+                a.name: _input(camel(a.name), Optional[FILTER_INPUTS[a.type]]) for a in dimension.attributes
+            }
             filter_type = _make_type(f"{pascal(dimension.name)}Filter", attribute_inputs, is_input=True)
             fields[dimension.name] = _input(camel(dimension.name), Optional[filter_type], dimension.label)
         for dimension in self.value_dimensions:
-            fields[dimension.name] = _input(camel(dimension.name), Optional[FILTER_INPUTS[dimension.type]], dimension.label)
+            fields[dimension.name] = _input(
+                camel(dimension.name), Optional[FILTER_INPUTS[dimension.type]], dimension.label
+            )
         for python_name, graphql_name in (("and_", "and"), ("or_", "or"), ("not_", "not")):
             fields[python_name] = _input(graphql_name, Optional[Any])
-        where = _make_type("MetricsWhere", fields, is_input=True, description="Filters on dimension attributes, applied before aggregation.")
+        where = _make_type(
+            "MetricsWhere",
+            fields,
+            is_input=True,
+            description="Filters on dimension attributes, applied before aggregation.",
+        )
         # The boolean combinators refer to the type itself, which exists only now.
         nested = {"and_": Optional[list[where]], "or_": Optional[list[where]], "not_": Optional[where]}
         for field in where.__strawberry_definition__.fields:
@@ -182,7 +246,12 @@ class SchemaBuilder:
 
     def having_type(self) -> type:
         fields = {name: _input(camel(name), Optional[self._having_filter(name)]) for name in self.registry.metrics}
-        return _make_type("MetricsHaving", fields, is_input=True, description="Filters on metric values, applied after aggregation; all must hold.")
+        return _make_type(
+            "MetricsHaving",
+            fields,
+            is_input=True,
+            description="Filters on metric values, applied after aggregation; all must hold.",
+        )
 
     def build(self) -> strawberry.Schema:
         row, where, having = self.row_type(), self.where_type(), self.having_type()
@@ -190,23 +259,46 @@ class SchemaBuilder:
         result = _make_type(
             "MetricsResult",
             {
-                "rows": strawberry.field(resolver=resolvers.rows(row), description="The rows; what is selected here is what is computed."),
-                "total_count": strawberry.field(resolver=resolvers.total_count, description="Rows before limit and offset."),
+                "rows": strawberry.field(
+                    resolver=resolvers.rows(row), description="The rows; what is selected here is what is computed."
+                ),
+                "total_count": strawberry.field(
+                    resolver=resolvers.total_count, description="Rows before limit and offset."
+                ),
                 "page_info": strawberry.field(resolver=resolvers.page_info),
             },
         )
         query_fields: dict[str, StrawberryField] = {
-            "metrics": strawberry.field(resolver=resolvers.metrics(self.registry, result, where, having), description="Metrics grouped by the dimension attributes selected under rows."),
-            "catalog": strawberry.field(resolver=resolvers.catalog(self.registry), description="Every metric and dimension of the live registry."),
-            "table": strawberry.field(resolver=resolvers.table(self.registry, where, having), description="Metric and dimension names in, a table out: for tools that build queries at run time."),
-            "explain": strawberry.field(resolver=resolvers.explain(self.registry, where, having), description="The compiled SQL and plan of a query (analyst role)."),
+            "metrics": strawberry.field(
+                resolver=resolvers.metrics(self.registry, result, where, having),
+                description="Metrics grouped by the dimension attributes selected under rows.",
+            ),
+            "catalog": strawberry.field(
+                resolver=resolvers.catalog(self.registry),
+                description="Every metric and dimension of the live registry.",
+            ),
+            "table": strawberry.field(
+                resolver=resolvers.table(self.registry, where, having),
+                description="Metric and dimension names in, a table out: for tools that build queries at run time.",
+            ),
+            "explain": strawberry.field(
+                resolver=resolvers.explain(self.registry, where, having),
+                description="The compiled SQL and plan of a query (analyst role).",
+            ),
         }
         for dimension in self.table_dimensions:
             member_fields = self.attribute_fields(dimension)
-            member_fields["metrics"] = strawberry.field(resolver=resolvers.member_metrics(self.registry, dimension, values, where), description=f"Metrics of this {dimension.label.lower()}, in one query for all members.")
+            member_fields["metrics"] = strawberry.field(
+                resolver=resolvers.member_metrics(self.registry, dimension, values, where),
+                description=f"Metrics of this {dimension.label.lower()}, in one query for all members.",
+            )
             member = _make_type(pascal(dimension.name), member_fields, description=dimension.description)
             plural = f"{dimension.name}s"
-            query_fields[plural] = strawberry.field(resolver=resolvers.members(self.registry, dimension, member), name=camel(plural), description=f"{dimension.label} members (current attributes).")
+            query_fields[plural] = strawberry.field(
+                resolver=resolvers.members(self.registry, dimension, member),
+                name=camel(plural),
+                description=f"{dimension.label} members (current attributes).",
+            )
         query = _make_type("Query", query_fields)
         return MetricsSchema(
             query=query,

@@ -115,5 +115,9 @@ def metric_selection(info: Info, registry: Registry, nodes: Iterator[FieldNode])
             for child in fields(node.selection_set, info):
                 if child.name.value in attributes:
                     ref = DimensionRef(dimension.name, attributes[child.name.value])
-                    selection.add_dimension(ref, f"{name}.{child.name.value}", f"{alias}.{child.alias.value if child.alias else child.name.value}")
+                    selection.add_dimension(
+                        ref,
+                        f"{name}.{child.name.value}",
+                        f"{alias}.{child.alias.value if child.alias else child.name.value}",
+                    )
     return selection

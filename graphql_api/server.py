@@ -67,16 +67,30 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise ListenError(f"cannot listen on {host}:{port}: {error.strerror}; stop what runs there or pick another --port") from None
+        raise ListenError(
+            f"cannot listen on {host}:{port}: {error.strerror}; stop what runs there or pick another --port"
+        ) from None
     return sock
 
 
-def serve(settings: Settings, *, host: str, port: int, source: str | None = None, etl_every: float = 60.0, hash_key: str | None = None) -> None:
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    source: str | None = None,
+    etl_every: float = 60.0,
+    hash_key: str | None = None,
+) -> None:
     """Serve until interrupted; bad config, a taken port and an unusable warehouse fail here, before uvicorn starts."""
     registry = load_registry(settings.config_dirs)
     with listen(host, port) as sock:
         asyncio.run(check_warehouse(settings, registry))
-        background = scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key) if source and hash_key else None
+        background = (
+            scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key)
+            if source and hash_key
+            else None
+        )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         config = uvicorn.Config(create_app(settings, registry, background), log_level="info")
         uvicorn.Server(config).run(sockets=[sock])

@@ -31,7 +31,9 @@ def _api_keys(text: str) -> dict[str, str]:
         key, _, role = item.partition(":")
         role = role or "viewer"
         if not key or role not in ROLES:
-            raise SettingsError(f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} (e.g. 's3cret:analyst,other:viewer')")
+            raise SettingsError(
+                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} (e.g. 's3cret:analyst,other:viewer')"
+            )
         keys[key] = role
     return keys
 

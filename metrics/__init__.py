@@ -3,7 +3,15 @@
 from metrics.client import MetricsClient
 from metrics.compiler import DimensionRef, MetricRequest, compile_query
 from metrics.engine import EngineSettings, MetricsEngine
-from metrics.errors import BackendError, ConfigError, InvalidDimension, MetricsError, QueryError, QueryTimeout, UnknownMetric
+from metrics.errors import (
+    BackendError,
+    ConfigError,
+    InvalidDimension,
+    MetricsError,
+    QueryError,
+    QueryTimeout,
+    UnknownMetric,
+)
 from metrics.registry import Registry, load_registry
 
 __all__ = [

@@ -63,7 +63,9 @@ class DuckDBBackend:
             return await asyncio.wait_for(asyncio.shield(task), timeout)
         except TimeoutError:
             await _stop(task, cursor)
-            raise QueryTimeout(f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout") from None
+            raise QueryTimeout(
+                f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout"
+            ) from None
         finally:
             # Also when the caller is cancelled: a cursor closed while its statement runs fails the thread.
             await _stop(task, cursor)
@@ -105,7 +107,9 @@ class PostgresBackend:
             try:
                 records = await connection.fetch(sql, *params, timeout=timeout)
             except TimeoutError:
-                raise QueryTimeout(f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout") from None
+                raise QueryTimeout(
+                    f"the query ran longer than {timeout:g}s and was cancelled; narrow it or raise the timeout"
+                ) from None
         return [tuple(record) for record in records]
 
     async def close(self) -> None:
@@ -122,4 +126,6 @@ async def open_backend(url: str) -> Backend:
         return DuckDBBackend(parsed.database or ":memory:")
     if parsed is not None and parsed.drivername in _POSTGRES:
         return await PostgresBackend.connect(parsed)
-    raise BackendUnavailable(f"warehouse URL {url!r} is not supported; use duckdb:///PATH or postgresql://USER@HOST/DATABASE")
+    raise BackendUnavailable(
+        f"warehouse URL {url!r} is not supported; use duckdb:///PATH or postgresql://USER@HOST/DATABASE"
+    )

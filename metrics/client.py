@@ -47,7 +47,11 @@ def where_from_mapping(where: Where) -> Filter | None:
     predicates: list[Filter] = []
     for key, operators in where.items():
         for name, value in operators.items():
-            predicates.append(Predicate(DimensionRef.parse(key), _operator(key, name), tuple(value) if isinstance(value, list) else value))
+            predicates.append(
+                Predicate(
+                    DimensionRef.parse(key), _operator(key, name), tuple(value) if isinstance(value, list) else value
+                )
+            )
     return predicates[0] if len(predicates) == 1 else And(tuple(predicates))
 
 

@@ -70,7 +70,9 @@ class MetricsEngine:
             return await self.backend.fetch(sql, params, timeout=timeout or self.settings.statement_timeout)
         except DRIVER_ERRORS as exc:
             # The driver's text (which may quote SQL) stays on the cause, for logs and tracebacks.
-            raise BackendError(f"the warehouse could not run the query ({type(exc).__module__}.{type(exc).__name__})") from exc
+            raise BackendError(
+                f"the warehouse could not run the query ({type(exc).__module__}.{type(exc).__name__})"
+            ) from exc
 
     async def run(self, compiled: CompiledQuery) -> QueryResult:
         sql, params = self.render(compiled)

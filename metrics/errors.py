@@ -1,17 +1,17 @@
 """Errors of the metrics layer, each with a stable code the API maps to GraphQL.
 
-    MetricsError                      code
-    ├── ConfigError                   INVALID_CONFIG   config files hold problems (all listed)
-    ├── QueryError                                     a request the registry cannot answer
-    │   ├── UnknownMetric             UNKNOWN_FIELD
-    │   ├── UnknownDimension          UNKNOWN_FIELD    also an unknown time grain
-    │   ├── InvalidDimension          INVALID_DIMENSION   a metric's fact cannot be sliced by it
-    │   ├── InvalidFilter             INVALID_FILTER   also an unknown filter or having operator
-    │   ├── InvalidRequest            INVALID_FILTER   bad order, time zone, paging
-    │   ├── LimitExceeded             LIMIT_EXCEEDED
-    │   └── QueryTimeout              TIMEOUT
-    └── BackendError                  INTERNAL         the warehouse failed (driver errors, translated by the engine)
-        └── BackendUnavailable        INTERNAL         (metrics.backends) no such warehouse, or no connection
+MetricsError                      code
+├── ConfigError                   INVALID_CONFIG   config files hold problems (all listed)
+├── QueryError                                     a request the registry cannot answer
+│   ├── UnknownMetric             UNKNOWN_FIELD
+│   ├── UnknownDimension          UNKNOWN_FIELD    also an unknown time grain
+│   ├── InvalidDimension          INVALID_DIMENSION   a metric's fact cannot be sliced by it
+│   ├── InvalidFilter             INVALID_FILTER   also an unknown filter or having operator
+│   ├── InvalidRequest            INVALID_FILTER   bad order, time zone, paging
+│   ├── LimitExceeded             LIMIT_EXCEEDED
+│   └── QueryTimeout              TIMEOUT
+└── BackendError                  INTERNAL         the warehouse failed (driver errors, translated by the engine)
+    └── BackendUnavailable        INTERNAL         (metrics.backends) no such warehouse, or no connection
 """
 
 from __future__ import annotations

@@ -30,12 +30,16 @@ def parse(expression: str, *, what: str = "metric names", calls: bool = False) -
     except SyntaxError as exc:
         raise ValueError(f"is not an arithmetic expression ({exc.msg})") from None
     for node in ast.walk(tree):
-        number = isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        number = (
+            isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        )
         call = calls and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords
         starred = isinstance(node, ast.Call) and any(isinstance(argument, ast.Starred) for argument in node.args)
         if (isinstance(node, ast.Constant) and not number) or starred or not (call or isinstance(node, _NODES)):
             functions = ", function calls" if calls else ""
-            raise ValueError(f"may only combine {what} and numbers with + - * /{functions} and parentheses, not {ast.unparse(node)!r}")
+            raise ValueError(
+                f"may only combine {what} and numbers with + - * /{functions} and parentheses, not {ast.unparse(node)!r}"
+            )
     return tree.body
 
 

@@ -79,7 +79,9 @@ def _to_nodes(node: yaml.Node, file: str, config: Config) -> Node:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in mapping:
-                config.issue("duplicate_key", f"key {key!r} appears twice in this mapping", (file, key_node.start_mark.line + 1))
+                config.issue(
+                    "duplicate_key", f"key {key!r} appears twice in this mapping", (file, key_node.start_mark.line + 1)
+                )
             value = _to_nodes(value_node, file, config)
             value.line = key_node.start_mark.line + 1  # problems point at the key
             mapping[key] = value
@@ -142,7 +144,9 @@ def _named(section: Node, what: str, config: Config) -> Iterator[tuple[str, Node
 
 
 def _dimension(name: str, node: Node, config: Config) -> Dimension | None:
-    fields = _mapping(node, f"dimension {name!r}", config, ["label", "description", "table", "key", "history", "attributes", "type"])
+    fields = _mapping(
+        node, f"dimension {name!r}", config, ["label", "description", "table", "key", "history", "attributes", "type"]
+    )
     if fields is None:
         return None
     label = _text(fields, "label", config, node) or name.replace("_", " ").capitalize()
@@ -159,9 +163,16 @@ def _dimension(name: str, node: Node, config: Config) -> Dimension | None:
         valid_to = _text(columns, "valid_to", config, fields["history"], required=True)
         history = History(valid_from, valid_to) if valid_from and valid_to else None
     attributes = []
-    for attribute_name, attribute_node in _named(fields.get("attributes", Node({}, node.file, node.line)), "attributes", config):
+    for attribute_name, attribute_node in _named(
+        fields.get("attributes", Node({}, node.file, node.line)), "attributes", config
+    ):
         config.where[("dimensions", name, attribute_name)] = (attribute_node.file, attribute_node.line)
-        spec = _mapping(attribute_node, f"attribute {name}.{attribute_name}", config, ["column", "type", "label", "description"]) or {}
+        spec = (
+            _mapping(
+                attribute_node, f"attribute {name}.{attribute_name}", config, ["column", "type", "label", "description"]
+            )
+            or {}
+        )
         column = _text(spec, "column", config, attribute_node, required=True)
         data_type = _enum(DataType, spec.get("type"), "type", config) or DataType.STRING
         if column:
@@ -192,7 +203,9 @@ def _path(fact: str, dimension: str, node: Node, config: Config) -> DimensionPat
 
 
 def _fact(name: str, node: Node, config: Config) -> Fact | None:
-    fields = _mapping(node, f"fact {name!r}", config, ["label", "description", "table", "time", "columns", "dimensions"])
+    fields = _mapping(
+        node, f"fact {name!r}", config, ["label", "description", "table", "time", "columns", "dimensions"]
+    )
     if fields is None:
         return None
     table = _text(fields, "table", config, node, required=True)
@@ -212,11 +225,15 @@ def _fact(name: str, node: Node, config: Config) -> Fact | None:
     )
 
 
-def _fact_body(name: str, fields: dict[str, Node], node: Node, config: Config) -> tuple[dict[str, DataType], dict[str, str], dict[str, DimensionPath]]:
+def _fact_body(
+    name: str, fields: dict[str, Node], node: Node, config: Config
+) -> tuple[dict[str, DataType], dict[str, str], dict[str, DimensionPath]]:
     """A fact's columns, their expressions and its dimension paths: what a fact declares and an extension adds."""
     columns: dict[str, DataType] = {}
     expressions: dict[str, str] = {}
-    for column, type_node in (_mapping(fields.get("columns", Node({}, node.file, node.line)), "columns", config) or {}).items():
+    for column, type_node in (
+        _mapping(fields.get("columns", Node({}, node.file, node.line)), "columns", config) or {}
+    ).items():
         config.where[("facts", name, "columns", column)] = (type_node.file, type_node.line)
         if isinstance(type_node.value, dict):
             spec = _mapping(type_node, f"computed column {column!r}", config, ["type", "expression"]) or {}
@@ -231,7 +248,9 @@ def _fact_body(name: str, fields: dict[str, Node], node: Node, config: Config) -
         if data_type is not None:
             columns[column] = data_type
     paths: dict[str, DimensionPath] = {}
-    for dimension, path_node in (_mapping(fields.get("dimensions", Node({}, node.file, node.line)), "dimensions", config) or {}).items():
+    for dimension, path_node in (
+        _mapping(fields.get("dimensions", Node({}, node.file, node.line)), "dimensions", config) or {}
+    ).items():
         config.where[("facts", name, "dimensions", dimension)] = (path_node.file, path_node.line)
         path = _path(name, dimension, path_node, config)
         if path is not None:
@@ -250,13 +269,24 @@ def _extend_facts(extensions: list[tuple[str, Node]], config: Config) -> None:
             continue
         fact = config.facts.get(name)
         if fact is None:
-            config.issue("unknown_fact", f"extend_facts names unknown fact {name!r}{did_you_mean(name, config.facts)}", node)
+            config.issue(
+                "unknown_fact", f"extend_facts names unknown fact {name!r}{did_you_mean(name, config.facts)}", node
+            )
             continue
         columns, expressions, paths = _fact_body(name, fields, node, config)
         for kind, added, existing in (("column", columns, fact.columns), ("dimension", paths, fact.dimensions)):
             for clash in sorted(set(added) & set(existing)):
-                config.issue("duplicate_name", f"fact {name!r} already has {kind} {clash!r}; an extension may only add", config.location("facts", name, f"{kind}s", clash))
-        config.facts[name] = replace(fact, columns={**columns, **fact.columns}, expressions={**expressions, **fact.expressions}, dimensions={**paths, **fact.dimensions})
+                config.issue(
+                    "duplicate_name",
+                    f"fact {name!r} already has {kind} {clash!r}; an extension may only add",
+                    config.location("facts", name, f"{kind}s", clash),
+                )
+        config.facts[name] = replace(
+            fact,
+            columns={**columns, **fact.columns},
+            expressions={**expressions, **fact.expressions},
+            dimensions={**paths, **fact.dimensions},
+        )
 
 
 def _record(config: Config, prefix: Path_, fields: dict[str, Node]) -> None:
@@ -335,7 +365,9 @@ def _metric(name: str, node: Node, config: Config) -> Metric | None:
     kinds = [kind for kind in ("aggregation", "ratio", "expression") if kind in fields]
     if len(kinds) != 1:
         found = ", ".join(kinds) or "none"
-        config.issue("metric_kind", f"metric {name!r} needs exactly one of aggregation, ratio, expression (found: {found})", node)
+        config.issue(
+            "metric_kind", f"metric {name!r} needs exactly one of aggregation, ratio, expression (found: {found})", node
+        )
         return None
     if kinds == ["expression"]:
         expression = _text(fields, "expression", config, node, required=True)
@@ -347,7 +379,9 @@ def _metric(name: str, node: Node, config: Config) -> Metric | None:
             if part not in parts:
                 config.issue("missing_key", f"ratio of {name!r} needs a {part}", fields["ratio"])
         numerator = _operand(parts["numerator"], config, (*prefix, "numerator")) if "numerator" in parts else None
-        denominator = _operand(parts["denominator"], config, (*prefix, "denominator")) if "denominator" in parts else None
+        denominator = (
+            _operand(parts["denominator"], config, (*prefix, "denominator")) if "denominator" in parts else None
+        )
         if numerator is None or denominator is None:
             return None
         return Metric(**common, numerator=numerator, denominator=denominator)
@@ -387,7 +421,9 @@ def read_config(directories: Iterable[Path]) -> Config:
             for name, node in _named(section_node, section, config):
                 if name in registry:
                     first = config.where[(section, name)]
-                    config.issue("duplicate_name", f"{section[:-1]} {name!r} is already defined at {first[0]}:{first[1]}", node)
+                    config.issue(
+                        "duplicate_name", f"{section[:-1]} {name!r} is already defined at {first[0]}:{first[1]}", node
+                    )
                     continue
                 config.where[(section, name)] = (node.file, node.line)
                 built = _SECTIONS[section](name, node, config)

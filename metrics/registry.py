@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -14,7 +14,11 @@ from metrics.model import Aggregation, DataType, Dimension, Fact, Format, Measur
 from metrics.validation import camel, references, validate
 
 CONFIG_ENV = "GRACE_METRICS_CONFIG"
-_DEFAULT_FORMATS = {DataType.INTEGER: Format.INTEGER, DataType.FLOAT: Format.NUMBER, DataType.TIMESTAMP: Format.DATETIME}
+_DEFAULT_FORMATS = {
+    DataType.INTEGER: Format.INTEGER,
+    DataType.FLOAT: Format.NUMBER,
+    DataType.TIMESTAMP: Format.DATETIME,
+}
 TIME = "time"
 
 
@@ -83,7 +87,10 @@ class Registry:
         if self.is_count(measure):
             return DataType.INTEGER
         column_type = self.facts[measure.fact].columns.get(measure.column or "")
-        if measure.aggregation in (Aggregation.MIN, Aggregation.MAX) and column_type in (DataType.INTEGER, DataType.TIMESTAMP):
+        if measure.aggregation in (Aggregation.MIN, Aggregation.MAX) and column_type in (
+            DataType.INTEGER,
+            DataType.TIMESTAMP,
+        ):
             return column_type
         return DataType.FLOAT
 

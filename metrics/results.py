@@ -73,7 +73,10 @@ class QueryResult:
 
     def to_arrow(self) -> pa.Table:
         fields = [
-            pa.field(column.name, pa.timestamp("us", tz=self.timezone) if column.type is DataType.TIMESTAMP else _ARROW[column.type])
+            pa.field(
+                column.name,
+                pa.timestamp("us", tz=self.timezone) if column.type is DataType.TIMESTAMP else _ARROW[column.type],
+            )
             for column in self.columns
         ]
         arrays = [pa.array([row[i] for row in self.rows], type=field.type) for i, field in enumerate(fields)]

@@ -13,10 +13,28 @@ from dataclasses import dataclass, field
 from metrics.errors import Issue, did_you_mean
 from metrics.expressions import names, parse
 from metrics.loader import NAME, Config
-from metrics.model import MATCHING, ROW_COUNT, SPINE, Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure, Metric
+from metrics.model import (
+    MATCHING,
+    ROW_COUNT,
+    SPINE,
+    Aggregation,
+    ColumnRef,
+    Condition,
+    DataType,
+    Fact,
+    FilterOp,
+    Measure,
+    Metric,
+)
 
 Finding = tuple[str, str, tuple[str, ...]]
-RESERVED_NAMES = {"time": "the time dimension", "day_of_week": "the time dimension", "hour_of_day": "the time dimension", "is_weekend": "the time dimension", ROW_COUNT: "the row count of a result"}
+RESERVED_NAMES = {
+    "time": "the time dimension",
+    "day_of_week": "the time dimension",
+    "hour_of_day": "the time dimension",
+    "is_weekend": "the time dimension",
+    ROW_COUNT: "the row count of a result",
+}
 
 
 def camel(name: str) -> str:
@@ -54,20 +72,47 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
             where = ("facts", fact.name, "dimensions", name)
             dimension = config.dimensions.get(name)
             if dimension is None:
-                yield "unknown_dimension", f"fact {fact.name!r} names unknown dimension {name!r}{did_you_mean(name, config.dimensions)}", where
+                yield (
+                    "unknown_dimension",
+                    f"fact {fact.name!r} names unknown dimension {name!r}{did_you_mean(name, config.dimensions)}",
+                    where,
+                )
             elif dimension.is_table and path.bridge is not None:
-                yield "invalid_join", f"table dimension {name!r} is reached by its key column, not through a bridge", where
+                yield (
+                    "invalid_join",
+                    f"table dimension {name!r} is reached by its key column, not through a bridge",
+                    where,
+                )
             elif dimension.is_table and not NAME.match(str(path.column)):
-                yield "invalid_name", f"fact {fact.name!r}: dimension {name!r} is reached by key column {path.column!r}, which is not a snake_case column name", where
+                yield (
+                    "invalid_name",
+                    f"fact {fact.name!r}: dimension {name!r} is reached by key column {path.column!r}, which is not a snake_case column name",
+                    where,
+                )
             elif dimension.is_table and path.column in fact.expressions:
-                yield "invalid_join", f"fact {fact.name!r}: table dimension {name!r} joins on a stored key column, not on computed column {path.column!r}", where
+                yield (
+                    "invalid_join",
+                    f"fact {fact.name!r}: table dimension {name!r} joins on a stored key column, not on computed column {path.column!r}",
+                    where,
+                )
             elif not dimension.is_table:
                 column = path.column if path.bridge is None else path.bridge.key
                 if column not in fact.columns:
-                    hint = did_you_mean(str(column), fact.columns) or f" (declared columns: {', '.join(sorted(fact.columns))})"
-                    yield "unknown_column", f"fact {fact.name!r}: dimension {name!r} uses undeclared column {column!r}{hint}", where
+                    hint = (
+                        did_you_mean(str(column), fact.columns)
+                        or f" (declared columns: {', '.join(sorted(fact.columns))})"
+                    )
+                    yield (
+                        "unknown_column",
+                        f"fact {fact.name!r}: dimension {name!r} uses undeclared column {column!r}{hint}",
+                        where,
+                    )
                 elif path.bridge is None and fact.columns[column] is not dimension.type:
-                    yield "type_mismatch", f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} but column {column!r} is {fact.columns[column].value}", where
+                    yield (
+                        "type_mismatch",
+                        f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} but column {column!r} is {fact.columns[column].value}",
+                        where,
+                    )
 
 
 FUNCTIONS = {"coalesce": (1, None), "seconds_between": (2, 2)}
@@ -83,7 +128,13 @@ class _ColumnTypes:
     findings: list[Finding] = field(default_factory=list)
 
     def problem(self, code: str, message: str) -> None:
-        self.findings.append((code, f"fact {self.fact.name!r}: computed column {self.where[-1]!r}: {message}", (*self.where, "expression")))
+        self.findings.append(
+            (
+                code,
+                f"fact {self.fact.name!r}: computed column {self.where[-1]!r}: {message}",
+                (*self.where, "expression"),
+            )
+        )
 
     def numeric(self, node: ast.expr) -> DataType | None:
         data_type = self.of(node)
@@ -114,14 +165,24 @@ class _ColumnTypes:
     def call(self, function: str, arguments: list[ast.expr]) -> DataType | None:
         types = [self.of(argument) for argument in arguments]
         if function not in FUNCTIONS:
-            self.problem("unknown_function", f"unknown function {function!r}{did_you_mean(function, FUNCTIONS)} (functions: {', '.join(FUNCTIONS)})")
+            self.problem(
+                "unknown_function",
+                f"unknown function {function!r}{did_you_mean(function, FUNCTIONS)} (functions: {', '.join(FUNCTIONS)})",
+            )
             return None
         least, most = FUNCTIONS[function]
         if len(arguments) < least or (most is not None and len(arguments) > most):
-            self.problem("wrong_arity", f"{function} takes {least if least == most else f'at least {least}'} argument(s), not {len(arguments)}")
+            self.problem(
+                "wrong_arity",
+                f"{function} takes {least if least == most else f'at least {least}'} argument(s), not {len(arguments)}",
+            )
             return None
         if function == "seconds_between":
-            wrong = [ast.unparse(a) for a, t in zip(arguments, types, strict=True) if t is not None and t is not DataType.TIMESTAMP]
+            wrong = [
+                ast.unparse(a)
+                for a, t in zip(arguments, types, strict=True)
+                if t is not None and t is not DataType.TIMESTAMP
+            ]
             if wrong:
                 self.problem("type_mismatch", f"seconds_between takes two timestamps, not {', '.join(wrong)}")
             return None if wrong else DataType.FLOAT
@@ -129,7 +190,10 @@ class _ColumnTypes:
         if known and all(t.is_numeric for t in known):
             common: DataType | None = DataType.FLOAT if DataType.FLOAT in known else DataType.INTEGER
         elif len(known) > 1:
-            self.problem("type_mismatch", f"coalesce needs arguments of one type, not {', '.join(sorted(t.value for t in known))}")
+            self.problem(
+                "type_mismatch",
+                f"coalesce needs arguments of one type, not {', '.join(sorted(t.value for t in known))}",
+            )
             return None
         else:
             common = next(iter(known), None)
@@ -143,14 +207,22 @@ def check_computed_columns(config: Config) -> Iterator[Finding]:
             try:
                 tree = parse(expression, what="column names", calls=True)
             except ValueError as exc:
-                yield "invalid_expression", f"fact {fact.name!r}: computed column {column!r}: expression {expression!r} {exc}", (*where, "expression")
+                yield (
+                    "invalid_expression",
+                    f"fact {fact.name!r}: computed column {column!r}: expression {expression!r} {exc}",
+                    (*where, "expression"),
+                )
                 continue
             types = _ColumnTypes(fact, where)
             inferred = types.of(tree)
             yield from types.findings
             declared = fact.columns[column]
             if inferred is not None and inferred is not declared:
-                yield "type_mismatch", f"fact {fact.name!r}: computed column {column!r} is declared {declared.value} but its expression is {inferred.value}", (*where, "type")
+                yield (
+                    "type_mismatch",
+                    f"fact {fact.name!r}: computed column {column!r} is declared {declared.value} but its expression is {inferred.value}",
+                    (*where, "type"),
+                )
         yield from _column_cycles(fact)
 
 
@@ -162,7 +234,11 @@ def _column_cycles(fact: Fact) -> Iterator[Finding]:
         except ValueError:
             uses[column] = []
     for column, loop in _cycles(uses):
-        yield "cycle", f"fact {fact.name!r}: computed columns depend on each other in a cycle: {' -> '.join(loop)}", ("facts", fact.name, "columns", column)
+        yield (
+            "cycle",
+            f"fact {fact.name!r}: computed columns depend on each other in a cycle: {' -> '.join(loop)}",
+            ("facts", fact.name, "columns", column),
+        )
 
 
 def _cycles(uses: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
@@ -193,43 +269,85 @@ def check_measures(config: Config) -> Iterator[Finding]:
 def _check_measure(config: Config, metric: str, measure: Measure, path: tuple[str, ...]) -> Iterator[Finding]:
     fact = config.facts.get(measure.fact)
     if fact is None:
-        yield "unknown_fact", f"metric {metric!r} uses unknown fact {measure.fact!r}{did_you_mean(measure.fact, config.facts)}", (*path, "fact")
+        yield (
+            "unknown_fact",
+            f"metric {metric!r} uses unknown fact {measure.fact!r}{did_you_mean(measure.fact, config.facts)}",
+            (*path, "fact"),
+        )
         return
     aggregation, column = measure.aggregation, measure.column
     if column is None and aggregation is not Aggregation.COUNT:
-        yield "missing_column", f"metric {metric!r}: aggregation {aggregation.value} needs a column", (*path, "aggregation")
+        yield (
+            "missing_column",
+            f"metric {metric!r}: aggregation {aggregation.value} needs a column",
+            (*path, "aggregation"),
+        )
     if column is not None and column not in fact.columns:
         hint = did_you_mean(column, fact.columns) or f" (declared columns: {', '.join(sorted(fact.columns))})"
-        yield "unknown_column", f"metric {metric!r}: fact {fact.name!r} has no column {column!r}{hint}", (*path, "column")
+        yield (
+            "unknown_column",
+            f"metric {metric!r}: fact {fact.name!r} has no column {column!r}{hint}",
+            (*path, "column"),
+        )
     elif column is not None:
         data_type = fact.columns[column]
         numeric = aggregation in (Aggregation.SUM, Aggregation.AVG, Aggregation.PERCENTILE)
         ordered = aggregation in (Aggregation.MIN, Aggregation.MAX)
         if (numeric and not data_type.is_numeric) or (ordered and data_type in (DataType.BOOLEAN, DataType.STRING)):
-            yield "type_mismatch", f"metric {metric!r}: cannot {aggregation.value} column {column!r} of type {data_type.value}", (*path, "column")
+            yield (
+                "type_mismatch",
+                f"metric {metric!r}: cannot {aggregation.value} column {column!r} of type {data_type.value}",
+                (*path, "column"),
+            )
     if aggregation is Aggregation.PERCENTILE:
         if measure.percentile is None:
-            yield "missing_percentile", f"metric {metric!r}: a percentile aggregation needs `percentile: 0..1`", (*path, "aggregation")
+            yield (
+                "missing_percentile",
+                f"metric {metric!r}: a percentile aggregation needs `percentile: 0..1`",
+                (*path, "aggregation"),
+            )
         elif not 0 <= measure.percentile <= 1:
-            yield "percentile_range", f"metric {metric!r}: percentile {measure.percentile} is outside 0..1 (write 0.95, not 95)", (*path, "percentile")
+            yield (
+                "percentile_range",
+                f"metric {metric!r}: percentile {measure.percentile} is outside 0..1 (write 0.95, not 95)",
+                (*path, "percentile"),
+            )
     elif measure.percentile is not None:
-        yield "unexpected_percentile", f"metric {metric!r}: `percentile` only applies to aggregation percentile", (*path, "percentile")
+        yield (
+            "unexpected_percentile",
+            f"metric {metric!r}: `percentile` only applies to aggregation percentile",
+            (*path, "percentile"),
+        )
     for condition in measure.filter:
         yield from _check_condition(metric, fact.name, fact.columns, condition, (*path, "filter", condition.column))
 
 
-def _check_condition(metric: str, fact: str, columns: dict[str, DataType], condition: Condition, path: tuple[str, ...]) -> Iterator[Finding]:
+def _check_condition(
+    metric: str, fact: str, columns: dict[str, DataType], condition: Condition, path: tuple[str, ...]
+) -> Iterator[Finding]:
     if condition.column not in columns:
-        yield "unknown_column", f"metric {metric!r}: filter on unknown column {condition.column!r} of fact {fact!r}{did_you_mean(condition.column, columns)}", path
+        yield (
+            "unknown_column",
+            f"metric {metric!r}: filter on unknown column {condition.column!r} of fact {fact!r}{did_you_mean(condition.column, columns)}",
+            path,
+        )
         return
     data_type, op, value = columns[condition.column], condition.op, condition.value
     path = (*path, op.value)
     if isinstance(value, ColumnRef):
         if value.column not in columns:
-            yield "unknown_column", f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}", path
+            yield (
+                "unknown_column",
+                f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}",
+                path,
+            )
             return
         if op in (FilterOp.IS_NULL, FilterOp.IN, FilterOp.NOT_IN):
-            yield "invalid_filter", f"metric {metric!r}: {op.value} cannot compare with a column; use eq, neq, gt, gte, lt, lte or like", path
+            yield (
+                "invalid_filter",
+                f"metric {metric!r}: {op.value} cannot compare with a column; use eq, neq, gt, gte, lt, lte or like",
+                path,
+            )
             return
     elif op is FilterOp.IS_NULL:
         if not isinstance(value, bool):
@@ -237,18 +355,32 @@ def _check_condition(metric: str, fact: str, columns: dict[str, DataType], condi
         return
     if op in (FilterOp.IN, FilterOp.NOT_IN) and not isinstance(value, tuple):
         yield "invalid_filter", f"metric {metric!r}: {op.value} takes a list", path
-    elif op in (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE) and not (data_type.is_numeric or data_type is DataType.TIMESTAMP):
-        yield "invalid_filter", f"metric {metric!r}: {op.value} does not apply to {data_type.value} column {condition.column!r}", path
+    elif op in (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE) and not (
+        data_type.is_numeric or data_type is DataType.TIMESTAMP
+    ):
+        yield (
+            "invalid_filter",
+            f"metric {metric!r}: {op.value} does not apply to {data_type.value} column {condition.column!r}",
+            path,
+        )
     elif op is FilterOp.LIKE and data_type is not DataType.STRING:
         yield "invalid_filter", f"metric {metric!r}: like only applies to string columns", path
     elif isinstance(value, ColumnRef):
         other = columns[value.column]
         if other is not data_type and not (other.is_numeric and data_type.is_numeric):
-            yield "type_mismatch", f"metric {metric!r}: {data_type.value} column {condition.column!r} cannot be compared with {other.value} column {value.column!r}", path
+            yield (
+                "type_mismatch",
+                f"metric {metric!r}: {data_type.value} column {condition.column!r} cannot be compared with {other.value} column {value.column!r}",
+                path,
+            )
     else:
         for item in value if isinstance(value, tuple) else (value,):
             if not data_type.accepts(item):
-                yield "type_mismatch", f"metric {metric!r}: filter value {item!r} does not fit {data_type.value} column {condition.column!r}", path
+                yield (
+                    "type_mismatch",
+                    f"metric {metric!r}: filter value {item!r} does not fit {data_type.value} column {condition.column!r}",
+                    path,
+                )
 
 
 def _referenced(metric: Metric) -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -273,16 +405,32 @@ def check_references(config: Config) -> Iterator[Finding]:
             try:
                 expression_names(metric.expression)
             except ValueError as exc:
-                yield "invalid_expression", f"metric {metric.name!r}: expression {metric.expression!r} {exc}", ("metrics", metric.name, "expression")
+                yield (
+                    "invalid_expression",
+                    f"metric {metric.name!r}: expression {metric.expression!r} {exc}",
+                    ("metrics", metric.name, "expression"),
+                )
         for name, path in _referenced(metric):
             used = config.metrics.get(name)
             if used is None:
-                yield "unknown_metric", f"metric {metric.name!r} uses unknown metric {name!r}{did_you_mean(name, config.metrics)}", path
+                yield (
+                    "unknown_metric",
+                    f"metric {metric.name!r} uses unknown metric {name!r}{did_you_mean(name, config.metrics)}",
+                    path,
+                )
             elif used.measure is not None and _is_timestamp(config, used.measure):
-                yield "type_mismatch", f"metric {metric.name!r}: {name!r} is a timestamp, which cannot be divided or added", path
+                yield (
+                    "type_mismatch",
+                    f"metric {metric.name!r}: {name!r} is a timestamp, which cannot be divided or added",
+                    path,
+                )
         for part, operand in (("numerator", metric.numerator), ("denominator", metric.denominator)):
             if isinstance(operand, Measure) and _is_timestamp(config, operand):
-                yield "type_mismatch", f"metric {metric.name!r}: the {part} is a timestamp, which cannot be divided", ("metrics", metric.name, part)
+                yield (
+                    "type_mismatch",
+                    f"metric {metric.name!r}: the {part} is a timestamp, which cannot be divided",
+                    ("metrics", metric.name, part),
+                )
 
 
 def check_cycles(config: Config) -> Iterator[Finding]:
@@ -303,15 +451,27 @@ def check_names(config: Config) -> Iterator[Finding]:
             if name in RESERVED_NAMES:
                 yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for {RESERVED_NAMES[name]}", path
             if "__" in name:
-                yield "invalid_name", f"{section[:-1]} name {name!r} must not contain '__' (the compiler's separator)", path
+                yield (
+                    "invalid_name",
+                    f"{section[:-1]} name {name!r} must not contain '__' (the compiler's separator)",
+                    path,
+                )
             graphql = camel(name)
             if graphql in seen:
-                yield "name_clash", f"{section[:-1]} {name!r} and {seen[graphql]} both become GraphQL field {graphql!r}", path
+                yield (
+                    "name_clash",
+                    f"{section[:-1]} {name!r} and {seen[graphql]} both become GraphQL field {graphql!r}",
+                    path,
+                )
             seen[graphql] = f"{section[:-1]} {name!r}"
     for dimension in config.dimensions.values():
         for attribute in dimension.attributes:
             if "__" in attribute.name:
-                yield "invalid_name", f"attribute name {attribute.name!r} must not contain '__' (the compiler's separator)", ("dimensions", dimension.name, attribute.name)
+                yield (
+                    "invalid_name",
+                    f"attribute name {attribute.name!r} must not contain '__' (the compiler's separator)",
+                    ("dimensions", dimension.name, attribute.name),
+                )
     yield from _check_sql_names(config)
 
 
@@ -322,9 +482,17 @@ def _check_sql_names(config: Config) -> Iterator[Finding]:
     for section in ("facts", "dimensions"):
         for name in getattr(config, section):
             if name in (SPINE, MATCHING):
-                yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for the compiler's own SQL names", (section, name)
+                yield (
+                    "reserved_name",
+                    f"{section[:-1]} name {name!r} is reserved for the compiler's own SQL names",
+                    (section, name),
+                )
             elif name in tables:
-                yield "reserved_name", f"{section[:-1]} name {name!r} is also a table name; the compiled SQL names a {section[:-1]} after it", (section, name)
+                yield (
+                    "reserved_name",
+                    f"{section[:-1]} name {name!r} is also a table name; the compiled SQL names a {section[:-1]} after it",
+                    (section, name),
+                )
 
 
 RULES: tuple[Callable[[Config], Iterator[Finding]], ...] = (

@@ -12,7 +12,16 @@ ROOT = Path(__file__).parents[1]
 FORBIDDEN = {
     "warehouse": ("graphql_api", "metrics"),
     "metrics": ("graphql_api", "warehouse"),
-    "metrics/compiler": ("graphql_api", "warehouse", "metrics.engine", "metrics.backends", "metrics.client", "metrics.results", "duckdb", "asyncpg"),
+    "metrics/compiler": (
+        "graphql_api",
+        "warehouse",
+        "metrics.engine",
+        "metrics.backends",
+        "metrics.client",
+        "metrics.results",
+        "duckdb",
+        "asyncpg",
+    ),
 }
 
 
@@ -39,5 +48,9 @@ def test_layers_import_downward_only(package: str) -> None:
 
 @pytest.mark.parametrize("package", ["warehouse", "metrics", "graphql_api"])
 def test_modules_stay_small(package: str) -> None:
-    large = [f"{p.relative_to(ROOT)}: {n}" for p in (ROOT / package).rglob("*.py") if (n := len(p.read_text().splitlines())) > 400]
+    large = [
+        f"{p.relative_to(ROOT)}: {n}"
+        for p in (ROOT / package).rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    ]
     assert large == []

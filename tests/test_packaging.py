@@ -33,7 +33,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 
 def test_wheel_holds_every_tracked_package_file(wheel: zipfile.ZipFile) -> None:
-    tracked = subprocess.run(["git", "ls-files", *PACKAGES], cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", *PACKAGES], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
     assert any(name.endswith(".yaml") for name in tracked) and any(name.endswith(".js") for name in tracked)
     assert sorted(set(tracked) - set(wheel.namelist())) == []
 

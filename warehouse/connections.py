@@ -59,7 +59,10 @@ def warehouse_url(url: str) -> sa.URL:
     if parsed.drivername == "duckdb":
         if not parsed.database or parsed.database == ":memory:":
             raise UnsupportedURL(
-                url, "warehouse", _WAREHOUSE_URLS, reason="it names no file, and an in-memory warehouse is lost when the run ends"
+                url,
+                "warehouse",
+                _WAREHOUSE_URLS,
+                reason="it names no file, and an in-memory warehouse is lost when the run ends",
             )
         directory = Path(parsed.database).parent
         if not directory.is_dir():

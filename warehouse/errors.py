@@ -1,13 +1,13 @@
 """Errors of the physical layer, each carrying what a person needs to fix it.
 
-    WarehouseError
-    ├── UnsupportedURL        a source or warehouse URL of a kind we cannot use
-    ├── SourceUnavailable     the source database cannot be reached or opened
-    ├── WarehouseUnavailable  the warehouse cannot be reached, opened or created
-    ├── SourceContractError   tables or columns of sources.md are missing
-    ├── BadSourceValue        a value that does not parse (table, key, column, value)
-    ├── HashKeyError          the user-hash key is missing or differs from the warehouse's
-    └── LockTimeout           another ETL run held the warehouse for too long
+WarehouseError
+├── UnsupportedURL        a source or warehouse URL of a kind we cannot use
+├── SourceUnavailable     the source database cannot be reached or opened
+├── WarehouseUnavailable  the warehouse cannot be reached, opened or created
+├── SourceContractError   tables or columns of sources.md are missing
+├── BadSourceValue        a value that does not parse (table, key, column, value)
+├── HashKeyError          the user-hash key is missing or differs from the warehouse's
+└── LockTimeout           another ETL run held the warehouse for too long
 """
 
 from __future__ import annotations

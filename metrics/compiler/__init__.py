@@ -1,6 +1,6 @@
 """Request + registry -> one SQL statement. Pure: no connections, no I/O.
 
-    MetricRequest --resolve--> QuerySpec --plan_query--> QueryPlan --plan_to_sql--> Select
+MetricRequest --resolve--> QuerySpec --plan_query--> QueryPlan --plan_to_sql--> Select
 """
 
 from __future__ import annotations

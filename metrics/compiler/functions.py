@@ -69,7 +69,9 @@ def _first_instant(wall: ColumnElement[Any], zone: ColumnElement[str]) -> Column
 _CLOCK_GRAINS = (TimeGrain.MINUTE, TimeGrain.HOUR)
 
 
-def bucket_start(grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnElement[str] | None) -> ColumnElement[Any]:
+def bucket_start(
+    grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnElement[str] | None
+) -> ColumnElement[Any]:
     """The first instant (naive UTC) of the ``grain`` bucket that holds a naive UTC timestamp in a zone.
 
     Buckets are instants, never wall-clock readings: in autumn the repeated
@@ -89,7 +91,9 @@ def bucket_start(grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnEl
     return sa.case((local_time(own, zone) == wall, own), else_=_first_instant(wall, zone))
 
 
-def bucket_group(grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnElement[str] | None) -> ColumnElement[Any]:
+def bucket_group(
+    grain: TimeGrain, timestamp: ColumnElement[Any], zone: ColumnElement[str] | None
+) -> ColumnElement[Any]:
     """What rows are grouped by for a bucket; ``bucket_of_group`` turns it into the bucket's start.
 
     Days and longer group by their local start (every row of a local date

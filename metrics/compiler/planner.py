@@ -48,7 +48,8 @@ def plan_query(spec: QuerySpec, registry: Registry) -> QueryPlan:
             by_fact.setdefault(measure.fact, {})[name] = measure
     aggregates = tuple(FactAggregate(fact, tuple(measures.items())) for fact, measures in by_fact.items())
     outputs = tuple(
-        MetricOutput(name, registry.output_type(name), _expression(registry, registry.metric(name))) for name in spec.metrics
+        MetricOutput(name, registry.output_type(name), _expression(registry, registry.metric(name)))
+        for name in spec.metrics
     )
     request = spec.request
     return QueryPlan(

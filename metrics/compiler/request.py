@@ -33,7 +33,9 @@ class DimensionRef:
             grains = [grain.value for grain in TimeGrain]
             if attribute not in grains:
                 known = [f"time.{name}" for name in (*grains, *TIME_PARTS)]
-                raise UnknownDimension(text, known, hint=f"; time needs a grain ({', '.join(grains)}) or one of {', '.join(TIME_PARTS)}")
+                raise UnknownDimension(
+                    text, known, hint=f"; time needs a grain ({', '.join(grains)}) or one of {', '.join(TIME_PARTS)}"
+                )
             return cls("time", grain=TimeGrain(attribute))
         return cls(dimension, attribute or None)
 

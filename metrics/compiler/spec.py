@@ -11,7 +11,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from metrics.compiler.request import HAVING_OPERATORS, TIME_PARTS, And, DimensionRef, Filter, MetricRequest, Not, Or, Predicate, TimeRange, naive_utc
+from metrics.compiler.request import (
+    HAVING_OPERATORS,
+    TIME_PARTS,
+    And,
+    DimensionRef,
+    Filter,
+    MetricRequest,
+    Not,
+    Or,
+    Predicate,
+    TimeRange,
+    naive_utc,
+)
 from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
 from metrics.model import DataType, FilterOp
 from metrics.registry import TIME, Registry
@@ -105,7 +117,9 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
         raise InvalidRequest("a dimension attribute is selected twice; select each once (aliases may repeat it)")
     types = tuple(attribute_type(registry, ref) for ref in request.dimensions)
     for predicate in predicates(request.where):
-        check_value(f"filter on {predicate.ref.key}", attribute_type(registry, predicate.ref), predicate.op, predicate.value)
+        check_value(
+            f"filter on {predicate.ref.key}", attribute_type(registry, predicate.ref), predicate.op, predicate.value
+        )
     for ref in (*request.dimensions, *(p.ref for p in predicates(request.where))):
         for metric in request.metrics:
             registry.check_dimension(metric, ref.dimension)
@@ -113,17 +127,28 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
         if condition.metric not in request.metrics:
             raise InvalidFilter(f"having names {condition.metric!r}, which is not selected; select it to filter on it")
         if condition.op not in HAVING_OPERATORS:
-            raise InvalidFilter(f"having on {condition.metric!r}: use {', '.join(camel(op.value) for op in HAVING_OPERATORS)}")
+            raise InvalidFilter(
+                f"having on {condition.metric!r}: use {', '.join(camel(op.value) for op in HAVING_OPERATORS)}"
+            )
         output = registry.output_type(condition.metric)
-        check_value(f"having on {condition.metric}", DataType.FLOAT if output.is_numeric else output, condition.op, condition.value)
+        check_value(
+            f"having on {condition.metric}",
+            DataType.FLOAT if output.is_numeric else output,
+            condition.op,
+            condition.value,
+        )
     for order in request.order_by:
         if order.field not in request.metrics and order.field not in keys:
-            raise InvalidRequest(f"cannot order by {order.field!r}: order by a selected metric or dimension ({', '.join([*request.metrics, *keys])})")
+            raise InvalidRequest(
+                f"cannot order by {order.field!r}: order by a selected metric or dimension ({', '.join([*request.metrics, *keys])})"
+            )
     check_paging(request.limit, request.offset, max_limit)
     try:
         ZoneInfo(request.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidRequest(f"unknown time zone {request.timezone!r}; use an IANA name such as 'Europe/Berlin'") from None
+        raise InvalidRequest(
+            f"unknown time zone {request.timezone!r}; use an IANA name such as 'Europe/Berlin'"
+        ) from None
     time_range = request.time_range or TimeRange()
     start, end = (None if moment is None else naive_utc(moment) for moment in (time_range.start, time_range.end))
     if start is not None and end is not None and start > end:

@@ -42,7 +42,18 @@ from metrics.compiler.functions import (
 )
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
 from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate, naive_utc
-from metrics.model import MATCHING, ROW_COUNT, SPINE, Aggregation, ColumnRef, Condition, DataType, Fact, FilterOp, Measure
+from metrics.model import (
+    MATCHING,
+    ROW_COUNT,
+    SPINE,
+    Aggregation,
+    ColumnRef,
+    Condition,
+    DataType,
+    Fact,
+    FilterOp,
+    Measure,
+)
 from metrics.registry import TIME, Registry
 
 
@@ -84,7 +95,12 @@ def _compare(column: ColumnElement[Any], op: FilterOp, value: Any) -> ColumnElem
         return sa.or_(column.not_in(list(value)), column.is_(None))
     if op is FilterOp.LIKE:
         return column.like(value)
-    return {FilterOp.GT: column > value, FilterOp.GTE: column >= value, FilterOp.LT: column < value, FilterOp.LTE: column <= value}[op]
+    return {
+        FilterOp.GT: column > value,
+        FilterOp.GTE: column >= value,
+        FilterOp.LT: column < value,
+        FilterOp.LTE: column <= value,
+    }[op]
 
 
 class _FactQuery:
@@ -109,7 +125,9 @@ class _FactQuery:
         dimension = self.registry.dimensions[dimension_name]
         path = self.fact.dimensions[dimension_name]
         if path.bridge is not None:
-            bridge = sa.table(path.bridge.table, sa.column(path.bridge.key), sa.column(path.bridge.column)).alias(dimension_name)
+            bridge = sa.table(path.bridge.table, sa.column(path.bridge.key), sa.column(path.bridge.column)).alias(
+                dimension_name
+            )
             condition = bridge.c[path.bridge.key] == self.table.c[path.bridge.key]
             target: FromClause = bridge
         else:
@@ -158,7 +176,9 @@ class _FactQuery:
         fact = sa.table(self.fact.table, sa.column(bridge.key)).alias(MATCHING)
         members = sa.table(bridge.table, sa.column(bridge.key), sa.column(bridge.column)).alias(predicate.ref.dimension)
         condition = _compare(members.c[bridge.column], predicate.op, sql_value(predicate.value))
-        matching = sa.select(fact.c[bridge.key]).select_from(fact.outerjoin(members, members.c[bridge.key] == fact.c[bridge.key]))
+        matching = sa.select(fact.c[bridge.key]).select_from(
+            fact.outerjoin(members, members.c[bridge.key] == fact.c[bridge.key])
+        )
         return self.table.c[bridge.key].in_(matching.where(condition))
 
     def condition(self, where: Filter, selected: set[str]) -> ColumnElement[bool]:
@@ -289,7 +309,10 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
     statement = sa.select(*labelled.values(), sa.func.count().over().label(ROW_COUNT)).select_from(rows)
     if plan.having:
         statement = statement.where(*(_compare(metrics[c.metric], c.op, sql_value(c.value)) for c in plan.having))
-    sortable = {ref.key: byte_order(column) if t is DataType.STRING else column for ref, column, t in zip(plan.dimensions, dimension_columns, plan.dimension_types, strict=True)}
+    sortable = {
+        ref.key: byte_order(column) if t is DataType.STRING else column
+        for ref, column, t in zip(plan.dimensions, dimension_columns, plan.dimension_types, strict=True)
+    }
     sortable |= metrics
 
     def sort_key(name: str, descending: bool) -> Any:
@@ -304,6 +327,9 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
         statement = statement.limit(plan.limit)
     if plan.offset:
         statement = statement.offset(plan.offset)
-    columns = tuple(OutputColumn(ref.key, label(ref.key), t, False) for ref, t in zip(plan.dimensions, plan.dimension_types, strict=True))
+    columns = tuple(
+        OutputColumn(ref.key, label(ref.key), t, False)
+        for ref, t in zip(plan.dimensions, plan.dimension_types, strict=True)
+    )
     columns += tuple(OutputColumn(o.name, label(o.name), o.type, True) for o in plan.outputs)
     return statement, columns

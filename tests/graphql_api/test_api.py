@@ -33,7 +33,11 @@ def test_committed_schema_is_the_generated_one() -> None:
 
 def test_custom_metric_appears_in_the_schema_without_code() -> None:
     sdl = build_schema(load_registry([CUSTOM_CONFIG])).as_str()
-    assert "criticalErrorShare: Float" in sdl and "criticalErrorCount: Int" in sdl and "criticalErrorShare: NumberFilter" in sdl
+    assert (
+        "criticalErrorShare: Float" in sdl
+        and "criticalErrorCount: Int" in sdl
+        and "criticalErrorShare: NumberFilter" in sdl
+    )
 
 
 async def test_rows_selection_with_fragments_aliases_and_variables(api: Api) -> None:
@@ -59,14 +63,21 @@ async def test_rows_selection_with_fragments_aliases_and_variables(api: Api) -> 
 
 
 async def test_two_grains_in_one_row_and_time_zone(api: Api) -> None:
-    body = await api('{ metrics(timezone: "America/New_York", limit: 1) { rows { d: time(grain: DAY) w: time(grain: WEEK) hourOfDay verificationCount } } }')
+    body = await api(
+        '{ metrics(timezone: "America/New_York", limit: 1) { rows { d: time(grain: DAY) w: time(grain: WEEK) hourOfDay verificationCount } } }'
+    )
     [row] = body["data"]["metrics"]["rows"]
     # The first contract is at 09:00 UTC, 04:00 in New York.
-    assert row == {"d": "2025-11-03T00:00:00-05:00", "w": "2025-11-03T00:00:00-05:00", "hourOfDay": 4, "verificationCount": 1}
+    assert row == {
+        "d": "2025-11-03T00:00:00-05:00",
+        "w": "2025-11-03T00:00:00-05:00",
+        "hourOfDay": 4,
+        "verificationCount": 1,
+    }
 
 
 async def test_order_limit_offset_and_page_info(api: Api) -> None:
-    query = "query ($offset: Int!) { metrics(orderBy: [{field: \"verificationCount\", direction: DESC}], limit: 2, offset: $offset) { rows { agent { name } verificationCount } totalCount pageInfo { hasNextPage } } }"
+    query = 'query ($offset: Int!) { metrics(orderBy: [{field: "verificationCount", direction: DESC}], limit: 2, offset: $offset) { rows { agent { name } verificationCount } totalCount pageInfo { hasNextPage } } }'
     first = (await api(query, {"offset": 0}))["data"]["metrics"]
     last = (await api(query, {"offset": 2}))["data"]["metrics"]
     counts = Counter(AGENTS[i % 3][0] if i % 4 else None for i in range(60))
@@ -76,12 +87,19 @@ async def test_order_limit_offset_and_page_info(api: Api) -> None:
 
 
 async def test_drill_across_and_having(api: Api) -> None:
-    body = await api('{ metrics(having: {errorCount: {gte: 7}}) { rows { agent { name } errorCount verificationCount errorsPerVerification } } }')
+    body = await api(
+        "{ metrics(having: {errorCount: {gte: 7}}) { rows { agent { name } errorCount verificationCount errorsPerVerification } } }"
+    )
     rows = body["data"]["metrics"]["rows"]
     errors = Counter(AGENTS[i % 3][0] for i in range(20))
     verifications = Counter(AGENTS[i % 3][0] for i in range(60) if i % 4)
     assert rows == [
-        {"agent": {"name": name}, "errorCount": errors[name], "verificationCount": verifications[name], "errorsPerVerification": pytest.approx(errors[name] / verifications[name])}
+        {
+            "agent": {"name": name},
+            "errorCount": errors[name],
+            "verificationCount": verifications[name],
+            "errorsPerVerification": pytest.approx(errors[name] / verifications[name]),
+        }
         for name in sorted(errors)
         if errors[name] >= 7
     ]
@@ -92,7 +110,14 @@ async def test_member_navigation_costs_one_query_for_all_members(api: Api) -> No
     assert api.statements == 2  # the members, then one query for all their metrics
     latencies = {name: [50 * (i + 1) for i in range(30) if AGENTS[i % 3][0] == name] for name, _ in AGENTS}
     assert body["data"]["agents"] == [
-        {"name": name, "type": kind, "metrics": {"queryCount": 10, "p95QueryLatencyMs": pytest.approx(statistics.quantiles(latencies[name], n=20, method="inclusive")[18])}}
+        {
+            "name": name,
+            "type": kind,
+            "metrics": {
+                "queryCount": 10,
+                "p95QueryLatencyMs": pytest.approx(statistics.quantiles(latencies[name], n=20, method="inclusive")[18]),
+            },
+        }
         for name, kind in AGENTS
     ]
 
@@ -105,8 +130,19 @@ async def test_catalog_table_and_explain(api: Api) -> None:
     )
     data = body["data"]
     rate = next(m for m in data["catalog"]["metrics"] if m["name"] == "verification_success_rate")
-    assert rate == {"name": "verification_success_rate", "graphqlName": "verificationSuccessRate", "kind": "ratio", "type": "float", "format": "percent", "dimensions": sorted(load_registry().allowed_dimensions("verification_success_rate"))}
-    assert data["table"]["columns"] == [{"name": "tier.name", "type": "string"}, {"name": "verification_count", "type": "integer"}, {"name": "error_count", "type": "integer"}]
+    assert rate == {
+        "name": "verification_success_rate",
+        "graphqlName": "verificationSuccessRate",
+        "kind": "ratio",
+        "type": "float",
+        "format": "percent",
+        "dimensions": sorted(load_registry().allowed_dimensions("verification_success_rate")),
+    }
+    assert data["table"]["columns"] == [
+        {"name": "tier.name", "type": "string"},
+        {"name": "verification_count", "type": "integer"},
+        {"name": "error_count", "type": "integer"},
+    ]
     assert data["table"]["rows"] == [["Assist", 20, 10]] and data["table"]["totalCount"] == 3
     assert "GROUP BY" in data["explain"]["sql"] and data["explain"]["plan"].startswith("by [tier.name]")
 
@@ -115,8 +151,16 @@ async def test_catalog_table_and_explain(api: Api) -> None:
     ("query", "code", "message"),
     [
         ("{ metrics { rows { verificationCont } } }", "UNKNOWN_FIELD", "Did you mean 'verificationCount'"),
-        ("{ metrics { rows { queryCount tier { name } } } }", "INVALID_DIMENSION", "its dimensions are: agent, time, user"),
-        ('{ metrics(where: {tier: {level: {eq: "two"}}}) { rows { errorCount } } }', "INVALID_FILTER", "Int cannot represent"),
+        (
+            "{ metrics { rows { queryCount tier { name } } } }",
+            "INVALID_DIMENSION",
+            "its dimensions are: agent, time, user",
+        ),
+        (
+            '{ metrics(where: {tier: {level: {eq: "two"}}}) { rows { errorCount } } }',
+            "INVALID_FILTER",
+            "Int cannot represent",
+        ),
         ('{ metrics(timezone: "Mars/Olympus") { rows { errorCount } } }', "INVALID_FILTER", "unknown time zone"),
         ("{ metrics(limit: 10001) { rows { errorCount } } }", "LIMIT_EXCEEDED", "maximum of 10000"),
         ("{ metrics { rows { tier { name } } } }", "INVALID_FILTER", "select at least one metric"),

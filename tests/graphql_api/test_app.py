@@ -32,12 +32,18 @@ async def test_graphiql_is_served_to_browsers_from_local_assets(api: Api) -> Non
 async def test_get_with_a_query_executes_it_even_from_a_browser(api: Api) -> None:
     for headers in ({"accept": "application/json"}, HTML):
         response = await api.client.get("/graphql", params={"query": COUNT}, headers=headers)
-        assert response.status_code == 200 and response.json() == {"data": {"metrics": {"rows": [{"verificationCount": 60}]}}}
+        assert response.status_code == 200 and response.json() == {
+            "data": {"metrics": {"rows": [{"verificationCount": 60}]}}
+        }
 
 
 async def test_get_without_a_query_from_a_program_is_a_json_error(api: Api) -> None:
     response = await api.client.get("/graphql", headers={"accept": "application/json"})
-    assert response.status_code == 400 and _code(response) == "BAD_REQUEST" and "POST JSON" in response.json()["errors"][0]["message"]
+    assert (
+        response.status_code == 400
+        and _code(response) == "BAD_REQUEST"
+        and "POST JSON" in response.json()["errors"][0]["message"]
+    )
 
 
 async def test_malformed_requests_get_json_errors(api: Api) -> None:
@@ -55,7 +61,9 @@ async def test_a_document_of_several_operations_runs_the_one_it_names(api: Api) 
     unknown = await api.client.post("/graphql", json={"query": document, "operationName": "Nope"})
     assert named.json() == {"data": {"metrics": {"rows": [{"verificationCount": 60}]}}}
     assert unnamed.json()["data"] is None and _code(unnamed) == "BAD_REQUEST"
-    assert "2 operations (Errors, Count); name the one to run with operationName" in unnamed.json()["errors"][0]["message"]
+    assert (
+        "2 operations (Errors, Count); name the one to run with operationName" in unnamed.json()["errors"][0]["message"]
+    )
     assert unknown.status_code == 400 and _code(unknown) == "BAD_REQUEST" and "Nope" in unknown.text
 
 
@@ -75,7 +83,10 @@ async def test_a_body_over_the_cap_is_refused_before_parsing(small_api: Api) -> 
 
 async def test_a_query_over_the_token_limit_is_limit_exceeded(small_api: Api) -> None:
     body = await small_api("{ " + "catalog { metrics { name } } " * 20 + "}")
-    assert body["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED" and "more than 100 tokens" in body["errors"][0]["message"]
+    assert (
+        body["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+        and "more than 100 tokens" in body["errors"][0]["message"]
+    )
     assert (await small_api(COUNT))["data"]["metrics"]["rows"] == [{"verificationCount": 60}]
 
 

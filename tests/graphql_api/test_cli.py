@@ -37,7 +37,9 @@ def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         ("postgresql+asyncpg://postgres@127.0.0.1:1/none", "cannot connect to the PostgreSQL warehouse"),
     ],
 )
-def test_serve_with_an_unusable_warehouse_says_so(capsys: pytest.CaptureFixture[str], warehouse: str, message: str) -> None:
+def test_serve_with_an_unusable_warehouse_says_so(
+    capsys: pytest.CaptureFixture[str], warehouse: str, message: str
+) -> None:
     assert message in _fails(capsys, "serve", "--warehouse", warehouse, "--port", "1")
 
 
@@ -64,36 +66,65 @@ def test_serve_on_a_taken_port_says_so(capsys: pytest.CaptureFixture[str]) -> No
         ("GRACE_METRICS_MAX_ROWS", "-5", "GRACE_METRICS_MAX_ROWS: '-5' is not a whole number greater than 0"),
         ("GRACE_METRICS_STATEMENT_TIMEOUT", "nan", "GRACE_METRICS_STATEMENT_TIMEOUT: 'nan' is not a number of seconds"),
         ("GRACE_METRICS_MAX_TOKENS", "1e3", "GRACE_METRICS_MAX_TOKENS"),
-        ("GRACE_METRICS_API_KEYS", "k:boss", "GRACE_METRICS_API_KEYS: 'k:boss' is not KEY:ROLE with a role of viewer, analyst, admin"),
+        (
+            "GRACE_METRICS_API_KEYS",
+            "k:boss",
+            "GRACE_METRICS_API_KEYS: 'k:boss' is not KEY:ROLE with a role of viewer, analyst, admin",
+        ),
     ],
 )
-def test_bad_settings_name_the_variable(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:
+def test_bad_settings_name_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(variable, value)
     assert message in _fails(capsys, "serve", "--warehouse", "foo://bar")
 
 
 @pytest.mark.parametrize("every", ["0", "-1"])
 def test_etl_every_must_be_positive(capsys: pytest.CaptureFixture[str], every: str) -> None:
-    assert "--etl-every must be a number of seconds greater than 0" in _fails(capsys, "serve", "--source", "sqlite:///s.sqlite", "--etl-every", every)
+    assert "--etl-every must be a number of seconds greater than 0" in _fails(
+        capsys, "serve", "--source", "sqlite:///s.sqlite", "--etl-every", every
+    )
 
 
-def test_serve_reads_the_warehouse_from_the_environment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_reads_the_warehouse_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(WAREHOUSE_ENV, "foo://from-the-environment")
     assert "'foo://from-the-environment' is not supported" in _fails(capsys, "serve")
     assert Settings.from_env({}).warehouse_url == DEFAULT_WAREHOUSE
-    assert Settings.from_env({WAREHOUSE_ENV: "duckdb:///x.duckdb"}, warehouse_url="duckdb:///flag.duckdb").warehouse_url == "duckdb:///flag.duckdb"
+    assert (
+        Settings.from_env({WAREHOUSE_ENV: "duckdb:///x.duckdb"}, warehouse_url="duckdb:///flag.duckdb").warehouse_url
+        == "duckdb:///flag.duckdb"
+    )
 
 
 def test_the_docker_image_takes_its_warehouse_from_the_environment() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(rf"^ENV .*{WAREHOUSE_ENV}=duckdb:////data/warehouse\.duckdb", dockerfile, flags=re.MULTILINE | re.DOTALL)
-    assert "--warehouse" not in dockerfile.split("ENTRYPOINT", 1)[1] and not re.search(r"^CMD .*--warehouse", dockerfile, flags=re.MULTILINE)
+    assert re.search(
+        rf"^ENV .*{WAREHOUSE_ENV}=duckdb:////data/warehouse\.duckdb", dockerfile, flags=re.MULTILINE | re.DOTALL
+    )
+    assert "--warehouse" not in dockerfile.split("ENTRYPOINT", 1)[1] and not re.search(
+        r"^CMD .*--warehouse", dockerfile, flags=re.MULTILINE
+    )
 
 
 def test_settings_limits_come_from_the_environment() -> None:
-    env = {"GRACE_METRICS_MAX_DEPTH": "5", "GRACE_METRICS_MAX_ALIASES": "6", "GRACE_METRICS_MAX_TOKENS": "700", "GRACE_METRICS_MAX_BODY_BYTES": "8000", "GRACE_METRICS_STATEMENT_TIMEOUT": "2.5"}
+    env = {
+        "GRACE_METRICS_MAX_DEPTH": "5",
+        "GRACE_METRICS_MAX_ALIASES": "6",
+        "GRACE_METRICS_MAX_TOKENS": "700",
+        "GRACE_METRICS_MAX_BODY_BYTES": "8000",
+        "GRACE_METRICS_STATEMENT_TIMEOUT": "2.5",
+    }
     settings = Settings.from_env(env)
-    assert (settings.max_depth, settings.max_aliases, settings.max_tokens, settings.max_body_bytes, settings.statement_timeout) == (5, 6, 700, 8000, 2.5)
+    assert (
+        settings.max_depth,
+        settings.max_aliases,
+        settings.max_tokens,
+        settings.max_body_bytes,
+        settings.statement_timeout,
+    ) == (5, 6, 700, 8000, 2.5)
 
 
 # --- validate, schema, help -----------------------------------------------------------------------
@@ -107,7 +138,9 @@ def test_validate_a_good_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("ok: ") and "custom_metric" in out
 
 
-def test_validate_a_bad_config_prints_every_problem_with_file_and_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_validate_a_bad_config_prints_every_problem_with_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     (tmp_path / "bad.yaml").write_text(
         "metrics:\n"
         "  broken_count:\n"
@@ -123,7 +156,9 @@ def test_validate_a_bad_config_prints_every_problem_with_file_and_line(capsys: p
     assert main(["validate", "--config", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith(str(tmp_path / "bad.yaml"))]
-    assert len(lines) >= 2 and all(re.match(rf"{re.escape(str(tmp_path / 'bad.yaml'))}:\d+: error: ", line) for line in lines), err
+    assert len(lines) >= 2 and all(
+        re.match(rf"{re.escape(str(tmp_path / 'bad.yaml'))}:\d+: error: ", line) for line in lines
+    ), err
     assert "problem(s) found" in err
 
 
@@ -153,7 +188,12 @@ def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) 
     port = free_port()
     log = tmp_path / "demo.log"
     with log.open("wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "graphql_api.cli", "demo", "--port", str(port)], cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "graphql_api.cli", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -163,9 +203,15 @@ def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) 
         body = httpx.post(f"{base}/graphql", json={"query": readme_first_query()}, timeout=30).json()
         assert "errors" not in body, body
         result = body["data"]["metrics"]
-        assert result["rows"] and result["totalCount"] >= len(result["rows"]) and all(row["verificationCount"] > 0 for row in result["rows"])
+        assert (
+            result["rows"]
+            and result["totalCount"] >= len(result["rows"])
+            and all(row["verificationCount"] > 0 for row in result["rows"])
+        )
         for operation in OPERATIONS:
-            answer = httpx.post(f"{base}/graphql", json={"query": EXAMPLE_QUERY, "operationName": operation}, timeout=30).json()
+            answer = httpx.post(
+                f"{base}/graphql", json={"query": EXAMPLE_QUERY, "operationName": operation}, timeout=30
+            ).json()
             assert "errors" not in answer and answer["data"], (operation, answer)
         assert "3 ETL runs" in log.read_text()
     finally:

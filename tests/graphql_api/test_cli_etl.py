@@ -71,16 +71,36 @@ def _missing_table_and_column(s: Setup) -> tuple[str, str]:
 
 
 CASES: list[tuple[str, Callable[[Setup], tuple[str, str]], str]] = [
-    ("missing-source-file", lambda s: (f"sqlite:///{s.tmp_path / 'none.sqlite'}", s.warehouse), "none.sqlite' does not exist"),
+    (
+        "missing-source-file",
+        lambda s: (f"sqlite:///{s.tmp_path / 'none.sqlite'}", s.warehouse),
+        "none.sqlite' does not exist",
+    ),
     ("missing-table-and-column", _missing_table_and_column, "table agents has no column capabilities"),
     ("bad-timestamp", _bad_timestamp, "action_contracts row 'c2': column created_at holds 'yesterday'"),
     ("bad-integer", _bad_integer, "agent_queries row 'q2': column latency_ms holds 'fast', which is not an integer"),
     ("null-key", _null_key, "agent_queries row None: column query_id holds None"),
-    ("unsupported-warehouse", lambda s: (s.source.url, f"sqlite:///{s.tmp_path}/w.db"), "w.db' is not supported; use duckdb"),
-    ("unreachable-source", lambda s: ("postgresql://app:pw@127.0.0.1:1/grace", s.warehouse), "cannot read the source database"),
-    ("unreachable-warehouse", lambda s: (s.source.url, "postgresql://etl:pw@127.0.0.1:1/dw"), "cannot open the warehouse"),
+    (
+        "unsupported-warehouse",
+        lambda s: (s.source.url, f"sqlite:///{s.tmp_path}/w.db"),
+        "w.db' is not supported; use duckdb",
+    ),
+    (
+        "unreachable-source",
+        lambda s: ("postgresql://app:pw@127.0.0.1:1/grace", s.warehouse),
+        "cannot read the source database",
+    ),
+    (
+        "unreachable-warehouse",
+        lambda s: (s.source.url, "postgresql://etl:pw@127.0.0.1:1/dw"),
+        "cannot open the warehouse",
+    ),
     ("duckdb-without-path", lambda s: (s.source.url, "duckdb://"), "names no file"),
-    ("missing-warehouse-directory", lambda s: (s.source.url, f"duckdb:///{s.tmp_path}/no/w.duckdb"), "does not exist; create it"),
+    (
+        "missing-warehouse-directory",
+        lambda s: (s.source.url, f"duckdb:///{s.tmp_path}/no/w.duckdb"),
+        "does not exist; create it",
+    ),
 ]
 
 

@@ -37,6 +37,10 @@ def test_several_runs_are_summed_per_table_under_the_callers_title() -> None:
         "the demo's 3 ETL runs",
     )
     assert "the demo's 3 ETL runs (3.0s)" in text
-    cells = [[cell.strip() for cell in line.strip().strip("│").split("│")] for line in text.splitlines() if line.startswith("│")]
+    cells = [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in text.splitlines()
+        if line.startswith("│")
+    ]
     rows = {name: counts for name, *counts in cells}
     assert rows == {"agents": ["13", "11", "2"], "error_events": ["112", "111", "1"]}

@@ -32,19 +32,41 @@ def schema() -> Any:
     [
         (GRAIN, {"g": "FORTNIGHT"}, "INVALID_FILTER", "'FORTNIGHT' does not exist in 'TimeGrain'"),
         (GRAIN, None, "INVALID_FILTER", "non-null type 'TimeGrain!' to be provided"),
-        ("query($t: DateTime) { metrics(where: {time: {from: $t}}) { rows { errorCount } } }", {"t": "soon"}, "INVALID_FILTER", "cannot represent a DateTime"),
-        ("query($n: Int) { metrics(limit: $n) { rows { errorCount } } }", {"n": "ten"}, "INVALID_FILTER", "Int cannot represent"),
+        (
+            "query($t: DateTime) { metrics(where: {time: {from: $t}}) { rows { errorCount } } }",
+            {"t": "soon"},
+            "INVALID_FILTER",
+            "cannot represent a DateTime",
+        ),
+        (
+            "query($n: Int) { metrics(limit: $n) { rows { errorCount } } }",
+            {"n": "ten"},
+            "INVALID_FILTER",
+            "Int cannot represent",
+        ),
         ('{ metrics(limit: "ten") { rows { errorCount } } }', None, "INVALID_FILTER", "Int cannot represent"),
         ("{ metrics(top: 1) { rows { errorCount } } }", None, "UNKNOWN_FIELD", "Unknown argument 'top'"),
         ("query($x: Int) { catalog { metrics { name } } }", {"x": 1}, "BAD_REQUEST", "'$x' is never used"),
         ("{ metrics { rows { errorCount } ", None, "BAD_REQUEST", "Syntax Error"),
-        ("{ " + " ".join(f"x{i}: catalog {{ metrics {{ name }} }}" for i in range(3)) + " }", None, "LIMIT_EXCEEDED", "3 aliases found"),
+        (
+            "{ " + " ".join(f"x{i}: catalog {{ metrics {{ name }} }}" for i in range(3)) + " }",
+            None,
+            "LIMIT_EXCEEDED",
+            "3 aliases found",
+        ),
         ("{ catalog { metrics { name } } y: catalog { metrics { name } } }", None, None, None),
         ("{ catalog { dimensions { attributes { name } } } }", None, None, None),
-        ("{ agents { metrics { queryCount } } " + "catalog { metrics { name } } " * 8 + "}", None, "LIMIT_EXCEEDED", "more than 60 tokens"),
+        (
+            "{ agents { metrics { queryCount } } " + "catalog { metrics { name } } " * 8 + "}",
+            None,
+            "LIMIT_EXCEEDED",
+            "more than 60 tokens",
+        ),
     ],
 )
-async def test_graphql_errors_are_the_clients_with_a_code(schema: Any, query: str, variables: Any, code: str | None, message: str | None) -> None:
+async def test_graphql_errors_are_the_clients_with_a_code(
+    schema: Any, query: str, variables: Any, code: str | None, message: str | None
+) -> None:
     result = await schema.execute(query, variable_values=variables, context_value=Anyone())
     codes = [(e.extensions["code"], e.message) for e in result.errors or ()]
     if code is None:
@@ -71,10 +93,26 @@ async def test_depth_limit_comes_from_settings() -> None:
         ("{ metrics(offset: -3) { rows { errorCount } } }", "INVALID_FILTER", "must not be negative"),
         ('{ table(metrics: ["errorCount"], limit: -1) { totalCount } }', "INVALID_FILTER", "must not be negative"),
         ('{ table(metrics: ["errorCount"], limit: 10001) { totalCount } }', "LIMIT_EXCEEDED", "maximum of 10000"),
-        ('{ metrics(orderBy: [{field: "errorCont"}]) { rows { n: errorCount } } }', "UNKNOWN_FIELD", "cannot order by 'errorCont' (did you mean 'errorCount'?)"),
-        ('{ metrics(orderBy: [{field: "tier.nam"}]) { rows { tier { name } errorCount } } }', "UNKNOWN_FIELD", "(did you mean 'tier.name'?)"),
-        ('{ metrics(orderBy: [{field: "verificationCount"}]) { rows { errorCount } } }', "UNKNOWN_FIELD", "order by a selected metric or dimension attribute"),
-        ('{ table(metrics: ["errorCount"], orderBy: [{field: "eror_count"}]) { totalCount } }', "UNKNOWN_FIELD", "did you mean"),
+        (
+            '{ metrics(orderBy: [{field: "errorCont"}]) { rows { n: errorCount } } }',
+            "UNKNOWN_FIELD",
+            "cannot order by 'errorCont' (did you mean 'errorCount'?)",
+        ),
+        (
+            '{ metrics(orderBy: [{field: "tier.nam"}]) { rows { tier { name } errorCount } } }',
+            "UNKNOWN_FIELD",
+            "(did you mean 'tier.name'?)",
+        ),
+        (
+            '{ metrics(orderBy: [{field: "verificationCount"}]) { rows { errorCount } } }',
+            "UNKNOWN_FIELD",
+            "order by a selected metric or dimension attribute",
+        ),
+        (
+            '{ table(metrics: ["errorCount"], orderBy: [{field: "eror_count"}]) { totalCount } }',
+            "UNKNOWN_FIELD",
+            "did you mean",
+        ),
     ],
 )
 async def test_paging_and_order_arguments_are_checked(api: Api, query: str, code: str, message: str) -> None:
@@ -88,8 +126,14 @@ async def test_paging_and_order_arguments_are_checked(api: Api, query: str, code
         ("{or: []}", "where.or is an empty list"),
         ("{and: []}", "where.and is an empty list"),
         ("{not: {or: []}}", "where.or is an empty list"),
-        ('{time: {from: "2025-12-01T00:00:00"}}', "where.time.from: '2025-12-01T00:00:00' has no UTC offset; add one, e.g. 2025-12-01T00:00:00Z"),
-        ('{time: {from: "2025-11-01T00:00:00Z", to: "2025-12-01T00:00:00"}}', "where.time.to: '2025-12-01T00:00:00' has no UTC offset"),
+        (
+            '{time: {from: "2025-12-01T00:00:00"}}',
+            "where.time.from: '2025-12-01T00:00:00' has no UTC offset; add one, e.g. 2025-12-01T00:00:00Z",
+        ),
+        (
+            '{time: {from: "2025-11-01T00:00:00Z", to: "2025-12-01T00:00:00"}}',
+            "where.time.to: '2025-12-01T00:00:00' has no UTC offset",
+        ),
     ],
 )
 async def test_filters_that_would_mean_something_else_are_refused(api: Api, where: str, message: str) -> None:
@@ -98,7 +142,9 @@ async def test_filters_that_would_mean_something_else_are_refused(api: Api, wher
 
 
 async def test_a_time_bound_with_an_offset_is_accepted(api: Api) -> None:
-    body = await api('{ metrics(where: {time: {from: "2025-11-03T10:00:00+01:00", to: "2025-11-04T00:00:00Z"}}) { rows { verificationCount } } }')
+    body = await api(
+        '{ metrics(where: {time: {from: "2025-11-03T10:00:00+01:00", to: "2025-11-04T00:00:00Z"}}) { rows { verificationCount } } }'
+    )
     # Contracts every 7 hours from 2025-11-03 09:00 UTC: 09:00, 16:00, 23:00 fall in [09:00, 24:00).
     assert body["data"]["metrics"]["rows"] == [{"verificationCount": 3}]
 

@@ -8,7 +8,9 @@ from graphql import OperationDefinitionNode, parse
 from graphql_api.graphiql import EXAMPLE_QUERY, graphiql_page
 from tests.graphql_api.conftest import Api
 
-OPERATIONS = [d.name.value for d in parse(EXAMPLE_QUERY).definitions if isinstance(d, OperationDefinitionNode) and d.name]
+OPERATIONS = [
+    d.name.value for d in parse(EXAMPLE_QUERY).definitions if isinstance(d, OperationDefinitionNode) and d.name
+]
 
 
 def test_the_page_preloads_every_example() -> None:

@@ -74,26 +74,41 @@ class Server:
     backend: str
     warehouse: str
 
-    def post(self, query: str, variables: dict[str, Any] | None = None, *, role: str | None = "analyst") -> httpx.Response:
+    def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, role: str | None = "analyst"
+    ) -> httpx.Response:
         headers = {"authorization": f"Bearer {KEYS[role]}"} if role else {}
-        return httpx.post(f"{self.base}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=30)
+        return httpx.post(
+            f"{self.base}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=30
+        )
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None, *, role: str | None = "analyst") -> dict[str, Any]:
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, *, role: str | None = "analyst"
+    ) -> dict[str, Any]:
         response = self.post(query, variables, role=role)
         assert response.status_code == 200, response.text
         return response.json()
 
-    def error(self, query: str, variables: dict[str, Any] | None = None, *, role: str | None = "analyst") -> dict[str, Any]:
+    def error(
+        self, query: str, variables: dict[str, Any] | None = None, *, role: str | None = "analyst"
+    ) -> dict[str, Any]:
         body = self.graphql(query, variables, role=role)
         assert body.get("errors"), body
         return body["errors"][0]
 
 
-def start_server(log: Path, *args: str, env: dict[str, str] | None = None, backend: str = "", warehouse: str = "") -> Iterator[Server]:
+def start_server(
+    log: Path, *args: str, env: dict[str, str] | None = None, backend: str = "", warehouse: str = ""
+) -> Iterator[Server]:
     port = free_port()
     command = [sys.executable, "-m", "graphql_api.cli", "serve", "--port", str(port), *args]
     with log.open("wb") as output:
-        process = subprocess.Popen(command, env={**os.environ, "GRACE_METRICS_HASH_KEY": "k", **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "GRACE_METRICS_HASH_KEY": "k", **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     server = Server(f"http://127.0.0.1:{port}", log, backend, warehouse)
     try:
         wait_until_up(f"{server.base}/healthz", process, log)
@@ -124,11 +139,24 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     backend = request.param
     root = tmp_path_factory.mktemp(f"server_{backend}")
-    _, url = _warehouse(backend, root, request.getfixturevalue("pg_database") if backend == "postgresql" else lambda: "")
-    env = {"GRACE_METRICS_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()), "GRACE_METRICS_MAX_ROWS": "50", "GRACE_METRICS_MAX_DEPTH": "3", "GRACE_METRICS_MAX_TOKENS": "2000"}
+    _, url = _warehouse(
+        backend, root, request.getfixturevalue("pg_database") if backend == "postgresql" else lambda: ""
+    )
+    env = {
+        "GRACE_METRICS_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()),
+        "GRACE_METRICS_MAX_ROWS": "50",
+        "GRACE_METRICS_MAX_DEPTH": "3",
+        "GRACE_METRICS_MAX_TOKENS": "2000",
+    }
     # DuckDB's server finds its warehouse in the environment, PostgreSQL's on the command line: both ways work.
     args = () if backend == "duckdb" else ("--warehouse", url)
-    yield from start_server(root / "server.log", *args, env={**env, WAREHOUSE_ENV: url} if backend == "duckdb" else env, backend=backend, warehouse=url)
+    yield from start_server(
+        root / "server.log",
+        *args,
+        env={**env, WAREHOUSE_ENV: url} if backend == "duckdb" else env,
+        backend=backend,
+        warehouse=url,
+    )
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgresql"])
@@ -140,14 +168,18 @@ def broken(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """
     backend = request.param
     root = tmp_path_factory.mktemp(f"broken_{backend}")
-    url, server_url = _warehouse(backend, root, request.getfixturevalue("pg_database") if backend == "postgresql" else lambda: "")
+    url, server_url = _warehouse(
+        backend, root, request.getfixturevalue("pg_database") if backend == "postgresql" else lambda: ""
+    )
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as connection:
         if backend == "duckdb":
-            connection.execute(sa.text(
-                "INSERT INTO fact_verifications (contract_id, created_at, source_updated_at, duration_ms) "
-                "SELECT 'heavy' || i, TIMESTAMP '2020-01-01' + to_seconds(i), TIMESTAMP '2020-01-01', i % 997 FROM range(1000000) t(i)"
-            ))
+            connection.execute(
+                sa.text(
+                    "INSERT INTO fact_verifications (contract_id, created_at, source_updated_at, duration_ms) "
+                    "SELECT 'heavy' || i, TIMESTAMP '2020-01-01' + to_seconds(i), TIMESTAMP '2020-01-01', i % 997 FROM range(1000000) t(i)"
+                )
+            )
         connection.execute(sa.text("DROP TABLE etl_run_tables"))
         connection.execute(sa.text("DROP TABLE etl_runs"))
     engine.dispose()
@@ -155,12 +187,27 @@ def broken(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     config.mkdir()
     (config / "ghosts.yaml").write_text(GHOST_CONFIG)
     timeout = "0.05" if backend == "duckdb" else "0.5"
-    yield from start_server(root / "server.log", "--warehouse", server_url, "--config", str(config), env={"GRACE_METRICS_STATEMENT_TIMEOUT": timeout}, backend=backend, warehouse=url)
+    yield from start_server(
+        root / "server.log",
+        "--warehouse",
+        server_url,
+        "--config",
+        str(config),
+        env={"GRACE_METRICS_STATEMENT_TIMEOUT": timeout},
+        backend=backend,
+        warehouse=url,
+    )
 
 
 # --- answers --------------------------------------------------------------------------------------
 
-DIMENSION_FIELDS = {"tier.name": "tier { name }", "agent.name": "agent { name }", "agent.type": "agent { type }", "time.day": "time(grain: DAY)", None: ""}
+DIMENSION_FIELDS = {
+    "tier.name": "tier { name }",
+    "agent.name": "agent { name }",
+    "agent.type": "agent { type }",
+    "time.day": "time(grain: DAY)",
+    None: "",
+}
 CASES = [
     (("verification_count", "verification_success_rate", "p95_verification_duration_ms"), "tier.name"),
     (("verification_count", "avg_verification_duration_ms"), "agent.name"),
@@ -186,7 +233,10 @@ def _group(row: dict[str, Any], key: str | None) -> Any:
 
 
 def test_catalog_answers_match_plain_python_over_the_source(server: Server, reference: Reference) -> None:
-    fields = [f"c{i}: metrics {{ rows {{ {DIMENSION_FIELDS[key]} {' '.join(map(_camel, metrics))} }} totalCount }}" for i, (metrics, key) in enumerate(CASES)]
+    fields = [
+        f"c{i}: metrics {{ rows {{ {DIMENSION_FIELDS[key]} {' '.join(map(_camel, metrics))} }} totalCount }}"
+        for i, (metrics, key) in enumerate(CASES)
+    ]
     data = server.graphql("{ " + "\n".join(fields) + " }")["data"]
     for i, (metrics, key) in enumerate(CASES):
         rows = data[f"c{i}"]["rows"]
@@ -198,7 +248,8 @@ def test_catalog_answers_match_plain_python_over_the_source(server: Server, refe
             absent = {group: got[group] for group in got.keys() - expected.keys()}
             assert set(absent.values()) <= {0, None}, (metric, key, absent)
             assert {group: value for group, value in got.items() if group not in absent} == {
-                group: pytest.approx(value, rel=1e-9) if isinstance(value, float) else value for group, value in expected.items()
+                group: pytest.approx(value, rel=1e-9) if isinstance(value, float) else value
+                for group, value in expected.items()
             }, (metric, key)
 
 
@@ -216,7 +267,9 @@ def test_fragments_aliases_and_variables(server: Server, reference: Reference) -
     )
     rows = body["data"]["metrics"]["rows"]
     by_tier = {name: sum(r["n"] for r in rows if r["tier"]["name"] == name) for name in ("Observe", "Assist")}
-    assert by_tier == {name: count for name, count in reference.compute("verification_count", "tier.name").items() if name in by_tier}
+    assert by_tier == {
+        name: count for name, count in reference.compute("verification_count", "tier.name").items() if name in by_tier
+    }
     for row in rows:
         day, week = datetime.fromisoformat(row["day"]), datetime.fromisoformat(row["week"])
         assert week == day - timedelta(days=day.weekday())
@@ -225,9 +278,17 @@ def test_fragments_aliases_and_variables(server: Server, reference: Reference) -
 def test_order_limit_offset_total_count_and_next_page(server: Server, reference: Reference) -> None:
     query = 'query($offset: Int!) { metrics(orderBy: [{field: "n", direction: DESC}, {field: "agent.name"}], limit: 3, offset: $offset) { rows { agent { name } n: verificationCount } totalCount pageInfo { hasNextPage } } }'
     first, rest = (server.graphql(query, {"offset": offset})["data"]["metrics"] for offset in (0, 3))
-    expected = sorted(reference.compute("verification_count", "agent.name").items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))
+    expected = sorted(
+        reference.compute("verification_count", "agent.name").items(),
+        key=lambda item: (-item[1], item[0] is None, item[0] or ""),
+    )
     assert [(r["agent"]["name"], r["n"]) for r in first["rows"] + rest["rows"]] == expected
-    assert (first["totalCount"], first["pageInfo"]["hasNextPage"], rest["totalCount"], rest["pageInfo"]["hasNextPage"]) == (4, True, 4, False)
+    assert (
+        first["totalCount"],
+        first["pageInfo"]["hasNextPage"],
+        rest["totalCount"],
+        rest["pageInfo"]["hasNextPage"],
+    ) == (4, True, 4, False)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -236,34 +297,102 @@ def test_order_limit_offset_total_count_and_next_page(server: Server, reference:
 @pytest.mark.parametrize(
     ("query", "variables", "role", "code", "message"),
     [
-        ("{ metrics { rows { verificationCont } } }", None, "analyst", "UNKNOWN_FIELD", "Did you mean 'verificationCount'"),
-        ('{ metrics(orderBy: [{field: "errorCont"}]) { rows { errorCount } } }', None, "analyst", "UNKNOWN_FIELD", "did you mean 'errorCount'"),
-        ("{ metrics { rows { queryCount tier { name } } } }", None, "analyst", "INVALID_DIMENSION", "its dimensions are: agent, time, user"),
-        ("{ metrics(where: {or: []}) { rows { errorCount } } }", None, "analyst", "INVALID_FILTER", "where.or is an empty list"),
-        ("query($g: TimeGrain!) { metrics { rows { time(grain: $g) errorCount } } }", {"g": "FORTNIGHT"}, "analyst", "INVALID_FILTER", "'FORTNIGHT' does not exist"),
+        (
+            "{ metrics { rows { verificationCont } } }",
+            None,
+            "analyst",
+            "UNKNOWN_FIELD",
+            "Did you mean 'verificationCount'",
+        ),
+        (
+            '{ metrics(orderBy: [{field: "errorCont"}]) { rows { errorCount } } }',
+            None,
+            "analyst",
+            "UNKNOWN_FIELD",
+            "did you mean 'errorCount'",
+        ),
+        (
+            "{ metrics { rows { queryCount tier { name } } } }",
+            None,
+            "analyst",
+            "INVALID_DIMENSION",
+            "its dimensions are: agent, time, user",
+        ),
+        (
+            "{ metrics(where: {or: []}) { rows { errorCount } } }",
+            None,
+            "analyst",
+            "INVALID_FILTER",
+            "where.or is an empty list",
+        ),
+        (
+            "query($g: TimeGrain!) { metrics { rows { time(grain: $g) errorCount } } }",
+            {"g": "FORTNIGHT"},
+            "analyst",
+            "INVALID_FILTER",
+            "'FORTNIGHT' does not exist",
+        ),
         ("{ metrics(limit: 51) { rows { errorCount } } }", None, "analyst", "LIMIT_EXCEEDED", "maximum of 50"),
-        ("{ metrics { rows { time(grain: HOUR) verificationCount } } }", None, "analyst", "LIMIT_EXCEEDED", "more than the maximum of 50"),
+        (
+            "{ metrics { rows { time(grain: HOUR) verificationCount } } }",
+            None,
+            "analyst",
+            "LIMIT_EXCEEDED",
+            "more than the maximum of 50",
+        ),
         ("{ agents(limit: 51) { name } }", None, "analyst", "LIMIT_EXCEEDED", "maximum of 50"),
-        ("{ metrics { rows { tier { name { deeper } } } } }", None, "analyst", "LIMIT_EXCEEDED", "exceeds maximum operation depth of 3"),
-        ("{ metrics { rows { " + " ".join(f"a{i}: errorCount" for i in range(51)) + " } } }", None, "analyst", "LIMIT_EXCEEDED", "51 aliases found"),
-        ("{ metrics { rows { " + "errorCount " * 2001 + "} } }", None, "analyst", "LIMIT_EXCEEDED", "more than 2000 tokens"),
+        (
+            "{ metrics { rows { tier { name { deeper } } } } }",
+            None,
+            "analyst",
+            "LIMIT_EXCEEDED",
+            "exceeds maximum operation depth of 3",
+        ),
+        (
+            "{ metrics { rows { " + " ".join(f"a{i}: errorCount" for i in range(51)) + " } } }",
+            None,
+            "analyst",
+            "LIMIT_EXCEEDED",
+            "51 aliases found",
+        ),
+        (
+            "{ metrics { rows { " + "errorCount " * 2001 + "} } }",
+            None,
+            "analyst",
+            "LIMIT_EXCEEDED",
+            "more than 2000 tokens",
+        ),
         ("{ metrics { rows { errorCount } } }", None, None, "UNAUTHORIZED", "Authorization: Bearer"),
         ('{ explain(metrics: ["errorCount"]) { sql } }', None, "viewer", "FORBIDDEN", "needs the analyst role"),
     ],
     ids=lambda value: value if isinstance(value, str) and value.isupper() else None,
 )
-def test_error_codes_over_http(server: Server, query: str, variables: dict[str, Any] | None, role: str | None, code: str, message: str) -> None:
+def test_error_codes_over_http(
+    server: Server, query: str, variables: dict[str, Any] | None, role: str | None, code: str, message: str
+) -> None:
     errors = server.graphql(query, variables, role=role)["errors"]
     matching = [e for e in errors if e["extensions"]["code"] == code]
     assert matching and message in matching[0]["message"], errors
 
 
 def test_http_refusals_are_json(server: Server) -> None:
-    too_big = httpx.post(f"{server.base}/graphql", content=b'{"query": "' + b" " * 100_001 + b'"}', headers={"content-type": "application/json"})
+    too_big = httpx.post(
+        f"{server.base}/graphql",
+        content=b'{"query": "' + b" " * 100_001 + b'"}',
+        headers={"content-type": "application/json"},
+    )
     not_json = httpx.post(f"{server.base}/graphql", content=b"not json", headers={"content-type": "application/json"})
     no_query = httpx.get(f"{server.base}/graphql", headers={"accept": "application/json"})
-    assert [(r.status_code, r.json()["errors"][0]["extensions"]["code"]) for r in (too_big, not_json, no_query)] == [(413, "LIMIT_EXCEEDED"), (400, "BAD_REQUEST"), (400, "BAD_REQUEST")]
-    answer = httpx.get(f"{server.base}/graphql", params={"query": "{ metrics { rows { errorCount } } }"}, headers={"authorization": f"Bearer {KEYS['viewer']}"})
+    assert [(r.status_code, r.json()["errors"][0]["extensions"]["code"]) for r in (too_big, not_json, no_query)] == [
+        (413, "LIMIT_EXCEEDED"),
+        (400, "BAD_REQUEST"),
+        (400, "BAD_REQUEST"),
+    ]
+    answer = httpx.get(
+        f"{server.base}/graphql",
+        params={"query": "{ metrics { rows { errorCount } } }"},
+        headers={"authorization": f"Bearer {KEYS['viewer']}"},
+    )
     assert answer.json() == {"data": {"metrics": {"rows": [{"errorCount": 20}]}}}
     page = httpx.get(f"{server.base}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql.min.js" in page.text
@@ -291,7 +420,9 @@ def _masked(server: Server, query: str, table: str) -> None:
     """``query`` fails inside the warehouse on ``table``: the client sees a request id, the log the details."""
     error = server.error(query, role=None)
     request_id = error["extensions"]["requestId"]
-    assert error["extensions"]["code"] == "INTERNAL" and request_id in error["message"] and table not in error["message"]
+    assert (
+        error["extensions"]["code"] == "INTERNAL" and request_id in error["message"] and table not in error["message"]
+    )
     deadline = time.monotonic() + 5
     while f"request {request_id} failed" not in server.log.read_text():
         assert time.monotonic() < deadline, server.log.read_text()
@@ -322,7 +453,9 @@ def test_scheduled_etl_inside_the_server_shows_new_data_without_restart(tmp_path
     source = build_source(f"sqlite:///{tmp_path / 'source.sqlite'}")
     warehouse = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     run_etl(source.url, warehouse, hash_key="k")
-    for server in start_server(tmp_path / "server.log", "--warehouse", warehouse, "--source", source.url, "--etl-every", "0.3"):
+    for server in start_server(
+        tmp_path / "server.log", "--warehouse", warehouse, "--source", source.url, "--etl-every", "0.3"
+    ):
         count = "{ metrics { rows { verificationCount } } }"
         assert server.graphql(count)["data"]["metrics"]["rows"] == [{"verificationCount": 60}]
         later = T0 + timedelta(days=30)
@@ -343,9 +476,17 @@ def test_graphiql_runs_a_query_in_a_real_browser_offline(server: Server) -> None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
-        context = browser.new_context(viewport={"width": 1400, "height": 900}, extra_http_headers={"authorization": f"Bearer {KEYS['analyst']}"})
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 900}, extra_http_headers={"authorization": f"Bearer {KEYS['analyst']}"}
+        )
         page = context.new_page()
 
         def only_loopback(route: object) -> None:
@@ -359,7 +500,10 @@ def test_graphiql_runs_a_query_in_a_real_browser_offline(server: Server) -> None
         page.route("**/*", only_loopback)
         page.goto(f"{server.base}/graphql")
         page.wait_for_selector(".graphiql-query-editor .CodeMirror")
-        page.evaluate("q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)", "{ metrics { rows { tier { name } verificationCount } } }")
+        page.evaluate(
+            "q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)",
+            "{ metrics { rows { tier { name } verificationCount } } }",
+        )
         # CodeMirror draws only the visible lines, so the response is read through its API; a click
         # made while GraphiQL still loads the schema is ignored, so click until a response shows.
         read = "() => document.querySelector('.graphiql-response .CodeMirror')?.CodeMirror.getValue() ?? ''"

@@ -9,13 +9,24 @@ offset. Order is total (dimension keys break ties), so rows compare as lists.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metrics.compiler import And, DimensionRef, Filter, MetricCondition, MetricRequest, Not, Or, OrderBy, Predicate, TimeRange
+from metrics.compiler import (
+    And,
+    DimensionRef,
+    Filter,
+    MetricCondition,
+    MetricRequest,
+    Not,
+    Or,
+    OrderBy,
+    Predicate,
+    TimeRange,
+)
 from metrics.compiler.request import HAVING_OPERATORS, TIME_PARTS
 from metrics.compiler.spec import attribute_type
 from metrics.model import DataType, FilterOp, TimeGrain
@@ -26,21 +37,66 @@ REGISTRY = load_registry()
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/Santiago"]
 FAMILIES = [  # metrics that can be asked together (their facts share dimensions)
     [m for m in REGISTRY.metrics if {f.name for f in REGISTRY.facts_of(m)} <= facts]
-    for facts in ({"verifications", "errors"}, {"approvals"}, {"queries"}, {"traces", "practice_steps"}, {"missions"}, {"feedback"})
+    for facts in (
+        {"verifications", "errors"},
+        {"approvals"},
+        {"queries"},
+        {"traces", "practice_steps"},
+        {"missions"},
+        {"feedback"},
+    )
 ]
 STRINGS = [
-    *TIERS, *AGENTS, *ACTORS, *COMPONENTS, *MISSIONS, "Observe", "Copilot", "Operations", "Autonomous", "ops", "sre", "data", "engineer", "qa",
-    "ingress", "resilience", "verified", "failed", "pending", "approved", "timeout", "critical", "normal", "code", "deep", "tdd", "review", "pairing",
+    *TIERS,
+    *AGENTS,
+    *ACTORS,
+    *COMPONENTS,
+    *MISSIONS,
+    "Observe",
+    "Copilot",
+    "Operations",
+    "Autonomous",
+    "ops",
+    "sre",
+    "data",
+    "engineer",
+    "qa",
+    "ingress",
+    "resilience",
+    "verified",
+    "failed",
+    "pending",
+    "approved",
+    "timeout",
+    "critical",
+    "normal",
+    "code",
+    "deep",
+    "tdd",
+    "review",
+    "pairing",
 ]
 OPERATORS = {
     DataType.STRING: [FilterOp.EQ, FilterOp.NEQ, FilterOp.IN, FilterOp.NOT_IN, FilterOp.IS_NULL, FilterOp.LIKE],
-    DataType.INTEGER: [FilterOp.EQ, FilterOp.NEQ, FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE, FilterOp.IN, FilterOp.NOT_IN, FilterOp.IS_NULL],
+    DataType.INTEGER: [
+        FilterOp.EQ,
+        FilterOp.NEQ,
+        FilterOp.GT,
+        FilterOp.GTE,
+        FilterOp.LT,
+        FilterOp.LTE,
+        FilterOp.IN,
+        FilterOp.NOT_IN,
+        FilterOp.IS_NULL,
+    ],
     DataType.FLOAT: [FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE, FilterOp.IS_NULL],
     DataType.BOOLEAN: [FilterOp.EQ, FilterOp.NEQ, FilterOp.IS_NULL],
     DataType.TIMESTAMP: [FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE, FilterOp.IS_NULL],
 }
 instants = st.builds(
-    lambda base, minutes, offset: (base + timedelta(minutes=minutes)).replace(tzinfo=None if offset is None else timezone(timedelta(minutes=offset))),
+    lambda base, minutes, offset: (base + timedelta(minutes=minutes)).replace(
+        tzinfo=None if offset is None else timezone(timedelta(minutes=offset))
+    ),
     st.just(datetime(2025, 10, 12)),
     st.integers(0, 31 * 24 * 60),
     st.sampled_from([None, 0, 60, 120, 330, -300]),
@@ -102,22 +158,42 @@ def requests(draw: st.DrawFn) -> MetricRequest:
     where = draw(st.none() | filters(attributes))
     time_range = None
     if draw(st.booleans()):
-        start, end = sorted(draw(st.lists(instants, min_size=2, max_size=2)), key=lambda moment: moment.replace(tzinfo=moment.tzinfo or timezone.utc))
+        start, end = sorted(
+            draw(st.lists(instants, min_size=2, max_size=2)),
+            key=lambda moment: moment.replace(tzinfo=moment.tzinfo or UTC),
+        )
         time_range = TimeRange(draw(st.sampled_from([start, None])), end)
     having = ()
     if draw(st.integers(0, 3)) == 0:
         op = draw(st.sampled_from(HAVING_OPERATORS))
-        having = (MetricCondition(draw(st.sampled_from(metrics)), op, draw(st.booleans()) if op is FilterOp.IS_NULL else draw(st.integers(0, 40))),)
+        having = (
+            MetricCondition(
+                draw(st.sampled_from(metrics)),
+                op,
+                draw(st.booleans()) if op is FilterOp.IS_NULL else draw(st.integers(0, 40)),
+            ),
+        )
     fields = [*metrics, *(ref.key for ref in by)]
-    order_by = tuple(OrderBy(name, draw(st.booleans())) for name in draw(st.lists(st.sampled_from(fields), max_size=2, unique=True)))
+    order_by = tuple(
+        OrderBy(name, draw(st.booleans())) for name in draw(st.lists(st.sampled_from(fields), max_size=2, unique=True))
+    )
     limit = draw(st.none() | st.integers(1, 20))
     return MetricRequest(
-        metrics=tuple(metrics), dimensions=by, where=where, time_range=time_range, having=having, order_by=order_by,
-        limit=limit, offset=draw(st.integers(0, 5)) if limit else 0, timezone=draw(st.sampled_from(ZONES)),
+        metrics=tuple(metrics),
+        dimensions=by,
+        where=where,
+        time_range=time_range,
+        having=having,
+        order_by=order_by,
+        limit=limit,
+        offset=draw(st.integers(0, 5)) if limit else 0,
+        timezone=draw(st.sampled_from(ZONES)),
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(request=requests())
 def test_duckdb_and_postgresql_agree(engines: Engines, request: MetricRequest) -> None:
     on_duckdb, on_postgres = engines.query("duckdb", request), engines.query("postgresql", request)

@@ -34,8 +34,12 @@ class Answers:
     def get(self, backend: str, case: Case) -> dict[Any, Any]:
         if (backend, case) not in self._cache:
             dimensions = (DimensionRef.parse(case.dimension),) if case.dimension else ()
-            records = self._engines.query(backend, MetricRequest(metrics=(case.metric,), dimensions=dimensions, timezone=case.timezone)).records()
-            answer = {comparable(record[dimensions[0].key]) if dimensions else None: record[case.metric] for record in records}
+            records = self._engines.query(
+                backend, MetricRequest(metrics=(case.metric,), dimensions=dimensions, timezone=case.timezone)
+            ).records()
+            answer = {
+                comparable(record[dimensions[0].key]) if dimensions else None: record[case.metric] for record in records
+            }
             assert len(answer) == len(records), f"duplicate groups in {records}"
             self._cache[backend, case] = answer
         return self._cache[backend, case]
@@ -94,13 +98,18 @@ def assert_matches(actual: dict[Any, Any], expected: dict[Any, Any]) -> None:
         if value is None or isinstance(value, int):
             assert got == value and type(got) is type(value), f"group {group!r}: {got!r} != {value!r}"
         else:
-            assert isinstance(got, float) and got == pytest.approx(value, rel=1e-9), f"group {group!r}: {got!r} != {value!r}"
+            assert isinstance(got, float) and got == pytest.approx(value, rel=1e-9), (
+                f"group {group!r}: {got!r} != {value!r}"
+            )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_engine_matches_reference(case: Case, backend: str, answers: Answers, loaded: Loaded) -> None:
-    expected = {comparable(group): value for group, value in loaded.reference.compute(case.metric, case.dimension, case.timezone).items()}
+    expected = {
+        comparable(group): value
+        for group, value in loaded.reference.compute(case.metric, case.dimension, case.timezone).items()
+    }
     assert_matches(answers.get(backend, case), expected)
 
 
@@ -119,13 +128,17 @@ def test_the_source_is_nasty(loaded: Loaded) -> None:
     current = loaded.reference.current
     for table in SOURCE_TABLES:
         for column in (c for c in table.columns if c.nullable):
-            assert any(row[column.name] is None for row in current[table.name]), f"{table.name}.{column.name} is never NULL"
+            assert any(row[column.name] is None for row in current[table.name]), (
+                f"{table.name}.{column.name} is never NULL"
+            )
     for fact in FACTS.values():
         for dimension, reference in fact.references.items():
             if MEMBER_TABLES[dimension].table == fact.table:
                 continue
             values = {row[reference] for row in current[fact.table]}
-            assert values - loaded.reference.members.known(dimension) - {None}, f"{fact.table}.{reference}: no unknown member"
+            assert values - loaded.reference.members.known(dimension) - {None}, (
+                f"{fact.table}.{reference}: no unknown member"
+            )
     assert any(len(set(found)) < len(found) for found in (practices(row["trace"]) for row in current["agent_traces"]))
     assert len({row["tier_name"] for row in current["autonomy_tiers"]} & {"Copilot", "Operations", "Autonomous"}) == 3
     assert MEMBER_TABLES.keys() <= REGISTRY.dimensions.keys()

@@ -77,7 +77,9 @@ def test_measures_and_row_filters_over_computed_columns(backend: str, engines: E
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_value_dimension_and_where_filter_over_a_computed_column(backend: str, engines: Engines, loaded: Loaded) -> None:
+def test_value_dimension_and_where_filter_over_a_computed_column(
+    backend: str, engines: Engines, loaded: Loaded
+) -> None:
     expected: Counter[float] = Counter()
     for row in _contracts(loaded):
         if row["confidence"] is not None and row["confidence"] * 100 >= 50:

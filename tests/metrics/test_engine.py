@@ -32,11 +32,19 @@ def test_client_returns_typed_arrow_tables(duckdb_warehouse: str) -> None:
             timezone="Europe/Berlin",
         )
         assert table.schema == pa.schema(
-            [("agent.name", pa.string()), ("time.month", pa.timestamp("us", tz="Europe/Berlin")), ("query_count", pa.int64()), ("avg_query_latency_ms", pa.float64())]
+            [
+                ("agent.name", pa.string()),
+                ("time.month", pa.timestamp("us", tz="Europe/Berlin")),
+                ("query_count", pa.int64()),
+                ("avg_query_latency_ms", pa.float64()),
+            ]
         )
         frame = table.to_pandas()
         assert list(frame["agent.name"]) == ["analyst", "fixer"] and list(frame["query_count"]) == [10, 10]
-        assert frame["avg_query_latency_ms"][0] == sum(50 * (i + 1) for i in range(30) if AGENTS[i % 3][0] == "analyst") / 10
+        assert (
+            frame["avg_query_latency_ms"][0]
+            == sum(50 * (i + 1) for i in range(30) if AGENTS[i % 3][0] == "analyst") / 10
+        )
         assert "GROUP BY" in client.explain(["query_count"], by=["agent.type"])
         with pytest.raises(InvalidFilter, match="unknown operator 'equals'"):
             client.query(["query_count"], where={"agent.name": {"equals": "x"}})
@@ -45,13 +53,30 @@ def test_client_returns_typed_arrow_tables(duckdb_warehouse: str) -> None:
 @pytest.mark.parametrize(
     ("options", "error", "code", "message"),
     [
-        ({"where": {"agent.name": {"equals": "x"}}}, InvalidFilter, "INVALID_FILTER", "agent.name: unknown operator 'equals'"),
-        ({"having": {"query_count": {"greater": 1}}}, InvalidFilter, "INVALID_FILTER", r"having on query_count: unknown operator 'greater'.*use eq, neq, gt"),
-        ({"having": {"query_count": {"like": "1%"}}}, InvalidFilter, "INVALID_FILTER", "having on query_count: unknown operator 'like'"),
+        (
+            {"where": {"agent.name": {"equals": "x"}}},
+            InvalidFilter,
+            "INVALID_FILTER",
+            "agent.name: unknown operator 'equals'",
+        ),
+        (
+            {"having": {"query_count": {"greater": 1}}},
+            InvalidFilter,
+            "INVALID_FILTER",
+            r"having on query_count: unknown operator 'greater'.*use eq, neq, gt",
+        ),
+        (
+            {"having": {"query_count": {"like": "1%"}}},
+            InvalidFilter,
+            "INVALID_FILTER",
+            "having on query_count: unknown operator 'like'",
+        ),
         ({"by": ["time.fortnight"]}, UnknownDimension, "UNKNOWN_FIELD", "unknown dimension attribute 'time.fortnight'"),
     ],
 )
-def test_client_mistakes_are_typed_errors(duckdb_warehouse: str, options: dict[str, object], error: type[MetricsError], code: str, message: str) -> None:
+def test_client_mistakes_are_typed_errors(
+    duckdb_warehouse: str, options: dict[str, object], error: type[MetricsError], code: str, message: str
+) -> None:
     with MetricsClient(duckdb_warehouse) as client:
         with pytest.raises(error, match=message) as raised:
             client.query(["query_count"], **options)
@@ -86,7 +111,11 @@ def test_an_unusable_duckdb_file_is_backend_unavailable(tmp_path: Path) -> None:
 def test_timeouts_reach_engine_callers_as_query_timeout(warehouse_url: str) -> None:
     with MetricsClient(warehouse_url, settings=EngineSettings(statement_timeout=1e-6)) as client:
         with pytest.raises(QueryTimeout, match="longer than 1e-06s and was cancelled") as raised:
-            client.query(["verification_count", "p95_verification_duration_ms"], by=["time.minute", "tier.name"], timezone="Europe/Berlin")
+            client.query(
+                ["verification_count", "p95_verification_duration_ms"],
+                by=["time.minute", "tier.name"],
+                timezone="Europe/Berlin",
+            )
         assert raised.value.code == "TIMEOUT"
 
 
@@ -146,13 +175,17 @@ async def test_postgres_timeout_cancels_the_query_on_the_server(pg_database: Cal
     with pytest.raises(QueryTimeout):
         await backend.fetch("SELECT pg_sleep(30)", [], timeout=0.3)
     await asyncio.sleep(0.2)
-    running = await backend.fetch("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'", [], timeout=5)
+    running = await backend.fetch(
+        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'", [], timeout=5
+    )
     assert running == [(0,)]
     await backend.close()
 
 
 def test_the_public_api_is_what_all_lists() -> None:
     """Everything ``metrics`` exposes besides its submodules is in ``__all__``, errors included."""
-    public = {name for name, value in vars(metrics).items() if not name.startswith("_") and not isinstance(value, ModuleType)}
+    public = {
+        name for name, value in vars(metrics).items() if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
     assert public == set(metrics.__all__)
     assert issubclass(metrics.BackendError, metrics.MetricsError) and metrics.QueryTimeout.code == "TIMEOUT"

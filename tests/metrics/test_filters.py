@@ -50,11 +50,16 @@ def _recommended(found: list[Any]) -> set[Any]:
     [
         (EDGES[0], EDGES[1]),
         (EDGES[0].replace(tzinfo=UTC), EDGES[1].replace(tzinfo=UTC)),
-        (EDGES[0].replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))), EDGES[1].replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=1)))),
+        (
+            EDGES[0].replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))),
+            EDGES[1].replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=1))),
+        ),
     ],
     ids=["naive-is-utc", "utc", "berlin-offsets"],
 )
-def test_time_range_includes_from_and_excludes_to(backend: str, start: datetime, end: datetime, engines: Engines, loaded: Loaded) -> None:
+def test_time_range_includes_from_and_excludes_to(
+    backend: str, start: datetime, end: datetime, engines: Engines, loaded: Loaded
+) -> None:
     """Events sit exactly at both ends (00:30 and 01:30 UTC on 2025-10-26)."""
     created = [row["created_at"] for row in loaded.reference.current["action_contracts"]]
     expected = sum(1 for moment in created if EDGES[0] <= moment < EDGES[1])
@@ -63,8 +68,12 @@ def test_time_range_includes_from_and_excludes_to(backend: str, start: datetime,
     assert result.rows == [(expected,)]
 
 
-_TIER_OR_NOT_VERIFIED = Or((_where("tier.level", FilterOp.GTE, 2), Not(_where("verification_status", FilterOp.IN, ("verified",)))))
-_TEAMLESS_OR_DATA_AGENT = Or((_where("actor.team", FilterOp.IS_NULL, True), Not(Not(_where("agent.type", FilterOp.EQ, "data")))))
+_TIER_OR_NOT_VERIFIED = Or(
+    (_where("tier.level", FilterOp.GTE, 2), Not(_where("verification_status", FilterOp.IN, ("verified",))))
+)
+_TEAMLESS_OR_DATA_AGENT = Or(
+    (_where("actor.team", FilterOp.IS_NULL, True), Not(Not(_where("agent.type", FilterOp.EQ, "data"))))
+)
 _NOT_BOTH = Not(Or((_where("component.kernel", FilterOp.LIKE, "orch%"), _where("time.is_weekend", FilterOp.EQ, True))))
 
 
@@ -83,12 +92,21 @@ def _or_not_cases(loaded: Loaded) -> dict[str, tuple[Filter, Callable[[Row], boo
         return kernel is not None and kernel.startswith("orch")
 
     return {
-        "tier-or-not-verified": (_TIER_OR_NOT_VERIFIED, lambda row: level_at_least_2(row) or row["status"] != "verified"),
+        "tier-or-not-verified": (
+            _TIER_OR_NOT_VERIFIED,
+            lambda row: level_at_least_2(row) or row["status"] != "verified",
+        ),
         "teamless-or-data-agent": (
             _TEAMLESS_OR_DATA_AGENT,
-            lambda row: attribute(row, "actor", "team", "actor_id") is None or attribute(row, "agent", "type", "agent_name") == "data",
+            lambda row: (
+                attribute(row, "actor", "team", "actor_id") is None
+                or attribute(row, "agent", "type", "agent_name") == "data"
+            ),
         ),
-        "not-orchestration-or-weekend": (_NOT_BOTH, lambda row: not (kernel_orch(row) or row["created_at"].isoweekday() >= 6)),
+        "not-orchestration-or-weekend": (
+            _NOT_BOTH,
+            lambda row: not (kernel_orch(row) or row["created_at"].isoweekday() >= 6),
+        ),
     }
 
 
@@ -120,10 +138,16 @@ UNSLICED: dict[str, tuple[Filter, Callable[[set[Any]], bool]]] = {
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", UNSLICED)
-def test_practice_filter_without_slicing_asks_whether_the_trace_recommends_one(backend: str, case: str, engines: Engines, loaded: Loaded) -> None:
+def test_practice_filter_without_slicing_asks_whether_the_trace_recommends_one(
+    backend: str, case: str, engines: Engines, loaded: Loaded
+) -> None:
     where, holds = UNSLICED[case]
     critical = case == "like-or-critical"
-    kept = [(row, found) for row, found in _traces(loaded) if holds(_recommended(found)) or (critical and row["safety_level"] == "critical")]
+    kept = [
+        (row, found)
+        for row, found in _traces(loaded)
+        if holds(_recommended(found)) or (critical and row["safety_level"] == "critical")
+    ]
     assert 0 < len(kept) < len(_traces(loaded))
     result = engines.query(backend, MetricRequest(("trace_count", "avg_trace_latency_ms"), where=where))
     assert result.rows == [(len(kept), pytest.approx(statistics.fmean(row["latency_ms"] for row, _ in kept), rel=1e-9))]
@@ -139,7 +163,9 @@ SLICED: dict[str, tuple[Filter | None, Callable[[Any], bool]]] = {
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", SLICED)
-def test_sliced_by_practice_a_trace_without_one_shows_under_the_null_practice(backend: str, case: str, engines: Engines, loaded: Loaded) -> None:
+def test_sliced_by_practice_a_trace_without_one_shows_under_the_null_practice(
+    backend: str, case: str, engines: Engines, loaded: Loaded
+) -> None:
     where, keep = SLICED[case]
     expected: dict[Any, list[int]] = {}
     for _, found in _traces(loaded):
@@ -148,7 +174,9 @@ def test_sliced_by_practice_a_trace_without_one_shows_under_the_null_practice(ba
                 counts = expected.setdefault(value, [0, 0])
                 counts[0] += 1
                 counts[1] += found.count(value) if value is not None else 0
-    result = engines.query(backend, MetricRequest(("trace_count", "practice_recommendation_count"), (PRACTICE,), where=where))
+    result = engines.query(
+        backend, MetricRequest(("trace_count", "practice_recommendation_count"), (PRACTICE,), where=where)
+    )
     assert {practice: [traces, steps] for practice, traces, steps in result.rows} == expected
     assert None in expected
 
@@ -156,5 +184,7 @@ def test_sliced_by_practice_a_trace_without_one_shows_under_the_null_practice(ba
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_practice_steps_filter_by_their_own_practice(backend: str, engines: Engines, loaded: Loaded) -> None:
     steps = sum(found.count("tdd") for _, found in _traces(loaded))
-    result = engines.query(backend, MetricRequest(("practice_recommendation_count",), where=Predicate(PRACTICE, FilterOp.EQ, "tdd")))
+    result = engines.query(
+        backend, MetricRequest(("practice_recommendation_count",), where=Predicate(PRACTICE, FilterOp.EQ, "tdd"))
+    )
     assert result.rows == [(steps,)] and steps > 1

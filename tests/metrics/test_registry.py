@@ -152,7 +152,9 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
         ("syntax", [("yaml_syntax", "metrics.yaml", 8)]),
     ],
 )
-def test_invalid_config_reports_every_problem_with_file_and_line(case: str, expected: list[tuple[str, str, int]]) -> None:
+def test_invalid_config_reports_every_problem_with_file_and_line(
+    case: str, expected: list[tuple[str, str, int]]
+) -> None:
     assert _issues(case) == expected
 
 
@@ -169,11 +171,16 @@ def test_messages_suggest_the_closest_name() -> None:
 
 def test_messages_name_what_to_change() -> None:
     messages = {case: str(_error(case)) for case in ("bad_dimensions", "bad_values", "reserved_names")}
-    assert "dimension 'verification_status' uses undeclared column 'state' (did you mean 'status'?)" in messages["bad_dimensions"]
+    assert (
+        "dimension 'verification_status' uses undeclared column 'state' (did you mean 'status'?)"
+        in messages["bad_dimensions"]
+    )
     assert "filter value 'fast' does not fit integer column 'duration_ms'" in messages["bad_values"]
     assert "format 'percnt' is not valid (did you mean 'percent'?)" in messages["bad_values"]
     assert "in cannot compare with a column; use eq, neq, gt, gte, lt, lte or like" in messages["bad_values"]
-    assert "timestamp column 'resolved_at' cannot be compared with integer column 'sla_seconds'" in messages["bad_values"]
+    assert (
+        "timestamp column 'resolved_at' cannot be compared with integer column 'sla_seconds'" in messages["bad_values"]
+    )
     assert "metric name 'total_count' is reserved for the row count of a result" in messages["reserved_names"]
     assert "must not contain '__'" in messages["reserved_names"]
 
@@ -213,7 +220,14 @@ def test_custom_metrics_join_the_builtins_from_a_directory_or_the_environment(mo
     assert registry.metric("last_resolution_at").format == "datetime"
     assert registry.metric("critical_error_count").format == "integer"
     assert registry.metric("critical_errors_per_action").format == "number"
-    assert registry.allowed_dimensions("critical_error_share") == {"time", "tier", "agent", "component", "error_type", "error_severity"}
+    assert registry.allowed_dimensions("critical_error_share") == {
+        "time",
+        "tier",
+        "agent",
+        "component",
+        "error_type",
+        "error_severity",
+    }
     monkeypatch.setenv(CONFIG_ENV, str(CONFIGS / "custom_metric"))
     assert "critical_error_count" in load_registry().metrics
     assert registry.allowed_dimensions("critical_errors_per_action") == {"time", "tier", "agent", "component"}
@@ -274,4 +288,7 @@ def test_registry_matches_the_warehouse_schema() -> None:
             table = tables[dimension.table]
             assert dimension.key in table.c
             for attribute in dimension.attributes:
-                assert isinstance(table.c[attribute.column].type, _SQL_TYPES[attribute.type]), (dimension.name, attribute.name)
+                assert isinstance(table.c[attribute.column].type, _SQL_TYPES[attribute.type]), (
+                    dimension.name,
+                    attribute.name,
+                )

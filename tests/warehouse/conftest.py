@@ -81,7 +81,9 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     content: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         natural: dict[str, dict[int, str]] = {
-            table: dict(connection.execute(sa.text(f"SELECT DISTINCT {table.split('_')[1]}_key, {key} FROM {table}")).all())
+            table: dict(
+                connection.execute(sa.text(f"SELECT DISTINCT {table.split('_')[1]}_key, {key} FROM {table}")).all()
+            )
             for table, key in set(_KEYS.values())
         }
         for table in schema.metadata.sorted_tables:

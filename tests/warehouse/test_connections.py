@@ -121,6 +121,8 @@ def test_two_threads_on_one_duckdb_file_run_one_after_the_other(tmp_path: Path) 
     for thread in threads:
         thread.join()
     assert errors == []
-    (_, first_finished), (second_started, _) = query(shared, "SELECT started_at, finished_at FROM etl_runs ORDER BY finished_at")
+    (_, first_finished), (second_started, _) = query(
+        shared, "SELECT started_at, finished_at FROM etl_runs ORDER BY finished_at"
+    )
     assert second_started < first_finished, "the runs did not overlap: this test proves nothing"
     assert snapshot(shared) == snapshot(clean)

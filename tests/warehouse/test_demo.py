@@ -33,51 +33,148 @@ Rows = dict[str, list[dict[str, Any]]]
 
 T, I, R, B, TS, J = "text", "integer", "real", "boolean", "timestamp", "json"
 CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {  # table -> column -> (kind, nullable), from sources.md
-    "autonomy_tiers": {"tier_id": (T, False), "tier_name": (T, False), "tier_level": (I, False), "max_risk_score": (R, False), "updated_at": (TS, False)},
-    "agents": {"agent_name": (T, False), "agent_type": (T, False), "capabilities": (J, False), "sla_target_seconds": (I, False), "cost_per_query_usd": (R, False), "updated_at": (TS, False)},
-    "actors": {"actor_id": (T, False), "actor_type": (T, False), "display_name": (T, False), "team": (T, True), "updated_at": (TS, False)},
+    "autonomy_tiers": {
+        "tier_id": (T, False),
+        "tier_name": (T, False),
+        "tier_level": (I, False),
+        "max_risk_score": (R, False),
+        "updated_at": (TS, False),
+    },
+    "agents": {
+        "agent_name": (T, False),
+        "agent_type": (T, False),
+        "capabilities": (J, False),
+        "sla_target_seconds": (I, False),
+        "cost_per_query_usd": (R, False),
+        "updated_at": (TS, False),
+    },
+    "actors": {
+        "actor_id": (T, False),
+        "actor_type": (T, False),
+        "display_name": (T, False),
+        "team": (T, True),
+        "updated_at": (TS, False),
+    },
     "components": {"component_name": (T, False), "kernel": (T, False), "updated_at": (TS, False)},
-    "missions": {"mission_id": (T, False), "mission_type": (T, False), "status": (T, False), "started_at": (TS, False), "completed_at": (TS, True), "updated_at": (TS, False)},
+    "missions": {
+        "mission_id": (T, False),
+        "mission_type": (T, False),
+        "status": (T, False),
+        "started_at": (TS, False),
+        "completed_at": (TS, True),
+        "updated_at": (TS, False),
+    },
     "action_contracts": {
-        "contract_id": (T, False), "mission_id": (T, True), "action_type": (T, False), "component_name": (T, False), "tier_id": (T, False),
-        "actor_id": (T, False), "agent_name": (T, True), "status": (T, False), "rolled_back": (B, False), "confidence": (R, True),
-        "duration_ms": (I, True), "created_at": (TS, False), "completed_at": (TS, True), "updated_at": (TS, False),
+        "contract_id": (T, False),
+        "mission_id": (T, True),
+        "action_type": (T, False),
+        "component_name": (T, False),
+        "tier_id": (T, False),
+        "actor_id": (T, False),
+        "agent_name": (T, True),
+        "status": (T, False),
+        "rolled_back": (B, False),
+        "confidence": (R, True),
+        "duration_ms": (I, True),
+        "created_at": (TS, False),
+        "completed_at": (TS, True),
+        "updated_at": (TS, False),
     },
     "error_events": {
-        "event_id": (T, False), "occurred_at": (TS, False), "component_name": (T, False), "tier_id": (T, True), "agent_name": (T, True),
-        "error_type": (T, False), "severity": (T, False), "auto_resolved": (B, False), "resolved_at": (TS, True), "updated_at": (TS, False),
+        "event_id": (T, False),
+        "occurred_at": (TS, False),
+        "component_name": (T, False),
+        "tier_id": (T, True),
+        "agent_name": (T, True),
+        "error_type": (T, False),
+        "severity": (T, False),
+        "auto_resolved": (B, False),
+        "resolved_at": (TS, True),
+        "updated_at": (TS, False),
     },
     "approval_requests": {
-        "approval_id": (T, False), "requested_at": (TS, False), "resolved_at": (TS, True), "status": (T, False), "agent_name": (T, True),
-        "approver_id": (T, True), "tier_id": (T, False), "component_name": (T, False), "risk_score": (R, True), "sla_seconds": (I, False),
-        "contract_id": (T, True), "updated_at": (TS, False),
+        "approval_id": (T, False),
+        "requested_at": (TS, False),
+        "resolved_at": (TS, True),
+        "status": (T, False),
+        "agent_name": (T, True),
+        "approver_id": (T, True),
+        "tier_id": (T, False),
+        "component_name": (T, False),
+        "risk_score": (R, True),
+        "sla_seconds": (I, False),
+        "contract_id": (T, True),
+        "updated_at": (TS, False),
     },
     "agent_queries": {
-        "query_id": (T, False), "created_at": (TS, False), "agent_name": (T, False), "conversation_id": (T, False), "user_id": (T, False),
-        "latency_ms": (I, False), "approved": (B, True), "human_edited": (B, False), "error_occurred": (B, False),
-        "result_size_bytes": (I, True), "cost_usd": (R, False), "updated_at": (TS, False),
+        "query_id": (T, False),
+        "created_at": (TS, False),
+        "agent_name": (T, False),
+        "conversation_id": (T, False),
+        "user_id": (T, False),
+        "latency_ms": (I, False),
+        "approved": (B, True),
+        "human_edited": (B, False),
+        "error_occurred": (B, False),
+        "result_size_bytes": (I, True),
+        "cost_usd": (R, False),
+        "updated_at": (TS, False),
     },
     "agent_feedback": {
-        "feedback_id": (T, False), "query_id": (T, True), "agent_name": (T, False), "conversation_id": (T, False), "annotator_id": (T, False),
-        "created_at": (TS, False), "annotated_at": (TS, True), "safe_to_send": (B, True), "clarity_score": (I, True),
-        "accuracy_score": (I, True), "tone_score": (I, True), "labels": (J, False), "updated_at": (TS, False),
+        "feedback_id": (T, False),
+        "query_id": (T, True),
+        "agent_name": (T, False),
+        "conversation_id": (T, False),
+        "annotator_id": (T, False),
+        "created_at": (TS, False),
+        "annotated_at": (TS, True),
+        "safe_to_send": (B, True),
+        "clarity_score": (I, True),
+        "accuracy_score": (I, True),
+        "tone_score": (I, True),
+        "labels": (J, False),
+        "updated_at": (TS, False),
     },
     "agent_traces": {
-        "trace_id": (T, False), "created_at": (TS, False), "user_id": (T, False), "agent_name": (T, False), "facet": (T, True),
-        "mode": (T, True), "confidence": (R, True), "safety_level": (T, False), "latency_ms": (I, False), "trace": (J, False), "updated_at": (TS, False),
+        "trace_id": (T, False),
+        "created_at": (TS, False),
+        "user_id": (T, False),
+        "agent_name": (T, False),
+        "facet": (T, True),
+        "mode": (T, True),
+        "confidence": (R, True),
+        "safety_level": (T, False),
+        "latency_ms": (I, False),
+        "trace": (J, False),
+        "updated_at": (TS, False),
     },
 }
-EVENT_TIME = {"missions": "started_at", "action_contracts": "created_at", "error_events": "occurred_at", "approval_requests": "requested_at",
-              "agent_queries": "created_at", "agent_feedback": "created_at", "agent_traces": "created_at"}
+EVENT_TIME = {
+    "missions": "started_at",
+    "action_contracts": "created_at",
+    "error_events": "occurred_at",
+    "approval_requests": "requested_at",
+    "agent_queries": "created_at",
+    "agent_feedback": "created_at",
+    "agent_traces": "created_at",
+}
 REFERENCES = [  # (fact table, column, referenced table, its key)
-    ("action_contracts", "mission_id", "missions", "mission_id"), ("action_contracts", "component_name", "components", "component_name"),
-    ("action_contracts", "tier_id", "autonomy_tiers", "tier_id"), ("action_contracts", "actor_id", "actors", "actor_id"),
-    ("action_contracts", "agent_name", "agents", "agent_name"), ("error_events", "component_name", "components", "component_name"),
-    ("error_events", "tier_id", "autonomy_tiers", "tier_id"), ("error_events", "agent_name", "agents", "agent_name"),
-    ("approval_requests", "agent_name", "agents", "agent_name"), ("approval_requests", "approver_id", "actors", "actor_id"),
-    ("approval_requests", "tier_id", "autonomy_tiers", "tier_id"), ("approval_requests", "component_name", "components", "component_name"),
-    ("agent_queries", "agent_name", "agents", "agent_name"), ("agent_feedback", "agent_name", "agents", "agent_name"),
-    ("agent_feedback", "annotator_id", "actors", "actor_id"), ("agent_traces", "agent_name", "agents", "agent_name"),
+    ("action_contracts", "mission_id", "missions", "mission_id"),
+    ("action_contracts", "component_name", "components", "component_name"),
+    ("action_contracts", "tier_id", "autonomy_tiers", "tier_id"),
+    ("action_contracts", "actor_id", "actors", "actor_id"),
+    ("action_contracts", "agent_name", "agents", "agent_name"),
+    ("error_events", "component_name", "components", "component_name"),
+    ("error_events", "tier_id", "autonomy_tiers", "tier_id"),
+    ("error_events", "agent_name", "agents", "agent_name"),
+    ("approval_requests", "agent_name", "agents", "agent_name"),
+    ("approval_requests", "approver_id", "actors", "actor_id"),
+    ("approval_requests", "tier_id", "autonomy_tiers", "tier_id"),
+    ("approval_requests", "component_name", "components", "component_name"),
+    ("agent_queries", "agent_name", "agents", "agent_name"),
+    ("agent_feedback", "agent_name", "agents", "agent_name"),
+    ("agent_feedback", "annotator_id", "actors", "actor_id"),
+    ("agent_traces", "agent_name", "agents", "agent_name"),
 ]
 SQLITE_SPELLINGS = {
     "space, fraction": r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}",
@@ -172,7 +269,11 @@ def test_public_api() -> None:
     for function in (generate_demo_source, advance_demo_source):
         parameters = inspect.signature(function).parameters
         assert [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY] == [
-            *(["step"] if function is advance_demo_source else []), "seed", "scale", "anchor", "progress"
+            *(["step"] if function is advance_demo_source else []),
+            "seed",
+            "scale",
+            "anchor",
+            "progress",
         ]
 
 
@@ -212,7 +313,13 @@ def test_sizes_follow_the_scale_and_progress_reaches_every_total(snapshot: Snaps
     assert snapshot.counts == size
     contracts = size["action_contracts"]
     assert contracts == round(20_000 * SCALE)
-    for table, share in [("error_events", 1 / 4), ("approval_requests", 1 / 8), ("missions", 1 / 20), ("agent_queries", 1 / 2), ("agent_traces", 1 / 3)]:
+    for table, share in [
+        ("error_events", 1 / 4),
+        ("approval_requests", 1 / 8),
+        ("missions", 1 / 20),
+        ("agent_queries", 1 / 2),
+        ("agent_traces", 1 / 3),
+    ]:
         assert size[table] == pytest.approx(contracts * share, rel=0.1), table
     assert size["agent_feedback"] == pytest.approx(size["agent_queries"] / 10, rel=0.1)
     final = {table: (done, total) for table, done, total in snapshot.progress}
@@ -223,7 +330,12 @@ def test_sizes_follow_the_scale_and_progress_reaches_every_total(snapshot: Snaps
 def test_reference_tables_hold_a_realistic_cast(snapshot: Snapshot) -> None:
     rows = snapshot.rows
     tiers = [(r["tier_id"], r["tier_name"], r["tier_level"], r["max_risk_score"]) for r in rows["autonomy_tiers"]]
-    assert [t[:3] for t in tiers] == [("tier_0", "Observe", 0), ("tier_1", "Assist", 1), ("tier_2", "Operational", 2), ("tier_3", "Autonomous", 3)]
+    assert [t[:3] for t in tiers] == [
+        ("tier_0", "Observe", 0),
+        ("tier_1", "Assist", 1),
+        ("tier_2", "Operational", 2),
+        ("tier_3", "Autonomous", 3),
+    ]
     risks = [t[3] for t in tiers]
     assert risks == sorted(risks) and len(set(risks)) == 4 and risks[0] > 0 and risks[-1] <= 1
     assert len(rows["agents"]) == 12
@@ -236,7 +348,16 @@ def test_reference_tables_hold_a_realistic_cast(snapshot: Snapshot) -> None:
     assert None in human_teams and len(set(human_teams)) > 4
     assert len(rows["components"]) >= 25
     assert set(column(rows, "components", "kernel")) == {
-        "core", "ingress", "intelligence", "learning", "memory", "orchestration", "resilience", "mlt", "mldl", "communications"
+        "core",
+        "ingress",
+        "intelligence",
+        "learning",
+        "memory",
+        "orchestration",
+        "resilience",
+        "mlt",
+        "mldl",
+        "communications",
     }
     assert len(set(column(rows, "missions", "mission_type"))) >= 5
 
@@ -278,7 +399,9 @@ def test_statuses_mix_like_a_live_system(snapshot: Snapshot) -> None:
     assert all(r["resolved_at"] is None and r["approver_id"] is None for r in approvals if r["status"] == "pending")
     decided = [r for r in approvals if r["status"] in ("approved", "rejected")]
     timed = [r for r in decided if r["resolved_at"] is not None]
-    late = [r for r in timed if (instant(r["resolved_at"]) - instant(r["requested_at"])).total_seconds() > r["sla_seconds"]]
+    late = [
+        r for r in timed if (instant(r["resolved_at"]) - instant(r["requested_at"])).total_seconds() > r["sla_seconds"]
+    ]
     assert 0 < len(late) < len(timed) < len(decided)
 
     errors = rows["error_events"]
@@ -318,7 +441,11 @@ def test_volume_follows_weekdays_and_business_hours(snapshot: Snapshot) -> None:
 
 
 def test_durations_have_long_tails(snapshot: Snapshot) -> None:
-    for table, name in [("action_contracts", "duration_ms"), ("agent_queries", "latency_ms"), ("agent_traces", "latency_ms")]:
+    for table, name in [
+        ("action_contracts", "duration_ms"),
+        ("agent_queries", "latency_ms"),
+        ("agent_traces", "latency_ms"),
+    ]:
         values = sorted(v for v in column(snapshot.rows, table, name) if v is not None)
         assert values[int(0.99 * len(values))] > 5 * values[len(values) // 2], (table, name)
     for table in ("action_contracts", "agent_traces"):
@@ -339,7 +466,11 @@ def test_traces_and_feedback_carry_the_json_the_metrics_read(snapshot: Snapshot)
     users = column(snapshot.rows, "agent_queries", "user_id") + column(snapshot.rows, "agent_traces", "user_id")
     assert all(re.fullmatch(r"user_\d{5}", u) for u in users)
     assert 100 <= len(set(users)) <= 1000
-    scores = {v for name in ("clarity_score", "accuracy_score", "tone_score") for v in column(snapshot.rows, "agent_feedback", name)}
+    scores = {
+        v
+        for name in ("clarity_score", "accuracy_score", "tone_score")
+        for v in column(snapshot.rows, "agent_feedback", name)
+    }
     assert scores == {None, 1, 2, 3, 4, 5}
 
 
@@ -359,7 +490,9 @@ def test_the_same_seed_gives_the_same_rows_and_another_seed_does_not(
     assert contents[0]["action_contracts"] != contents[2]["action_contracts"]
 
 
-def test_anchor_moves_the_window_and_misuse_is_refused(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> None:
+def test_anchor_moves_the_window_and_misuse_is_refused(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
     url = new_url(kind, request, tmp_path)
     anchor = datetime(2024, 3, 1, 12, tzinfo=UTC)
     generate_demo_source(url, scale=0.02, anchor=anchor)
@@ -385,7 +518,9 @@ def kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def changed_rows(before: Rows, after: Rows, table: str) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
+def changed_rows(
+    before: Rows, after: Rows, table: str
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """Rows new in ``after``, and (old, new) pairs of rows whose content changed."""
     old, new = by_key(before, table), by_key(after, table)
     assert old.keys() <= new.keys(), f"{table}: rows were deleted"
@@ -427,7 +562,7 @@ def test_advance_changes_history_inside_the_period(advanced: Advanced) -> None:
     assert tiers[2]["tier_3"]["max_risk_score"] < tiers[1]["tier_3"]["max_risk_score"]
     for step in (1, 2):
         _, updated = changed_rows(advanced.states[step - 1], advanced.states[step], "agents")
-        (old, new), = updated
+        ((old, new),) = updated
         assert old["agent_type"] != new["agent_type"]
         assert set(parsed_json(old["capabilities"])) < set(parsed_json(new["capabilities"]))
 
@@ -450,7 +585,10 @@ def test_advance_writes_late_commits_and_late_arrivals(advanced: Advanced) -> No
             newest = max(instant(v) for v in column(before, table, "updated_at"))
             inserted, _ = changed_rows(before, after, table)
             late = [instant(r["updated_at"]) for r in inserted if instant(r["updated_at"]) < newest]
-            assert late and all(newest - timedelta(minutes=5) < t <= newest - timedelta(minutes=1) for t in late), (step, table)
+            assert late and all(newest - timedelta(minutes=5) < t <= newest - timedelta(minutes=1) for t in late), (
+                step,
+                table,
+            )
         for table in ("action_contracts", "error_events", "agent_queries"):
             inserted, _ = changed_rows(before, after, table)
             arrivals = [r for r in inserted if instant(r[EVENT_TIME[table]]) < start - timedelta(days=1)]

@@ -26,14 +26,20 @@ def test_no_server_fails_under_ci() -> None:
 @pytest.mark.parametrize("problem", ["missing database", "unknown user"])
 def test_a_reachable_server_that_refuses_fails_instead_of_skipping(pg_admin: sa.Engine, problem: str) -> None:
     url = sa.make_url(PG_ADMIN_URL)
-    url = url.set(database="gm_no_such_database") if problem == "missing database" else url.set(username="gm_no_such_user")
+    url = (
+        url.set(database="gm_no_such_database")
+        if problem == "missing database"
+        else url.set(username="gm_no_such_user")
+    )
     with pytest.raises(sa.exc.OperationalError):
         open_admin(url.render_as_string(hide_password=False), ci=False)
 
 
 def _databases(engine: sa.Engine, prefix: str) -> set[str]:
     with engine.connect() as connection:
-        names = connection.execute(sa.text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"), {"p": prefix})
+        names = connection.execute(
+            sa.text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"), {"p": prefix}
+        )
         return set(names.scalars())
 
 

@@ -62,13 +62,17 @@ def _postgresql_update(connection: sa.Connection, batch: Batch, key: str) -> Non
     with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(
             sql.SQL("CREATE TEMPORARY TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
-                sql.Identifier(scratch), sql.SQL(", ").join(sql.Identifier(name) for name in columns), sql.Identifier(table.name)
+                sql.Identifier(scratch),
+                sql.SQL(", ").join(sql.Identifier(name) for name in columns),
+                sql.Identifier(table.name),
             )
         )
     _copy(connection, scratch, columns, encoding.rows(batch, columns, encoding.POSTGRESQL))
     changes = sa.table(scratch, *(sa.column(name) for name in columns))
     connection.execute(
-        sa.update(table).where(table.c[key] == changes.c[key]).values({name: changes.c[name] for name in columns if name != key})
+        sa.update(table)
+        .where(table.c[key] == changes.c[key])
+        .values({name: changes.c[name] for name in columns if name != key})
     )
     with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(scratch)))
@@ -85,7 +89,12 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "sqlite": Backend(
         driver="pysqlite",
-        session=("PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -131072"),
+        session=(
+            "PRAGMA journal_mode = OFF",
+            "PRAGMA synchronous = OFF",
+            "PRAGMA temp_store = MEMORY",
+            "PRAGMA cache_size = -131072",
+        ),
         insert=_sqlite_insert,
         update=_sqlite_update,
     ),
@@ -104,7 +113,9 @@ def open_source(url: str) -> tuple[sa.Engine, Backend]:
     backend = BACKENDS.get(parsed.get_backend_name())
     if backend is None:
         raise ValueError(f"the demo source must be sqlite:///PATH or postgresql+psycopg://..., not {url!r}.")
-    engine = sa.create_engine(parsed.set(drivername=f"{parsed.get_backend_name()}+{backend.driver}"), poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(
+        parsed.set(drivername=f"{parsed.get_backend_name()}+{backend.driver}"), poolclass=sa.pool.NullPool
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

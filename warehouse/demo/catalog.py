@@ -113,7 +113,16 @@ _HUMANS = (
 )
 """(login, display name, team, approves, annotates); a None display name means a contractor without a team."""
 
-_SYSTEMS = ("scheduler", "ci-pipeline", "webhook-relay", "policy-bot", "backfill-runner", "monitoring", "billing-sync", "chatops")
+_SYSTEMS = (
+    "scheduler",
+    "ci-pipeline",
+    "webhook-relay",
+    "policy-bot",
+    "backfill-runner",
+    "monitoring",
+    "billing-sync",
+    "chatops",
+)
 
 
 def _humans() -> tuple[Actor, ...]:
@@ -133,8 +142,14 @@ def _humans() -> tuple[Actor, ...]:
 
 ACTORS: tuple[Actor, ...] = (
     _humans()
-    + tuple(Actor(f"system:{name}", "system", f"{name.replace('-', ' ').title()} service", "platform", 1.5) for name in _SYSTEMS)
-    + tuple(Actor(f"agent:{agent.name}", "agent", f"{agent.name.title()} agent", None, 2.0) for agent in AGENTS[::3] + AGENTS[1::3])
+    + tuple(
+        Actor(f"system:{name}", "system", f"{name.replace('-', ' ').title()} service", "platform", 1.5)
+        for name in _SYSTEMS
+    )
+    + tuple(
+        Actor(f"agent:{agent.name}", "agent", f"{agent.name.title()} agent", None, 2.0)
+        for agent in AGENTS[::3] + AGENTS[1::3]
+    )
 )
 
 COMPONENTS: tuple[Component, ...] = (

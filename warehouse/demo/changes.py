@@ -62,7 +62,9 @@ def agent_change(rng: np.random.Generator, step: int, state: SourceState, period
         return None
     agent = state.agents[(5 * step) % len(state.agents)]
     current = agent["agent_type"]
-    new_type = AGENT_TYPES[(AGENT_TYPES.index(current) + 1) % len(AGENT_TYPES)] if current in AGENT_TYPES else AGENT_TYPES[0]
+    new_type = (
+        AGENT_TYPES[(AGENT_TYPES.index(current) + 1) % len(AGENT_TYPES)] if current in AGENT_TYPES else AGENT_TYPES[0]
+    )
     capabilities = list(agent["capabilities"] or [])
     learned = [c for c in CAPABILITIES[new_type] if c not in capabilities][:1]
     return Batch(

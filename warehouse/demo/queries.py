@@ -72,7 +72,9 @@ def _labels(rng: np.random.Generator, size: int, annotated: np.ndarray) -> np.nd
     keys = rng.random((size, len(LABELS))) ** (1 / weights)
     order = np.argsort(-keys, axis=1)
     counts = np.where(annotated, rng.choice(4, size=size, p=[0.2, 0.45, 0.25, 0.1]), 0)
-    return np.asarray(["[" + ", ".join(_LABEL_TEXT[row[:n]]) + "]" for row, n in zip(order, counts, strict=True)], dtype=object)
+    return np.asarray(
+        ["[" + ", ".join(_LABEL_TEXT[row[:n]]) + "]" for row, n in zip(order, counts, strict=True)], dtype=object
+    )
 
 
 def _feedback(rng: np.random.Generator, scene: Scene, queries: Batch, latency: np.ndarray, as_of: np.ndarray) -> Batch:
@@ -82,14 +84,19 @@ def _feedback(rng: np.random.Generator, scene: Scene, queries: Batch, latency: n
     observed = as_of[picked]
     columns = queries.columns
     created = np.minimum(
-        columns["created_at"][picked] + latency[picked] * 1000 + lognormal(rng, 10 * MINUTE, 1.0, count).astype(np.int64),
+        columns["created_at"][picked]
+        + latency[picked] * 1000
+        + lognormal(rng, 10 * MINUTE, 1.0, count).astype(np.int64),
         observed,
     )
     annotation = created + lognormal(rng, 6 * HOUR, 1.0, count).astype(np.int64)
     annotated = ~chance(rng, 0.05, count) & (annotation <= observed)
     updated = np.where(annotated, annotation, created) + lag(rng, count)
     score_weights = np.asarray(SCORES) / sum(SCORES)
-    scores = {name: rng.choice(5, size=count, p=score_weights) + 1 for name in ("clarity_score", "accuracy_score", "tone_score")}
+    scores = {
+        name: rng.choice(5, size=count, p=score_weights) + 1
+        for name in ("clarity_score", "accuracy_score", "tone_score")
+    }
     return Batch(
         agent_feedback,
         seqs,

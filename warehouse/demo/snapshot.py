@@ -20,7 +20,11 @@ from warehouse.source import SOURCE_TABLES, source_metadata
 
 def _refuse_filled(connection: sa.Connection, url: str) -> None:
     """Writing a snapshot over an existing one would collide on ids halfway through: refuse before writing."""
-    filled = [table.name for table in SOURCE_TABLES if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()]
+    filled = [
+        table.name
+        for table in SOURCE_TABLES
+        if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()
+    ]
     if filled:
         raise ValueError(
             f"the demo source {url!r} already holds rows in {', '.join(filled)}; "

@@ -21,7 +21,16 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from warehouse.demo.batch import ID_PREFIXES, seqs_of
 from warehouse.demo.timeline import to_micros
-from warehouse.source import EVENT_TABLES, REFERENCE_TABLES, action_contracts, actors, agents, autonomy_tiers, components, source_metadata
+from warehouse.source import (
+    EVENT_TABLES,
+    REFERENCE_TABLES,
+    action_contracts,
+    actors,
+    agents,
+    autonomy_tiers,
+    components,
+    source_metadata,
+)
 
 
 class sortable_instant(FunctionElement[Any]):
@@ -80,7 +89,9 @@ class Open:
     keys: np.ndarray
 
     @classmethod
-    def read(cls, connection: sa.Connection, table: str, key: str, since: str, condition: str, value: str | None) -> Open:
+    def read(
+        cls, connection: sa.Connection, table: str, key: str, since: str, condition: str, value: str | None
+    ) -> Open:
         raw = sa.table(table, sa.column(key), sa.column(since), sa.column(condition))
         where = raw.c[condition].is_(None) if value is None else raw.c[condition] == value
         rows = connection.execute(sa.select(raw.c[key], raw.c[since]).where(where).order_by(raw.c[key])).all()
@@ -121,20 +132,28 @@ def _newest_update(connection: sa.Connection, table: sa.Table) -> int:
 def read_state(connection: sa.Connection, url: str) -> SourceState:
     missing = sorted(set(source_metadata.tables) - set(sa.inspect(connection).get_table_names()))
     if missing:
-        raise ValueError(f"{url!r} is not a demo source (no table {', '.join(missing)}); run generate_demo_source first.")
+        raise ValueError(
+            f"{url!r} is not a demo source (no table {', '.join(missing)}); run generate_demo_source first."
+        )
     if not connection.execute(sa.select(sa.literal(1)).select_from(action_contracts).limit(1)).first():
         raise ValueError(f"{url!r} holds no demo snapshot; run generate_demo_source first.")
     tier_columns = [autonomy_tiers.c[name] for name in ("tier_id", "tier_name", "tier_level", "max_risk_score")]
     tiers = connection.execute(sa.select(*tier_columns).order_by(autonomy_tiers.c.tier_id)).mappings().all()
-    agent_rows = connection.execute(
-        sa.select(agents.c.agent_name, agents.c.agent_type, agents.c.capabilities).order_by(agents.c.agent_name)
-    ).mappings().all()
+    agent_rows = (
+        connection.execute(
+            sa.select(agents.c.agent_name, agents.c.agent_type, agents.c.capabilities).order_by(agents.c.agent_name)
+        )
+        .mappings()
+        .all()
+    )
     event_tables = (*EVENT_TABLES, source_metadata.tables["missions"])
     return SourceState(
         next_seqs={table.name: _next_seq(connection, table) for table in event_tables},
         newest_updates={table.name: _newest_update(connection, table) for table in (*REFERENCE_TABLES, *EVENT_TABLES)},
         pending_contracts=Open.read(connection, "action_contracts", "contract_id", "created_at", "status", "pending"),
-        pending_approvals=Open.read(connection, "approval_requests", "approval_id", "requested_at", "status", "pending"),
+        pending_approvals=Open.read(
+            connection, "approval_requests", "approval_id", "requested_at", "status", "pending"
+        ),
         open_errors=Open.read(connection, "error_events", "event_id", "occurred_at", "resolved_at", None),
         running_missions=Open.read(connection, "missions", "mission_id", "started_at", "status", "running"),
         tiers=[dict(row) for row in tiers],

@@ -89,7 +89,9 @@ class Chunk:
         return np.sort(starts + rng.integers(0, HOUR, size=starts.size))
 
 
-def plan_chunks(rng: np.random.Generator, window: Window, total: int, weights: np.ndarray, chunk_rows: int) -> list[Chunk]:
+def plan_chunks(
+    rng: np.random.Generator, window: Window, total: int, weights: np.ndarray, chunk_rows: int
+) -> list[Chunk]:
     """Split ``total`` events over the window's slots, grouped into time-ordered chunks."""
     counts = rng.multinomial(total, weights / weights.sum())
     before = np.cumsum(counts) - counts

@@ -17,7 +17,16 @@ from warehouse.demo import cast
 from warehouse.demo.batch import Batch, row_ids
 from warehouse.demo.sampling import chance, choose_weighted, clip_updates, lag, lognormal
 from warehouse.demo.scene import Scene
-from warehouse.demo.vocabulary import FACETS, MODES, PLAN_STEPS, PRACTICES, RATIONALES, RULES, SAFETY_LEVELS, STEP_DETAILS
+from warehouse.demo.vocabulary import (
+    FACETS,
+    MODES,
+    PLAN_STEPS,
+    PRACTICES,
+    RATIONALES,
+    RULES,
+    SAFETY_LEVELS,
+    STEP_DETAILS,
+)
 from warehouse.source import agent_traces
 
 NO_PLAN, PLAN_WITHOUT_PRACTICE, PLAN_WITH_PRACTICE = 0, 1, 2
@@ -28,7 +37,9 @@ _MAX_OTHER_STEPS = 3
 _PRACTICE_STEPS = [json.dumps({"kind": "practice", "detail": name}) for name, _ in PRACTICES]
 _PRACTICE_WEIGHTS = np.asarray([weight for _, weight in PRACTICES])
 _OTHER_STEPS = [json.dumps({"kind": kind, "detail": detail}) for kind, _ in PLAN_STEPS for detail in STEP_DETAILS[kind]]
-_OTHER_WEIGHTS = np.asarray([weight / len(STEP_DETAILS[kind]) for kind, weight in PLAN_STEPS for _ in STEP_DETAILS[kind]])
+_OTHER_WEIGHTS = np.asarray(
+    [weight / len(STEP_DETAILS[kind]) for kind, weight in PLAN_STEPS for _ in STEP_DETAILS[kind]]
+)
 _RULES = [json.dumps(rule) for rule in RULES]
 _RATIONALES = [json.dumps(text) for text in RATIONALES]
 

@@ -99,7 +99,12 @@ def end_missions(rng: np.random.Generator, running: Open, period: Window) -> tup
     ended = Batch(
         missions,
         running.keys[moves],
-        {"mission_id": _ids(running, moves), "status": outcome, "completed_at": at, "updated_at": _stamped(rng, at, period)},
+        {
+            "mission_id": _ids(running, moves),
+            "status": outcome,
+            "completed_at": at,
+            "updated_at": _stamped(rng, at, period),
+        },
         {"completed_at": ~recorded},
     )
     order = np.argsort(running.since, kind="stable")

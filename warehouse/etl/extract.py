@@ -103,7 +103,9 @@ def check_contract(engine: sa.Engine) -> frozenset[str]:
             if reflected.get("updated_at", {}).get("nullable", True):
                 nullable.add(table.name)
             problems.extend(
-                f"table {table.name} has no column {column.name}" for column in table.columns if column.name not in columns
+                f"table {table.name} has no column {column.name}"
+                for column in table.columns
+                if column.name not in columns
             )
     except sa.exc.DBAPIError as exc:
         raise SourceUnavailable(

@@ -194,7 +194,10 @@ def recommended_practices(trace: Any) -> Counter[str]:
 
 
 def _trace_practices(row: Row, fact: Row) -> list[Row]:
-    shared = {name: fact[name] for name in ("trace_id", "created_at", "agent_key", "user_key", "facet", "mode", "safety_level")}
+    shared = {
+        name: fact[name]
+        for name in ("trace_id", "created_at", "agent_key", "user_key", "facet", "mode", "safety_level")
+    }
     return [
         {**shared, "practice": practice, "step_count": steps}
         for practice, steps in sorted(recommended_practices(row["trace"]).items())

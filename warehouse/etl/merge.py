@@ -40,7 +40,9 @@ def _stage_duckdb(connection: sa.Connection, stage: sa.Table, rows: list[dict[st
     driver.register(view, pa.Table.from_pylist(rows, schema=schema))
     try:
         columns = [column.name for column in stage.columns]
-        connection.execute(sa.insert(stage).from_select(columns, sa.select(*map(sa.column, columns)).select_from(sa.table(view))))
+        connection.execute(
+            sa.insert(stage).from_select(columns, sa.select(*map(sa.column, columns)).select_from(sa.table(view)))
+        )
     finally:
         driver.unregister(view)
 

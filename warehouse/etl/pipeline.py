@@ -165,7 +165,9 @@ def run_etl(
         with warehouse.begin():
             warehouse.execute(sa.update(runs).where(runs.c.status == "running").values(status="abandoned"))
             warehouse.execute(
-                sa.insert(runs).values(run_id=run_id, started_at=started_at, status="running", source=display_url(source_url))
+                sa.insert(runs).values(
+                    run_id=run_id, started_at=started_at, status="running", source=display_url(source_url)
+                )
             )
         tables: list[TableStats] = []
         try:

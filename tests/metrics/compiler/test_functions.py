@@ -24,11 +24,17 @@ ts, x, name = sa.column("ts"), sa.column("x"), sa.column("name")
 ZONE = sa.literal_column("'Europe/Berlin'")
 BOTH = {
     "local_time": (local_time(ts, ZONE), "((ts AT TIME ZONE 'UTC') AT TIME ZONE 'Europe/Berlin')"),
-    "local_time of an expression": (local_time(ts - x, ZONE), "(((ts - x) AT TIME ZONE 'UTC') AT TIME ZONE 'Europe/Berlin')"),
+    "local_time of an expression": (
+        local_time(ts - x, ZONE),
+        "(((ts - x) AT TIME ZONE 'UTC') AT TIME ZONE 'Europe/Berlin')",
+    ),
     "truncate": (truncate(TimeGrain.WEEK, ts), "date_trunc('week', ts)"),
     "iso_day_of_week": (iso_day_of_week(ts), "CAST(EXTRACT(ISODOW FROM ts) AS INTEGER)"),
     "hour_of_day": (hour_of_day(ts), "CAST(EXTRACT(HOUR FROM ts) AS INTEGER)"),
-    "percentile_cont": (percentile_cont(0.95, x), "percentile_cont(0.95) WITHIN GROUP (ORDER BY CAST(x AS DOUBLE PRECISION))"),
+    "percentile_cont": (
+        percentile_cont(0.95, x),
+        "percentile_cont(0.95) WITHIN GROUP (ORDER BY CAST(x AS DOUBLE PRECISION))",
+    ),
     "exact_sum": (exact_sum(x, None), "CAST(CAST(sum(CAST(x AS NUMERIC(38, 9))) AS TEXT) AS DOUBLE PRECISION)"),
 }
 DIVIDE = {  # asyncpg's compiler casts the nullif result back to the declared type

@@ -6,8 +6,26 @@ from datetime import UTC, datetime
 
 import pytest
 
-from metrics.compiler import And, DimensionRef, MetricCondition, MetricRequest, Not, OrderBy, Predicate, TimeRange, compile_query
-from metrics.errors import InvalidDimension, InvalidFilter, InvalidRequest, LimitExceeded, QueryError, UnknownDimension, UnknownMetric
+from metrics.compiler import (
+    And,
+    DimensionRef,
+    MetricCondition,
+    MetricRequest,
+    Not,
+    OrderBy,
+    Predicate,
+    TimeRange,
+    compile_query,
+)
+from metrics.errors import (
+    InvalidDimension,
+    InvalidFilter,
+    InvalidRequest,
+    LimitExceeded,
+    QueryError,
+    UnknownDimension,
+    UnknownMetric,
+)
 from metrics.model import FilterOp
 from metrics.registry import Registry, load_registry
 
@@ -26,7 +44,12 @@ def _where(key: str, op: FilterOp, value: object) -> Predicate:
     ("request_", "error", "message", "code"),
     [
         (_request("verification_cnt"), UnknownMetric, "did you mean 'verification_count'", "UNKNOWN_FIELD"),
-        (_request("verification_count", by=("tier.nam",)), UnknownDimension, "did you mean 'tier.name'", "UNKNOWN_FIELD"),
+        (
+            _request("verification_count", by=("tier.nam",)),
+            UnknownDimension,
+            "did you mean 'tier.name'",
+            "UNKNOWN_FIELD",
+        ),
         (_request("verification_count", by=("tiers.name",)), UnknownDimension, "did you mean 'tier'", "UNKNOWN_FIELD"),
         (
             _request("query_count", by=("tier.name",)),
@@ -52,20 +75,62 @@ def _where(key: str, op: FilterOp, value: object) -> Predicate:
             "'errors_per_verification' cannot be sliced or filtered by 'mission'",
             "INVALID_DIMENSION",
         ),
-        (_request("error_count", where=_where("tier.level", FilterOp.EQ, "two")), InvalidFilter, "'two' is not an integer value", "INVALID_FILTER"),
-        (_request("error_count", where=_where("tier.level", FilterOp.LIKE, "2%")), InvalidFilter, "like applies to strings only", "INVALID_FILTER"),
-        (_request("error_count", where=_where("tier.name", FilterOp.GT, "a")), InvalidFilter, "applies to numbers and times", "INVALID_FILTER"),
-        (_request("error_count", where=_where("tier.name", FilterOp.IN, "Observe")), InvalidFilter, "takes a list", "INVALID_FILTER"),
-        (_request("error_count", where=_where("tier.name", FilterOp.IS_NULL, "yes")), InvalidFilter, "isNull takes true or false", "INVALID_FILTER"),
-        (_request("error_count", timezone="Mars/Olympus"), InvalidRequest, "unknown time zone 'Mars/Olympus'", "INVALID_FILTER"),
-        (_request("error_count", order_by=(OrderBy("tier.name"),)), InvalidRequest, "cannot order by 'tier.name'", "INVALID_FILTER"),
-        (_request("error_count", having=(MetricCondition("approval_count", FilterOp.GT, 1),)), InvalidFilter, "not selected", "INVALID_FILTER"),
+        (
+            _request("error_count", where=_where("tier.level", FilterOp.EQ, "two")),
+            InvalidFilter,
+            "'two' is not an integer value",
+            "INVALID_FILTER",
+        ),
+        (
+            _request("error_count", where=_where("tier.level", FilterOp.LIKE, "2%")),
+            InvalidFilter,
+            "like applies to strings only",
+            "INVALID_FILTER",
+        ),
+        (
+            _request("error_count", where=_where("tier.name", FilterOp.GT, "a")),
+            InvalidFilter,
+            "applies to numbers and times",
+            "INVALID_FILTER",
+        ),
+        (
+            _request("error_count", where=_where("tier.name", FilterOp.IN, "Observe")),
+            InvalidFilter,
+            "takes a list",
+            "INVALID_FILTER",
+        ),
+        (
+            _request("error_count", where=_where("tier.name", FilterOp.IS_NULL, "yes")),
+            InvalidFilter,
+            "isNull takes true or false",
+            "INVALID_FILTER",
+        ),
+        (
+            _request("error_count", timezone="Mars/Olympus"),
+            InvalidRequest,
+            "unknown time zone 'Mars/Olympus'",
+            "INVALID_FILTER",
+        ),
+        (
+            _request("error_count", order_by=(OrderBy("tier.name"),)),
+            InvalidRequest,
+            "cannot order by 'tier.name'",
+            "INVALID_FILTER",
+        ),
+        (
+            _request("error_count", having=(MetricCondition("approval_count", FilterOp.GT, 1),)),
+            InvalidFilter,
+            "not selected",
+            "INVALID_FILTER",
+        ),
         (_request("error_count", limit=10_001), LimitExceeded, "exceeds the maximum of 10000", "LIMIT_EXCEEDED"),
         (_request("error_count", limit=-1), InvalidRequest, "must not be negative", "INVALID_FILTER"),
         (_request(), InvalidRequest, "at least one metric", "INVALID_FILTER"),
         (_request("error_count", "error_count"), InvalidRequest, "selected twice", "INVALID_FILTER"),
         (
-            _request("error_count", time_range=TimeRange(datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))),
+            _request(
+                "error_count", time_range=TimeRange(datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
+            ),
             InvalidFilter,
             "from is after to",
             "INVALID_FILTER",
@@ -79,12 +144,17 @@ def test_request_errors(request_: MetricRequest, error: type[QueryError], messag
 
 
 def test_an_unknown_time_grain_is_an_unknown_field() -> None:
-    with pytest.raises(UnknownDimension, match=r"unknown dimension attribute 'time\.hours' \(did you mean 'time\.hour'\?\); time needs a grain") as raised:
+    with pytest.raises(
+        UnknownDimension,
+        match=r"unknown dimension attribute 'time\.hours' \(did you mean 'time\.hour'\?\); time needs a grain",
+    ) as raised:
         DimensionRef.parse("time.hours")
     assert raised.value.code == "UNKNOWN_FIELD"
 
 
 def test_nested_filter_values_are_all_checked() -> None:
-    where = And((_where("tier.name", FilterOp.EQ, "Observe"), Not(_where("agent.sla_target_seconds", FilterOp.GT, "slow"))))
+    where = And(
+        (_where("tier.name", FilterOp.EQ, "Observe"), Not(_where("agent.sla_target_seconds", FilterOp.GT, "slow")))
+    )
     with pytest.raises(InvalidFilter, match=r"filter on agent\.sla_target_seconds: 'slow' is not an integer value"):
         compile_query(_request("error_count", where=where), REGISTRY)

@@ -12,7 +12,17 @@ from duckdb_engine import Dialect as DuckDBDialect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 
-from metrics.compiler import And, DimensionRef, MetricCondition, MetricRequest, Or, OrderBy, Predicate, TimeRange, compile_query
+from metrics.compiler import (
+    And,
+    DimensionRef,
+    MetricCondition,
+    MetricRequest,
+    Or,
+    OrderBy,
+    Predicate,
+    TimeRange,
+    compile_query,
+)
 from metrics.model import FilterOp
 from metrics.registry import load_registry
 
@@ -43,7 +53,12 @@ CASES: dict[str, MetricRequest] = {
     "practice_bridge_sliced_and_filtered": MetricRequest(
         metrics=("trace_count", "practice_recommendation_count"),
         dimensions=(DimensionRef.parse("practice"),),
-        where=Or((Predicate(DimensionRef.parse("safety_level"), FilterOp.EQ, "critical"), Predicate(DimensionRef.parse("practice"), FilterOp.LIKE, "least%"))),
+        where=Or(
+            (
+                Predicate(DimensionRef.parse("safety_level"), FilterOp.EQ, "critical"),
+                Predicate(DimensionRef.parse("practice"), FilterOp.LIKE, "least%"),
+            )
+        ),
     ),
     "practice_filter_without_slicing": MetricRequest(
         metrics=("trace_count", "avg_trace_latency_ms"),
@@ -102,12 +117,19 @@ def test_unneeded_dimensions_and_bridges_are_not_joined() -> None:
 def test_naive_datetimes_mean_utc_in_time_ranges_filters_and_having_alike() -> None:
     """Whatever the request's time zone, 2025-11-01 10:00 (naive), 10:00+00:00 and 11:00+01:00 are one instant."""
     berlin = timezone(timedelta(hours=1))
-    spellings = [datetime(2025, 11, 1, 10), datetime(2025, 11, 1, 10, tzinfo=UTC), datetime(2025, 11, 1, 11, tzinfo=berlin)]
+    spellings = [
+        datetime(2025, 11, 1, 10),
+        datetime(2025, 11, 1, 10, tzinfo=UTC),
+        datetime(2025, 11, 1, 11, tzinfo=berlin),
+    ]
     params = []
     for moment in spellings:
         request = MetricRequest(
-            ("error_count",), (DimensionRef.parse("time.hour"),),
-            where=Predicate(DimensionRef.parse("time.hour"), FilterOp.GTE, moment), time_range=TimeRange(moment, None), timezone="Asia/Kolkata",
+            ("error_count",),
+            (DimensionRef.parse("time.hour"),),
+            where=Predicate(DimensionRef.parse("time.hour"), FilterOp.GTE, moment),
+            time_range=TimeRange(moment, None),
+            timezone="Asia/Kolkata",
         )
         compiled = compile_query(request, REGISTRY).statement.compile(dialect=postgresql.dialect())
         params.append({name: value for name, value in compiled.params.items() if isinstance(value, datetime)})

@@ -31,11 +31,31 @@ from tests.metrics.reference.agents import AGENTS
 from tests.metrics.reference.aggregates import CrossMetric, FactMetric
 from tests.metrics.reference.buckets import GRAINS, TIME_PARTS, time_value
 from tests.metrics.reference.operations import OPERATIONS
-from tests.metrics.reference.source import FACTS, MEMBER_TABLES, FactSource, Members, Row, Snapshot, practices, read_snapshot
+from tests.metrics.reference.source import (
+    FACTS,
+    MEMBER_TABLES,
+    FactSource,
+    Members,
+    Row,
+    Snapshot,
+    practices,
+    read_snapshot,
+)
 
 METRICS: dict[str, FactMetric | CrossMetric] = {**OPERATIONS, **AGENTS}
 
-__all__ = ["FACTS", "GRAINS", "MEMBER_TABLES", "METRICS", "TIME_PARTS", "Reference", "Row", "Snapshot", "practices", "read_snapshot"]
+__all__ = [
+    "FACTS",
+    "GRAINS",
+    "MEMBER_TABLES",
+    "METRICS",
+    "TIME_PARTS",
+    "Reference",
+    "Row",
+    "Snapshot",
+    "practices",
+    "read_snapshot",
+]
 
 
 class Reference:
@@ -53,7 +73,11 @@ class Reference:
         if fact == "practice_steps":
             return [{**row, "practice": practice} for row in rows for practice in practices(row["trace"])]
         if fact == "traces" and by_practice:  # a trace that recommends nothing has the null practice
-            return [{**row, "practice": practice} for row in rows for practice in dict.fromkeys(practices(row["trace"]) or [None])]
+            return [
+                {**row, "practice": practice}
+                for row in rows
+                for practice in dict.fromkeys(practices(row["trace"]) or [None])
+            ]
         return rows
 
     def group(self, fact: FactSource, row: Row, key: str, zone: ZoneInfo) -> Any:

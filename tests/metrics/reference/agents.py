@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from tests.metrics.reference.aggregates import FactMetric, column, count, distinct, equals, is_true, mean, not_null, percentile, ratio, total
+from tests.metrics.reference.aggregates import (
+    FactMetric,
+    column,
+    count,
+    distinct,
+    equals,
+    is_true,
+    mean,
+    not_null,
+    percentile,
+    ratio,
+    total,
+)
 from tests.metrics.reference.source import Row
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from tests.metrics.reference.source import Row
 
-
 Aggregate = Callable[[list[Row]], Any]
 Predicate = Callable[[Row], bool]
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 GRAINS = ("minute", "hour", "day", "week", "month", "quarter", "year")
 TIME_PARTS = ("day_of_week", "hour_of_day", "is_weekend")
 
+
 def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
     """What the zone's clocks read at a naive UTC instant."""
     return instant.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from tests.metrics.reference.aggregates import CrossMetric, FactMetric, column, count, equals, is_true, mean, not_null, percentile, ratio, seconds
+from tests.metrics.reference.aggregates import (
+    CrossMetric,
+    FactMetric,
+    column,
+    count,
+    equals,
+    is_true,
+    mean,
+    not_null,
+    percentile,
+    ratio,
+    seconds,
+)
 from tests.metrics.reference.source import Row
 
 
@@ -40,11 +52,14 @@ OPERATIONS: dict[str, FactMetric | CrossMetric] = {
     "avg_approval_latency_s": FactMetric("approvals", mean(_approval_latency)),
     "p95_approval_latency_s": FactMetric("approvals", percentile(0.95, _approval_latency)),
     "sla_compliance_rate": FactMetric(
-        "approvals", ratio(lambda row: _approval_latency(row) <= row["sla_seconds"], lambda row: _approval_latency(row) is not None)
+        "approvals",
+        ratio(lambda row: _approval_latency(row) <= row["sla_seconds"], lambda row: _approval_latency(row) is not None),
     ),
     "avg_risk_score": FactMetric("approvals", mean(column("risk_score"))),
     "mission_count": FactMetric("missions", count()),
-    "mission_success_rate": FactMetric("missions", ratio(equals("status", "completed"), equals("status", "completed", "failed"))),
+    "mission_success_rate": FactMetric(
+        "missions", ratio(equals("status", "completed"), equals("status", "completed", "failed"))
+    ),
     "avg_mission_duration_s": FactMetric("missions", mean(lambda row: seconds(row["started_at"], row["completed_at"]))),
     "errors_per_verification": CrossMetric("error_count", "verification_count"),
 }

@@ -61,13 +61,25 @@ class MemberTable:
 
 
 _TIER = {"id": "tier_id", "name": "tier_name", "level": "tier_level", "max_risk_score": "max_risk_score"}
-_AGENT = {"name": "agent_name", "type": "agent_type", "sla_target_seconds": "sla_target_seconds", "cost_per_query_usd": "cost_per_query_usd"}
+_AGENT = {
+    "name": "agent_name",
+    "type": "agent_type",
+    "sla_target_seconds": "sla_target_seconds",
+    "cost_per_query_usd": "cost_per_query_usd",
+}
 MEMBER_TABLES = {
     "tier": MemberTable("autonomy_tiers", "tier_id", _TIER, True),
     "agent": MemberTable("agents", "agent_name", _AGENT, True),
-    "actor": MemberTable("actors", "actor_id", {"id": "actor_id", "type": "actor_type", "team": "team", "display_name": "display_name"}, False),
+    "actor": MemberTable(
+        "actors",
+        "actor_id",
+        {"id": "actor_id", "type": "actor_type", "team": "team", "display_name": "display_name"},
+        False,
+    ),
     "component": MemberTable("components", "component_name", {"name": "component_name", "kernel": "kernel"}, False),
-    "mission": MemberTable("missions", "mission_id", {"id": "mission_id", "type": "mission_type", "status": "status"}, False),
+    "mission": MemberTable(
+        "missions", "mission_id", {"id": "mission_id", "type": "mission_type", "status": "status"}, False
+    ),
 }
 
 
@@ -126,16 +138,39 @@ class FactSource:
     """value dimension -> the fact's column"""
 
 
-_TRACE_VALUES = {"trace_facet": "facet", "trace_mode": "mode", "safety_level": "safety_level", "user": "user_id", "practice": "practice"}
+_TRACE_VALUES = {
+    "trace_facet": "facet",
+    "trace_mode": "mode",
+    "safety_level": "safety_level",
+    "user": "user_id",
+    "practice": "practice",
+}
 _TRACE = FactSource("agent_traces", "created_at", {"agent": "agent_name"}, _TRACE_VALUES)
-_CONTRACT_REFERENCES = {"tier": "tier_id", "agent": "agent_name", "actor": "actor_id", "component": "component_name", "mission": "mission_id"}
+_CONTRACT_REFERENCES = {
+    "tier": "tier_id",
+    "agent": "agent_name",
+    "actor": "actor_id",
+    "component": "component_name",
+    "mission": "mission_id",
+}
 FACTS = {
-    "verifications": FactSource("action_contracts", "created_at", _CONTRACT_REFERENCES, {"verification_status": "status", "action_type": "action_type"}),
+    "verifications": FactSource(
+        "action_contracts",
+        "created_at",
+        _CONTRACT_REFERENCES,
+        {"verification_status": "status", "action_type": "action_type"},
+    ),
     "errors": FactSource(
-        "error_events", "occurred_at", {"tier": "tier_id", "agent": "agent_name", "component": "component_name"}, {"error_type": "error_type", "error_severity": "severity"}
+        "error_events",
+        "occurred_at",
+        {"tier": "tier_id", "agent": "agent_name", "component": "component_name"},
+        {"error_type": "error_type", "error_severity": "severity"},
     ),
     "approvals": FactSource(
-        "approval_requests", "requested_at", {"tier": "tier_id", "agent": "agent_name", "actor": "approver_id", "component": "component_name"}, {"approval_status": "status"}
+        "approval_requests",
+        "requested_at",
+        {"tier": "tier_id", "agent": "agent_name", "actor": "approver_id", "component": "component_name"},
+        {"approval_status": "status"},
     ),
     "missions": FactSource("missions", "started_at", {"mission": "mission_id"}, {}),
     "queries": FactSource("agent_queries", "created_at", {"agent": "agent_name"}, {"user": "user_id"}),

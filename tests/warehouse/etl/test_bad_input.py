@@ -24,11 +24,33 @@ Load = Callable[[], EtlResult]
 LATER = T0 + timedelta(hours=1)
 
 NULL_CASES = [
-    pytest.param("agent_queries", {"query_id": "q2", "created_at": T0, "updated_at": None}, "q2", "updated_at", id="updated_at"),
-    pytest.param("agent_queries", {"query_id": None, "created_at": T0, "updated_at": LATER}, None, "query_id", id="natural-key"),
-    pytest.param("error_events", {"event_id": "e2", "occurred_at": None, "updated_at": LATER}, "e2", "occurred_at", id="event-time"),
-    pytest.param("agent_traces", {"trace_id": "t2", "created_at": T0, "user_id": None, "updated_at": LATER}, "t2", "user_id", id="text"),
-    pytest.param("agent_queries", {"query_id": "q2", "created_at": T0, "latency_ms": None, "updated_at": LATER}, "q2", "latency_ms", id="integer"),
+    pytest.param(
+        "agent_queries", {"query_id": "q2", "created_at": T0, "updated_at": None}, "q2", "updated_at", id="updated_at"
+    ),
+    pytest.param(
+        "agent_queries", {"query_id": None, "created_at": T0, "updated_at": LATER}, None, "query_id", id="natural-key"
+    ),
+    pytest.param(
+        "error_events",
+        {"event_id": "e2", "occurred_at": None, "updated_at": LATER},
+        "e2",
+        "occurred_at",
+        id="event-time",
+    ),
+    pytest.param(
+        "agent_traces",
+        {"trace_id": "t2", "created_at": T0, "user_id": None, "updated_at": LATER},
+        "t2",
+        "user_id",
+        id="text",
+    ),
+    pytest.param(
+        "agent_queries",
+        {"query_id": "q2", "created_at": T0, "latency_ms": None, "updated_at": LATER},
+        "q2",
+        "latency_ms",
+        id="integer",
+    ),
 ]
 """(table, bad row, its key, the column at fault): NULL where sources.md says the column is never NULL."""
 
@@ -44,7 +66,12 @@ TYPE_CASES = [
 ]
 """(table, column, value): values SQLite stores as given whatever the column's type."""
 
-_KEYS = {"agent_queries": "query_id", "agent_feedback": "feedback_id", "action_contracts": "contract_id", "agent_traces": "trace_id"}
+_KEYS = {
+    "agent_queries": "query_id",
+    "agent_feedback": "feedback_id",
+    "action_contracts": "contract_id",
+    "agent_traces": "trace_id",
+}
 
 
 def _good_rows(source: SourceDB) -> None:
@@ -65,7 +92,9 @@ def _assert_failed_cleanly(warehouse: str, load: Load, table: str, key: Any, col
     assert query(warehouse, "SELECT source_table, watermark FROM etl_watermarks ORDER BY 1") == marks
     [(run_id, error_text)] = query(warehouse, "SELECT run_id, error FROM etl_runs WHERE status = 'failed'")
     assert f"column {column}" in error_text
-    recorded = [name for (name,) in query(warehouse, "SELECT source_table FROM etl_run_tables WHERE run_id = :r", r=run_id)]
+    recorded = [
+        name for (name,) in query(warehouse, "SELECT source_table FROM etl_run_tables WHERE run_id = :r", r=run_id)
+    ]
     loaded_first = [load.source.name for load in LOADS][: [load.source.name for load in LOADS].index(table) + 1]
     assert sorted(recorded) == sorted(loaded_first), "a failed run must keep the counts it gathered"
 
@@ -83,7 +112,9 @@ def test_null_in_a_never_null_column_is_named(
 
 @pytest.mark.parametrize("source", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("table", "column", "value"), TYPE_CASES)
-def test_value_of_the_wrong_type_is_named(source: SourceDB, warehouse: str, load: Load, table: str, column: str, value: Any) -> None:
+def test_value_of_the_wrong_type_is_named(
+    source: SourceDB, warehouse: str, load: Load, table: str, column: str, value: Any
+) -> None:
     _good_rows(source)
     load()
     source.insert(table, {_KEYS[table]: "bad", "created_at": T0, "updated_at": LATER})

@@ -48,9 +48,23 @@ def run_together(source: str, warehouse: str, *, held: bool = False) -> None:
     ``held``: the warehouse lock is held until both processes wait for it, so
     they overlap even when a run is shorter than a process's start-up.
     """
-    command = [sys.executable, "-m", "graphql_api.cli", "etl", "--source", source, "--warehouse", warehouse, "--hash-key", HASH_KEY, "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "graphql_api.cli",
+        "etl",
+        "--source",
+        source,
+        "--warehouse",
+        warehouse,
+        "--hash-key",
+        HASH_KEY,
+        "--quiet",
+    ]
     with hold_lock(warehouse) if held else nullcontext():
-        processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        processes = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+        ]
         if held:
             wait_until_both_wait(warehouse)
     errors = [process.communicate(timeout=300)[1] for process in processes]
@@ -108,13 +122,17 @@ def assert_serialised(warehouse: str, source: str, before: dict[str, int]) -> No
         run: {
             table: (inserted, updated)
             for table, inserted, updated in query(
-                warehouse, "SELECT source_table, rows_inserted, rows_updated FROM etl_run_tables WHERE run_id = :run", run=run
+                warehouse,
+                "SELECT source_table, rows_inserted, rows_updated FROM etl_run_tables WHERE run_id = :run",
+                run=run,
             )
         }
         for run in (first, second)
     }
     now = source_counts(source)
-    assert {table: stats[first][table][0] for table in FACTS} == {table: now[table] - before.get(table, 0) for table in FACTS}
+    assert {table: stats[first][table][0] for table in FACTS} == {
+        table: now[table] - before.get(table, 0) for table in FACTS
+    }
     assert set(stats[second].values()) == {(0, 0)}, "the run that waited changed rows the first had loaded"
     assert warehouse_counts(warehouse) == now
 
@@ -127,10 +145,14 @@ def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
-def test_two_runs_started_together_load_once(kind: str, demo_file: Path, tmp_path: Path, pg_database: Callable[[], str]) -> None:
+def test_two_runs_started_together_load_once(
+    kind: str, demo_file: Path, tmp_path: Path, pg_database: Callable[[], str]
+) -> None:
     shutil.copyfile(demo_file, tmp_path / "grace.sqlite")
     source = f"sqlite:///{tmp_path / 'grace.sqlite'}"
-    clean, shared = (f"duckdb:///{tmp_path / name}.duckdb" if kind == "duckdb" else pg_database() for name in ("clean", "shared"))
+    clean, shared = (
+        f"duckdb:///{tmp_path / name}.duckdb" if kind == "duckdb" else pg_database() for name in ("clean", "shared")
+    )
 
     # Initial load: the warehouse does not exist yet when both start.
     run_etl(source, clean, hash_key=HASH_KEY)

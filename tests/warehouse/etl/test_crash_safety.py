@@ -146,7 +146,19 @@ class EtlChild:
 
 
 def etl_command(source: str, warehouse: str) -> list[str]:
-    return [sys.executable, "-m", "graphql_api.cli", "etl", "--source", source, "--warehouse", warehouse, "--hash-key", HASH_KEY, "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "graphql_api.cli",
+        "etl",
+        "--source",
+        source,
+        "--warehouse",
+        warehouse,
+        "--hash-key",
+        HASH_KEY,
+        "--quiet",
+    ]
 
 
 def run_cli(source: str, warehouse: str) -> None:
@@ -183,7 +195,10 @@ def read_state(url: str, scratch: Path) -> tuple[State, list[str]]:
     state = State(
         snapshot(url),
         query(url, "SELECT source_table, watermark FROM etl_watermarks ORDER BY 1"),
-        query(url, "SELECT e.source_table, e.rows_read, e.rows_inserted, e.rows_updated, r.started_at FROM etl_run_tables e JOIN etl_runs r USING (run_id) ORDER BY 5, 1"),
+        query(
+            url,
+            "SELECT e.source_table, e.rows_read, e.rows_inserted, e.rows_updated, r.started_at FROM etl_run_tables e JOIN etl_runs r USING (run_id) ORDER BY 5, 1",
+        ),
     )
     return state, [status for (status,) in query(url, "SELECT status FROM etl_runs ORDER BY started_at")]
 
@@ -223,7 +238,15 @@ def clean_run(source: str, warehouse: str) -> Timeline:
 
 
 def kill_then_complete(
-    source: str, warehouse: str, kills: tuple[Kill, ...], *, before: State, done: State, statuses: list[str], timeline: Timeline, scratch: Path
+    source: str,
+    warehouse: str,
+    kills: tuple[Kill, ...],
+    *,
+    before: State,
+    done: State,
+    statuses: list[str],
+    timeline: Timeline,
+    scratch: Path,
 ) -> list[str]:
     """Kill one run per ``kills``, then run to completion; returns the run statuses the warehouse must show.
 
@@ -241,8 +264,13 @@ def kill_then_complete(
             child.kill()
         after, actual = read_state(warehouse, scratch)
         committed = actual[-1:] == ["succeeded"]
-        assert kill.races_commit or not committed, f"kill {number} ({kill}) landed after the commit and proves nothing: aim it earlier"
-        statuses = [*("abandoned" if status == "running" else status for status in statuses), "succeeded" if committed else "running"]
+        assert kill.races_commit or not committed, (
+            f"kill {number} ({kill}) landed after the commit and proves nothing: aim it earlier"
+        )
+        statuses = [
+            *("abandoned" if status == "running" else status for status in statuses),
+            "succeeded" if committed else "running",
+        ]
         assert actual == statuses, f"kill {number} ({kill}): run statuses"
         assert after == (done if committed else before), f"kill {number} ({kill}) left part of its run in the warehouse"
     run_cli(source, warehouse)
@@ -262,14 +290,23 @@ def test_killed_runs_change_nothing_and_the_next_run_loads_as_one_clean_run(
 ) -> None:
     shutil.copyfile(demo_file, tmp_path / "grace.sqlite")
     source = f"sqlite:///{tmp_path / 'grace.sqlite'}"
-    clean, crashed = (f"duckdb:///{tmp_path / name}.duckdb" if kind == "duckdb" else pg_database() for name in ("clean", "crashed"))
+    clean, crashed = (
+        f"duckdb:///{tmp_path / name}.duckdb" if kind == "duckdb" else pg_database() for name in ("clean", "crashed")
+    )
     views = tmp_path / "views"
 
     # The initial load, killed before, inside and after the facts, then completed.
     timeline = clean_run(source, clean)
     expected, _ = read_state(clean, views)
     statuses = kill_then_complete(
-        source, crashed, INITIAL_KILLS, before=empty_state(expected), done=expected, statuses=[], timeline=timeline, scratch=views
+        source,
+        crashed,
+        INITIAL_KILLS,
+        before=empty_state(expected),
+        done=expected,
+        statuses=[],
+        timeline=timeline,
+        scratch=views,
     )
     loaded, actual = read_state(crashed, views)
     assert actual == statuses and statuses.count("succeeded") in (1, 2) and "running" not in statuses
@@ -282,10 +319,19 @@ def test_killed_runs_change_nothing_and_the_next_run_loads_as_one_clean_run(
     expected, _ = read_state(clean, views)
     assert expected.content != loaded.content
     statuses = kill_then_complete(
-        source, crashed, INCREMENTAL_KILLS, before=loaded, done=expected, statuses=statuses, timeline=timeline, scratch=views
+        source,
+        crashed,
+        INCREMENTAL_KILLS,
+        before=loaded,
+        done=expected,
+        statuses=statuses,
+        timeline=timeline,
+        scratch=views,
     )
     after, actual = read_state(crashed, views)
-    assert actual == statuses and statuses[-len(INCREMENTAL_KILLS) - 1 :] == ["abandoned"] * len(INCREMENTAL_KILLS) + ["succeeded"]
+    assert actual == statuses and statuses[-len(INCREMENTAL_KILLS) - 1 :] == ["abandoned"] * len(INCREMENTAL_KILLS) + [
+        "succeeded"
+    ]
     assert (after.content, after.watermarks) == (expected.content, expected.watermarks)
 
 
@@ -297,7 +343,14 @@ def test_a_run_from_a_postgresql_source_killed_mid_read(pg_database: Callable[[]
     expected, _ = read_state(clean, tmp_path / "views")
     kills = (Kill("start action_contracts", hold=False, into=0.3),)
     statuses = kill_then_complete(
-        source, crashed, kills, before=empty_state(expected), done=expected, statuses=[], timeline=timeline, scratch=tmp_path / "views"
+        source,
+        crashed,
+        kills,
+        before=empty_state(expected),
+        done=expected,
+        statuses=[],
+        timeline=timeline,
+        scratch=tmp_path / "views",
     )
     after, actual = read_state(crashed, tmp_path / "views")
     assert actual == statuses == ["abandoned", "succeeded"]

@@ -56,12 +56,17 @@ def _read(source: SourceDB, since: datetime, *, nullable: bool = False) -> set[s
 
 
 def test_every_form_near_the_cutoff_is_read_and_none_before_it(source: SourceDB) -> None:
-    after = [(f"after-{i}-{j}", (CUTOFF + offset).strftime(form)) for i, form in enumerate(FORMS) for j, offset in enumerate(OFFSETS)]
+    after = [
+        (f"after-{i}-{j}", (CUTOFF + offset).strftime(form))
+        for i, form in enumerate(FORMS)
+        for j, offset in enumerate(OFFSETS)
+    ]
     before = [
         (f"before-{i}-{j}", (CUTOFF - offset).strftime(form))
         for i, form in enumerate(FORMS)
         for j, offset in enumerate(OFFSETS)
-        if offset and not (offset < timedelta(seconds=1) and "%f" not in form)  # a form without fractions rounds to the cut-off
+        if offset
+        and not (offset < timedelta(seconds=1) and "%f" not in form)  # a form without fractions rounds to the cut-off
     ]
     _insert(source, after + before)
     assert _read(source, WATERMARK) == {key for key, _ in after}
@@ -72,7 +77,9 @@ def test_null_and_unparseable_updated_at_are_read_so_the_parser_reports_them(sou
     _insert(source, [("old", "2025-10-01 00:00:00"), ("garbage", "yesterday")])
     source.execute("UPDATE agent_queries SET updated_at = NULL WHERE query_id = 'old'")
     assert _read(source, WATERMARK, nullable=True) == {"old", "garbage"}
-    assert check_contract(source.engine) == {"agent_queries"}, "only a table that allows NULL stamps is looked at for them"
+    assert check_contract(source.engine) == {"agent_queries"}, (
+        "only a table that allows NULL stamps is looked at for them"
+    )
 
 
 def _steps(source: SourceDB, since: datetime) -> tuple[int, int]:

@@ -24,8 +24,12 @@ def _contract(contract_id: str, at: object, updated: object = None, **extra: obj
     return {"contract_id": contract_id, "created_at": at, "updated_at": updated or at, "agent_name": "bot", **extra}
 
 
-def test_rename_opens_a_version_and_facts_keep_the_name_of_their_time(source: SourceDB, warehouse: str, load: Load) -> None:
-    source.insert("autonomy_tiers", {"tier_id": "tier_0", "tier_name": "Observe", "updated_at": T0 - timedelta(days=30)})
+def test_rename_opens_a_version_and_facts_keep_the_name_of_their_time(
+    source: SourceDB, warehouse: str, load: Load
+) -> None:
+    source.insert(
+        "autonomy_tiers", {"tier_id": "tier_0", "tier_name": "Observe", "updated_at": T0 - timedelta(days=30)}
+    )
     source.insert("agents", {"agent_name": "bot", "agent_type": "data", "updated_at": T0 - timedelta(days=30)})
     source.insert("action_contracts", _contract("before", T0 - timedelta(days=1)))
     load()
@@ -46,7 +50,9 @@ def test_rename_opens_a_version_and_facts_keep_the_name_of_their_time(source: So
         ("between", "Watch", "data"),
         ("late", "Observe", "data"),
     ]
-    assert query(warehouse, "SELECT tier_name, valid_to = TIMESTAMP '9999-12-31', is_current FROM dim_tier ORDER BY valid_from") == [
+    assert query(
+        warehouse, "SELECT tier_name, valid_to = TIMESTAMP '9999-12-31', is_current FROM dim_tier ORDER BY valid_from"
+    ) == [
         ("Observe", False, False),
         ("Watch", True, True),
     ]
@@ -62,7 +68,9 @@ def test_unchanged_attributes_open_no_version(source: SourceDB, warehouse: str, 
     assert query(warehouse, "SELECT count(*), max(source_updated_at) FROM dim_agent") == [(1, T0 + timedelta(hours=1))]
 
 
-def test_inferred_member_takes_real_attributes_for_all_earlier_facts(source: SourceDB, warehouse: str, load: Load) -> None:
+def test_inferred_member_takes_real_attributes_for_all_earlier_facts(
+    source: SourceDB, warehouse: str, load: Load
+) -> None:
     source.insert("action_contracts", _contract("early", T0 - timedelta(days=3), tier_id="tier_9"))
     source.insert("actors", {"actor_id": "bob", "team": "sre", "updated_at": T0})
     source.insert("action_contracts", _contract("mine", T0, actor_id="ghost", mission_id="m1"))
@@ -109,7 +117,11 @@ def test_inferred_member_changed_again_chains_versions(source: SourceDB, warehou
     source.update("autonomy_tiers", "tier_9", tier_name="General", updated_at=renamed[1])
     source.insert("action_contracts", _contract("general", renamed[1] + timedelta(hours=1), tier_id="tier_9"))
     load()
-    assert query(warehouse, AS_OF) == [("early", "Experimental", "qa"), ("general", "General", "ops"), ("pilot", "Pilot", "ops")]
+    assert query(warehouse, AS_OF) == [
+        ("early", "Experimental", "qa"),
+        ("general", "General", "ops"),
+        ("pilot", "Pilot", "ops"),
+    ]
     versions = query(
         warehouse, "SELECT tier_name, valid_from, valid_to, is_current, is_inferred FROM dim_tier ORDER BY valid_from"
     )

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from metrics import MetricsClient
 from tests.warehouse.conftest import HASH_KEY, query, snapshot
 from tests.warehouse.sourcedb import T0, SourceDB
-from warehouse.errors import BadSourceValue, HashKeyError, SourceContractError, SourceUnavailable, UnsupportedURL
 from warehouse.connections import warehouse_url
+from warehouse.errors import BadSourceValue, HashKeyError, SourceContractError, SourceUnavailable, UnsupportedURL
 from warehouse.etl import EtlResult, run_etl
 from warehouse.schema import create_schema
 
@@ -73,14 +73,23 @@ def test_initial_load_of_hand_written_rows(source: SourceDB, warehouse: str, loa
     assert query(warehouse, "SELECT requested_at, resolved_at, risk_score, status FROM fact_approvals") == [
         (T0, T0 + timedelta(seconds=90.5), 0.4, "approved")
     ]
-    assert query(warehouse, "SELECT clarity_score, accuracy_score, tone_score, labels FROM fact_feedback") == [(5, None, 3, '["x"]')]
+    assert query(warehouse, "SELECT clarity_score, accuracy_score, tone_score, labels FROM fact_feedback") == [
+        (5, None, 3, '["x"]')
+    ]
 
 
-RETIRED = {"fact_errors": "time_to_resolve_s", "fact_approvals": "latency_s", "fact_missions": "duration_s", "fact_feedback": "overall_score"}
+RETIRED = {
+    "fact_errors": "time_to_resolve_s",
+    "fact_approvals": "latency_s",
+    "fact_missions": "duration_s",
+    "fact_feedback": "overall_score",
+}
 """Columns that stored durations and scores before the metrics layer computed them from raw columns."""
 
 
-def test_a_warehouse_that_still_has_the_retired_columns_keeps_working(source: SourceDB, warehouse: str, load: Load) -> None:
+def test_a_warehouse_that_still_has_the_retired_columns_keeps_working(
+    source: SourceDB, warehouse: str, load: Load
+) -> None:
     engine = sa.create_engine(warehouse_url(warehouse), poolclass=sa.pool.NullPool)
     with engine.begin() as connection:
         create_schema(connection)
@@ -89,12 +98,20 @@ def test_a_warehouse_that_still_has_the_retired_columns_keeps_working(source: So
     engine.dispose()
     source.insert(
         "approval_requests",
-        {"approval_id": "a1", "requested_at": T0, "resolved_at": T0 + timedelta(seconds=90.5), "status": "approved", "updated_at": T0},
+        {
+            "approval_id": "a1",
+            "requested_at": T0,
+            "resolved_at": T0 + timedelta(seconds=90.5),
+            "status": "approved",
+            "updated_at": T0,
+        },
     )
     load()
     load()
     with MetricsClient(warehouse) as client:
-        assert client.query(["approval_count", "avg_approval_latency_s"]).to_pylist() == [{"approval_count": 1, "avg_approval_latency_s": 90.5}]
+        assert client.query(["approval_count", "avg_approval_latency_s"]).to_pylist() == [
+            {"approval_count": 1, "avg_approval_latency_s": 90.5}
+        ]
     assert query(warehouse, "SELECT latency_s FROM fact_approvals") == [(None,)]
 
 
@@ -138,7 +155,9 @@ def test_late_arriving_event_lands_in_its_past_period(source: SourceDB, warehous
     _seed(source)
     load()
     long_ago = T0 - timedelta(days=40)
-    source.insert("action_contracts", {"contract_id": "old", "created_at": long_ago, "updated_at": T0 + timedelta(hours=1)})
+    source.insert(
+        "action_contracts", {"contract_id": "old", "created_at": long_ago, "updated_at": T0 + timedelta(hours=1)}
+    )
     load()
     assert query(warehouse, "SELECT created_at FROM fact_verifications WHERE contract_id = 'old'") == [(long_ago,)]
 
@@ -146,7 +165,9 @@ def test_late_arriving_event_lands_in_its_past_period(source: SourceDB, warehous
 def test_null_reference_gives_the_null_member(source: SourceDB, warehouse: str, load: Load) -> None:
     _seed(source)
     load()
-    assert query(warehouse, "SELECT agent_key, mission_key FROM fact_verifications WHERE contract_id = 'c1'") == [(None, None)]
+    assert query(warehouse, "SELECT agent_key, mission_key FROM fact_verifications WHERE contract_id = 'c1'") == [
+        (None, None)
+    ]
 
 
 def test_traces_bridge_one_row_per_recommended_practice(source: SourceDB, warehouse: str, load: Load) -> None:
@@ -169,7 +190,9 @@ def test_traces_bridge_one_row_per_recommended_practice(source: SourceDB, wareho
     ]
     source.update("agent_traces", "t1", trace={"plan": {"steps": steps[:1]}}, updated_at=T0 + timedelta(hours=1))
     load()
-    assert query(warehouse, "SELECT trace_id, practice, step_count FROM bridge_trace_practices") == [("t1", "least-privilege", 1)]
+    assert query(warehouse, "SELECT trace_id, practice, step_count FROM bridge_trace_practices") == [
+        ("t1", "least-privilege", 1)
+    ]
     assert query(warehouse, "SELECT count(*) FROM fact_traces") == [(3,)]
 
 
@@ -237,6 +260,10 @@ def test_mission_counts_follow_its_fact_not_its_inferred_member(source: SourceDB
     load()
     source.insert("missions", {"mission_id": "m1", "started_at": T0, "updated_at": T0 + timedelta(hours=1)})
     assert _stats(load())["missions"] == (1, 1, 0)
-    source.update("missions", "m1", status="completed", completed_at=T0 + timedelta(hours=2), updated_at=T0 + timedelta(hours=2))
+    source.update(
+        "missions", "m1", status="completed", completed_at=T0 + timedelta(hours=2), updated_at=T0 + timedelta(hours=2)
+    )
     assert _stats(load())["missions"] == (1, 0, 1)
-    assert query(warehouse, "SELECT mission_id, status, completed_at FROM fact_missions") == [("m1", "completed", T0 + timedelta(hours=2))]
+    assert query(warehouse, "SELECT mission_id, status, completed_at FROM fact_missions") == [
+        ("m1", "completed", T0 + timedelta(hours=2))
+    ]

@@ -115,6 +115,7 @@ FACTS = [
     }),
 ]  # fmt: skip
 
+
 @dataclass(frozen=True)
 class Dim:
     table: str
@@ -156,14 +157,18 @@ def _read_source(url: str) -> dict[str, dict[str, Row]]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     content: dict[str, dict[str, Row]] = {}
     with engine.connect() as connection:
-        for table, key in [(fact.source, fact.key) for fact in FACTS] + [(d.source, d.natural) for d in DIMENSIONS.values()]:
+        for table, key in [(fact.source, fact.key) for fact in FACTS] + [
+            (d.source, d.natural) for d in DIMENSIONS.values()
+        ]:
             rows = connection.execute(sa.text(f"SELECT * FROM {table}")).mappings().all()
             content[table] = {row[key]: dict(row) for row in rows}
     engine.dispose()
     return content
 
 
-@pytest.fixture(scope="module", params=["sqlite-duckdb", "sqlite-postgresql", "postgresql-duckdb", "postgresql-postgresql"])
+@pytest.fixture(
+    scope="module", params=["sqlite-duckdb", "sqlite-postgresql", "postgresql-duckdb", "postgresql-postgresql"]
+)
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Loaded:
     source_kind, warehouse_kind = request.param.split("-")
     directory = tmp_path_factory.mktemp("reconciliation")
