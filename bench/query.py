@@ -94,11 +94,13 @@ def big_model(directory: Path, metrics: int, dimensions: int = 100) -> None:
         f"  bench_dim_{i}:\n    label: Bench dimension {i}\n    type: string" for i in range(dimensions)
     )
     facts = (
-        "facts:\n  bench_fact:\n    label: Bench\n    table: fact_verifications\n    time: created_at\n    columns: {duration_ms: integer, status: string}\n    dimensions:\n"
+        "facts:\n  bench_fact:\n    label: Bench\n    table: fact_verifications\n    time: created_at\n"
+        "    columns: {duration_ms: integer, status: string}\n    dimensions:\n"
         + "\n".join(f"      bench_dim_{i}: status" for i in range(dimensions))
     )
     metric_yaml = "\n".join(
-        f"  bench_metric_{i}:\n    label: Bench metric {i}\n    description: A generated metric.\n    fact: bench_fact\n    aggregation: {('count', 'avg', 'percentile')[i % 3]}\n"
+        f"  bench_metric_{i}:\n    label: Bench metric {i}\n    description: A generated metric.\n"
+        f"    fact: bench_fact\n    aggregation: {('count', 'avg', 'percentile')[i % 3]}\n"
         + ("    column: duration_ms\n" if i % 3 else "")
         + ("    percentile: 0.9\n" if i % 3 == 2 else "")
         for i in range(metrics)

@@ -38,7 +38,8 @@ def parse(expression: str, *, what: str = "metric names", calls: bool = False) -
         if (isinstance(node, ast.Constant) and not number) or starred or not (call or isinstance(node, _NODES)):
             functions = ", function calls" if calls else ""
             raise ValueError(
-                f"may only combine {what} and numbers with + - * /{functions} and parentheses, not {ast.unparse(node)!r}"
+                f"may only combine {what} and numbers with + - * /{functions} and parentheses, "
+                f"not {ast.unparse(node)!r}"
             )
     return tree.body
 

@@ -1,4 +1,5 @@
-"""Imports go one way: graphql_api -> metrics -> (SQLAlchemy); warehouse knows nothing of either; the compiler is pure."""
+"""Imports go one way: graphql_api -> metrics -> (SQLAlchemy); warehouse knows nothing of either; the compiler
+is pure."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ class local_time(FunctionElement[Any]):
 @compiles(local_time)
 def _local_time(element: local_time, compiler: Any, **kw: Any) -> str:
     timestamp, zone = element.clauses
-    return f"(({compiler.process(timestamp.self_group(), **kw)} AT TIME ZONE 'UTC') AT TIME ZONE {compiler.process(zone, **kw)})"
+    utc = f"({compiler.process(timestamp.self_group(), **kw)} AT TIME ZONE 'UTC')"
+    return f"({utc} AT TIME ZONE {compiler.process(zone, **kw)})"
 
 
 class truncate(FunctionElement[Any]):

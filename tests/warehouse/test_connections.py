@@ -112,7 +112,7 @@ def test_two_threads_on_one_duckdb_file_run_one_after_the_other(tmp_path: Path) 
     def run() -> None:
         try:
             run_etl(source, shared, hash_key=HASH_KEY)
-        except BaseException as exc:  # reported by the assertion below
+        except BaseException as exc:  # noqa: BLE001 reported by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]

@@ -31,7 +31,7 @@ ANCHOR = datetime(2025, 11, 3, tzinfo=UTC)
 BACKENDS = ["sqlite", "postgresql"]
 Rows = dict[str, list[dict[str, Any]]]
 
-T, I, R, B, TS, J = "text", "integer", "real", "boolean", "timestamp", "json"
+T, I, R, B, TS, J = "text", "integer", "real", "boolean", "timestamp", "json"  # noqa: E741 (I is the integer kind)
 CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {  # table -> column -> (kind, nullable), from sources.md
     "autonomy_tiers": {
         "tier_id": (T, False),
@@ -254,7 +254,7 @@ def advanced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     states, counts, progress = [read_rows(url)], [], []
     for step in (1, 2):
         calls: list[tuple[str, int, int]] = []
-        counts.append(advance_demo_source(url, step=step, scale=SCALE, progress=lambda *call: calls.append(call)))
+        counts.append(advance_demo_source(url, step=step, scale=SCALE, progress=lambda *call: calls.append(call)))  # noqa: B023 (called within the step)
         states.append(read_rows(url))
         progress.append(calls)
     return Advanced(url, states, counts, progress)

@@ -137,9 +137,10 @@ def advance_demo_source(
         with engine.begin() as connection:
             state = read_state(connection, url)
             if state.newest_update > period.start:
+                newest, start = from_micros(state.newest_update).isoformat(), from_micros(period.start).isoformat()
                 raise ValueError(
-                    f"the demo source {url!r} already holds activity up to {from_micros(state.newest_update).isoformat()}, "
-                    f"past the start of step {step} ({from_micros(period.start).isoformat()}); run each step once, in order."
+                    f"the demo source {url!r} already holds activity up to {newest}, "
+                    f"past the start of step {step} ({start}); run each step once, in order."
                 )
             plan = plan_step(world, step, state)
             writer = Writer(connection, backend, progress)

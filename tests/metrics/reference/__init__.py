@@ -68,7 +68,8 @@ class Reference:
         return hmac.new(self._hash_key, user_id.encode(), hashlib.sha256).hexdigest()
 
     def rows(self, fact: str, *, by_practice: bool) -> list[Row]:
-        """A fact's rows; trace rows once per distinct practice (or once, practice None) when sliced by practice, step rows once per step."""
+        """A fact's rows; trace rows once per distinct practice (or once, practice None) when sliced by
+        practice, step rows once per step."""
         rows = self.current[FACTS[fact].table]
         if fact == "practice_steps":
             return [{**row, "practice": practice} for row in rows for practice in practices(row["trace"])]

@@ -197,7 +197,8 @@ def read_state(url: str, scratch: Path) -> tuple[State, list[str]]:
         query(url, "SELECT source_table, watermark FROM etl_watermarks ORDER BY 1"),
         query(
             url,
-            "SELECT e.source_table, e.rows_read, e.rows_inserted, e.rows_updated, r.started_at FROM etl_run_tables e JOIN etl_runs r USING (run_id) ORDER BY 5, 1",
+            "SELECT e.source_table, e.rows_read, e.rows_inserted, e.rows_updated, r.started_at "
+            "FROM etl_run_tables e JOIN etl_runs r USING (run_id) ORDER BY 5, 1",
         ),
     )
     return state, [status for (status,) in query(url, "SELECT status FROM etl_runs ORDER BY started_at")]

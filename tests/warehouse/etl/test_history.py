@@ -98,7 +98,8 @@ def test_inferred_member_takes_real_attributes_for_all_earlier_facts(
     assert query(warehouse, "SELECT count(*), min(mission_type) FROM dim_mission") == [(1, "deploy")]
     assert query(
         warehouse,
-        "SELECT m.mission_id FROM fact_verifications f JOIN dim_mission m USING (mission_key) WHERE contract_id = 'mine'",
+        "SELECT m.mission_id FROM fact_verifications f JOIN dim_mission m USING (mission_key) "
+        "WHERE contract_id = 'mine'",
     ) == [("m1",)]
 
 

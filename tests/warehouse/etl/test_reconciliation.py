@@ -127,8 +127,17 @@ class Dim:
 
 
 DIMENSIONS = {
-    "tier": Dim("dim_tier", "tier_key", "tier_id", "autonomy_tiers", ("tier_name", "tier_level", "max_risk_score"), True),
-    "agent": Dim("dim_agent", "agent_key", "agent_name", "agents", ("agent_type", "capabilities", "sla_target_seconds", "cost_per_query_usd"), True),
+    "tier": Dim(
+        "dim_tier", "tier_key", "tier_id", "autonomy_tiers", ("tier_name", "tier_level", "max_risk_score"), True
+    ),
+    "agent": Dim(
+        "dim_agent",
+        "agent_key",
+        "agent_name",
+        "agents",
+        ("agent_type", "capabilities", "sla_target_seconds", "cost_per_query_usd"),
+        True,
+    ),
     "actor": Dim("dim_actor", "actor_key", "actor_id", "actors", ("actor_type", "display_name", "team"), False),
     "component": Dim("dim_component", "component_key", "component_name", "components", ("kernel",), False),
     "mission": Dim("dim_mission", "mission_key", "mission_id", "missions", ("mission_type", "status"), False),
