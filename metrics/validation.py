@@ -10,9 +10,10 @@ import ast
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from metrics.config_schema import NAME
 from metrics.errors import Issue, did_you_mean
 from metrics.expressions import names, parse
-from metrics.loader import NAME, Config
+from metrics.loader import Config
 from metrics.model import (
     MATCHING,
     ROW_COUNT,
@@ -61,9 +62,9 @@ def _measures(metric: Metric) -> Iterator[tuple[Measure, tuple[str, ...]]]:
     path = ("metrics", metric.name)
     if metric.measure is not None:
         yield metric.measure, path
-    for operand in (metric.numerator, metric.denominator):
+    for part, operand in (("numerator", metric.numerator), ("denominator", metric.denominator)):
         if isinstance(operand, Measure):
-            yield operand, path
+            yield operand, (*path, "ratio", part)
 
 
 def check_fact_dimensions(config: Config) -> Iterator[Finding]:
@@ -71,6 +72,8 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
         for name, path in fact.dimensions.items():
             where = ("facts", fact.name, "dimensions", name)
             dimension = config.dimensions.get(name)
+            if dimension is None and config.is_broken("dimensions", name):
+                continue
             if dimension is None:
                 yield (
                     "unknown_dimension",
@@ -86,17 +89,21 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
             elif dimension.is_table and not NAME.match(str(path.column)):
                 yield (
                     "invalid_name",
-                    f"fact {fact.name!r}: dimension {name!r} is reached by key column {path.column!r}, which is not a snake_case column name",
+                    f"fact {fact.name!r}: dimension {name!r} is reached by key column {path.column!r}, "
+                    "which is not a snake_case column name",
                     where,
                 )
             elif dimension.is_table and path.column in fact.expressions:
                 yield (
                     "invalid_join",
-                    f"fact {fact.name!r}: table dimension {name!r} joins on a stored key column, not on computed column {path.column!r}",
+                    f"fact {fact.name!r}: table dimension {name!r} joins on a stored key column, "
+                    f"not on computed column {path.column!r}",
                     where,
                 )
             elif not dimension.is_table:
                 column = path.column if path.bridge is None else path.bridge.key
+                if config.is_broken("facts", fact.name, "columns", column):
+                    continue
                 if column not in fact.columns:
                     hint = (
                         did_you_mean(str(column), fact.columns)
@@ -110,7 +117,8 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
                 elif path.bridge is None and fact.columns[column] is not dimension.type:
                     yield (
                         "type_mismatch",
-                        f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} but column {column!r} is {fact.columns[column].value}",
+                        f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} "
+                        f"but column {column!r} is {fact.columns[column].value}",
                         where,
                     )
 
@@ -125,6 +133,8 @@ class _ColumnTypes:
 
     fact: Fact
     where: tuple[str, ...]
+    broken: set[str]
+    """Columns left out for a structural problem: using one is not a second problem."""
     findings: list[Finding] = field(default_factory=list)
 
     def problem(self, code: str, message: str) -> None:
@@ -148,7 +158,7 @@ class _ColumnTypes:
         if isinstance(node, ast.Constant):
             return DataType.INTEGER if isinstance(node.value, int) else DataType.FLOAT
         if isinstance(node, ast.Name):
-            if node.id not in self.fact.columns:
+            if node.id not in self.fact.columns and node.id not in self.broken:
                 self.problem("unknown_column", f"unknown column {node.id!r}{did_you_mean(node.id, self.fact.columns)}")
             return self.fact.columns.get(node.id)
         if isinstance(node, ast.UnaryOp):
@@ -213,17 +223,22 @@ def check_computed_columns(config: Config) -> Iterator[Finding]:
                     (*where, "expression"),
                 )
                 continue
-            types = _ColumnTypes(fact, where)
+            types = _ColumnTypes(fact, where, _broken_columns(config, fact.name))
             inferred = types.of(tree)
             yield from types.findings
             declared = fact.columns[column]
             if inferred is not None and inferred is not declared:
                 yield (
                     "type_mismatch",
-                    f"fact {fact.name!r}: computed column {column!r} is declared {declared.value} but its expression is {inferred.value}",
+                    f"fact {fact.name!r}: computed column {column!r} is declared {declared.value} "
+                    f"but its expression is {inferred.value}",
                     (*where, "type"),
                 )
         yield from _column_cycles(fact)
+
+
+def _broken_columns(config: Config, fact: str) -> set[str]:
+    return {str(path[3]) for path in config.broken if len(path) == 4 and path[:3] == ("facts", fact, "columns")}
 
 
 def _column_cycles(fact: Fact) -> Iterator[Finding]:
@@ -268,6 +283,8 @@ def check_measures(config: Config) -> Iterator[Finding]:
 
 def _check_measure(config: Config, metric: str, measure: Measure, path: tuple[str, ...]) -> Iterator[Finding]:
     fact = config.facts.get(measure.fact)
+    if fact is None and config.is_broken("facts", measure.fact):
+        return
     if fact is None:
         yield (
             "unknown_fact",
@@ -276,7 +293,10 @@ def _check_measure(config: Config, metric: str, measure: Measure, path: tuple[st
         )
         return
     aggregation, column = measure.aggregation, measure.column
-    if column is None and aggregation is not Aggregation.COUNT:
+    broken = _broken_columns(config, fact.name)
+    if column in broken:
+        column = None
+    elif column is None and aggregation is not Aggregation.COUNT:
         yield (
             "missing_column",
             f"metric {metric!r}: aggregation {aggregation.value} needs a column",
@@ -319,26 +339,48 @@ def _check_measure(config: Config, metric: str, measure: Measure, path: tuple[st
             (*path, "percentile"),
         )
     for condition in measure.filter:
-        yield from _check_condition(metric, fact.name, fact.columns, condition, (*path, "filter", condition.column))
+        if condition.column not in broken:
+            yield from _check_condition(
+                metric, fact.name, fact.columns, broken, condition, (*path, "filter", condition.column)
+            )
+    filtered = {condition.column for condition in measure.filter}
+    for column in _broken_filters(config, path):
+        if column not in filtered | broken | set(fact.columns):
+            yield _unknown_filter_column(metric, fact.name, fact.columns, column, (*path, "filter", column))
+
+
+def _broken_filters(config: Config, path: tuple[str, ...]) -> list[str]:
+    """Columns of filters left out for a broken operator or value: the column itself can still be unknown."""
+    prefix = (*path, "filter")
+    return sorted({str(b[len(prefix)]) for b in config.broken if b[: len(prefix)] == prefix and len(b) > len(prefix)})
+
+
+def _unknown_filter_column(
+    metric: str, fact: str, columns: dict[str, DataType], column: str, path: tuple[str, ...]
+) -> Finding:
+    return (
+        "unknown_column",
+        f"metric {metric!r}: filter on unknown column {column!r} of fact {fact!r}{did_you_mean(column, columns)}",
+        path,
+    )
 
 
 def _check_condition(
-    metric: str, fact: str, columns: dict[str, DataType], condition: Condition, path: tuple[str, ...]
+    metric: str, fact: str, columns: dict[str, DataType], broken: set[str], condition: Condition, path: tuple[str, ...]
 ) -> Iterator[Finding]:
     if condition.column not in columns:
-        yield (
-            "unknown_column",
-            f"metric {metric!r}: filter on unknown column {condition.column!r} of fact {fact!r}{did_you_mean(condition.column, columns)}",
-            path,
-        )
+        yield _unknown_filter_column(metric, fact, columns, condition.column, path)
         return
     data_type, op, value = columns[condition.column], condition.op, condition.value
     path = (*path, op.value)
     if isinstance(value, ColumnRef):
+        if value.column in broken:
+            return
         if value.column not in columns:
             yield (
                 "unknown_column",
-                f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}",
+                f"metric {metric!r}: filter compares with unknown column {value.column!r}"
+                f"{did_you_mean(value.column, columns)}",
                 path,
             )
             return
@@ -370,7 +412,8 @@ def _check_condition(
         if other is not data_type and not (other.is_numeric and data_type.is_numeric):
             yield (
                 "type_mismatch",
-                f"metric {metric!r}: {data_type.value} column {condition.column!r} cannot be compared with {other.value} column {value.column!r}",
+                f"metric {metric!r}: {data_type.value} column {condition.column!r} "
+                f"cannot be compared with {other.value} column {value.column!r}",
                 path,
             )
     else:
@@ -378,7 +421,8 @@ def _check_condition(
             if not data_type.accepts(item):
                 yield (
                     "type_mismatch",
-                    f"metric {metric!r}: filter value {item!r} does not fit {data_type.value} column {condition.column!r}",
+                    f"metric {metric!r}: filter value {item!r} "
+                    f"does not fit {data_type.value} column {condition.column!r}",
                     path,
                 )
 
@@ -390,7 +434,7 @@ def _referenced(metric: Metric) -> Iterator[tuple[str, tuple[str, ...]]]:
             yield name, ("metrics", metric.name, "expression")
     for part, operand in (("numerator", metric.numerator), ("denominator", metric.denominator)):
         if isinstance(operand, str):
-            yield operand, ("metrics", metric.name, part)
+            yield operand, ("metrics", metric.name, "ratio", part)
 
 
 def _is_timestamp(config: Config, measure: Measure) -> bool:
@@ -412,6 +456,8 @@ def check_references(config: Config) -> Iterator[Finding]:
                 )
         for name, path in _referenced(metric):
             used = config.metrics.get(name)
+            if used is None and config.is_broken("metrics", name):
+                continue
             if used is None:
                 yield (
                     "unknown_metric",
@@ -429,7 +475,7 @@ def check_references(config: Config) -> Iterator[Finding]:
                 yield (
                     "type_mismatch",
                     f"metric {metric.name!r}: the {part} is a timestamp, which cannot be divided",
-                    ("metrics", metric.name, part),
+                    ("metrics", metric.name, "ratio", part),
                 )
 
 
@@ -476,7 +522,10 @@ def check_names(config: Config) -> Iterator[Finding]:
 
 
 def _check_sql_names(config: Config) -> Iterator[Finding]:
-    """Facts name the compiled query's CTEs and dimensions its join aliases: neither may shadow a table or the compiler's own names."""
+    """Facts name the compiled query's CTEs and dimensions its join aliases.
+
+    Neither may shadow a table or the compiler's own names.
+    """
     tables = {fact.table for fact in config.facts.values()} | {d.table for d in config.dimensions.values() if d.table}
     tables |= {path.bridge.table for fact in config.facts.values() for path in fact.dimensions.values() if path.bridge}
     for section in ("facts", "dimensions"):
@@ -490,7 +539,8 @@ def _check_sql_names(config: Config) -> Iterator[Finding]:
             elif name in tables:
                 yield (
                     "reserved_name",
-                    f"{section[:-1]} name {name!r} is also a table name; the compiled SQL names a {section[:-1]} after it",
+                    f"{section[:-1]} name {name!r} is also a table name; "
+                    f"the compiled SQL names a {section[:-1]} after it",
                     (section, name),
                 )
 

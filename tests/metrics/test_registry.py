@@ -118,8 +118,8 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
         (
             "bad_extension",
             [
-                ("unknown_fact", "extensions.yaml", 2),
                 ("unknown_key", "extensions.yaml", 9),
+                ("unknown_fact", "extensions.yaml", 2),
                 ("duplicate_name", "extensions.yaml", 7),
                 ("unknown_column", "extensions.yaml", 8),
             ],
