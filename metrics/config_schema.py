@@ -73,8 +73,8 @@ def _choice(enum: type[Enum], what: str) -> Callable[[Any], Any]:
     return member
 
 
-def _snake_case(name: str) -> str:
-    if not NAME.match(name):
+def _snake_case(name: Any) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
         raise _problem("invalid_name", "the name must be snake_case (a-z, 0-9, _)")
     return name
 
@@ -312,6 +312,7 @@ class MetricSpec(FilterSpec):
 
     _KINDS: ClassVar = ("aggregation", "ratio", "expression")
     _MEASURE_ONLY: ClassVar = ("fact", "column", "percentile", "filter")
+    _KINDS_IN_WORDS: ClassVar = {"ratio": "to a ratio", "expression": "to an expression"}
 
     @classmethod
     def object_problems(cls, data: dict[str, Any]) -> Iterator[tuple[str, str, Path_]]:
@@ -324,7 +325,11 @@ class MetricSpec(FilterSpec):
         elif kinds != ["aggregation"]:
             for key in cls._MEASURE_ONLY:
                 if key in data:
-                    yield "unexpected_key", f"{key!r} applies only to an aggregation, not to a {kinds[0]}", (key,)
+                    yield (
+                        "unexpected_key",
+                        f"{key!r} applies only to an aggregation, not {cls._KINDS_IN_WORDS[kinds[0]]}",
+                        (key,),
+                    )
 
     def build(self, name: str, file: str, line: int) -> Metric:
         common = {"name": name, "label": self.label, "description": self.description, "unit": self.unit}

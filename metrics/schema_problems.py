@@ -90,28 +90,30 @@ def _without(data: Any, path: Path_) -> Any:
 
 
 def _problem(error: Any, path: Path_) -> Problem:
+    """A pydantic error in the project's words: a code, and a message naming the object and the key at fault."""
     kind, part = error["type"], _part(path)
-    what = _dotted(path[len(part) :])
+    subject = _subject(part)
+    inner = path[len(part) :] if subject else path
+    what = _dotted(inner) if inner else "the definition" if len(part) == 2 else "the value"
     if kind in OWN_CODES:
         code, detail = kind, error["ctx"]["message"]
     elif kind == "missing":
-        code, detail = "missing_key", f"missing required key {_dotted((*path[len(part) :], error['loc'][-1]))}"
+        code, detail = "missing_key", f"missing required key {_dotted((*inner, error['loc'][-1]))}"
     elif kind in ("string_type", "string_too_short"):
         code, detail = "not_a_string", f"{what} must be a non-empty string"
+    elif kind in ("model_type", "dict_type") and not path:
+        code, detail = "not_a_mapping", "a config file must be a mapping of sections (dimensions, facts, metrics...)"
     elif kind in ("model_type", "dict_type"):
         code, detail = "not_a_mapping", f"{what} must be a mapping of keys to values"
-        if not path:
-            detail = "a config file must be a mapping of sections (dimensions, facts, metrics, extend_facts)"
     elif kind in ("float_type", "float_parsing"):
         code, detail = "invalid_value", f"{what} must be a number, not {error['input']!r}"
     else:
         code, detail = "invalid_value", f"{what} is not valid: {error['msg']}"
-    subject = _subject(part)
     return code, f"{subject}: {detail}" if subject else detail, path
 
 
 def _dotted(keys: Path_) -> str:
-    return repr(".".join(map(str, keys))) if keys else "the value"
+    return repr(".".join(map(str, keys)))
 
 
 def _subject(part: Path_) -> str:
