@@ -28,6 +28,8 @@ from metrics.yaml_lines import Document, read_yaml
 BUILTIN_CONFIG = Path(__file__).parent / "catalog"
 SECTIONS = ("dimensions", "facts", "metrics")
 EXTEND_FACTS = "extend_facts"
+Finding = tuple[str, str, tuple[str | int, ...]]
+"""A semantic rule's problem: (code, message, path of the definition or key at fault)."""
 
 
 @dataclass
@@ -55,6 +57,10 @@ class Config:
     def is_broken(self, *path: str | int) -> bool:
         """Whether ``path`` names something left out as broken, so a rule should not call it unknown."""
         return path in self.broken
+
+    def broken_columns(self, fact: str) -> set[str]:
+        """A fact's columns left out as broken: using one is not a second problem."""
+        return {str(path[3]) for path in self.broken if len(path) == 4 and path[:3] == ("facts", fact, "columns")}
 
 
 @dataclass
