@@ -73,6 +73,17 @@ def _choice(enum: type[Enum], what: str) -> Callable[[Any], Any]:
     return member
 
 
+def _number(what: str) -> Callable[[Any], Any]:
+    """A YAML number as written (95 stays 95 in messages); true and false are not numbers."""
+
+    def number(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _problem("invalid_value", f"{what} must be a number, not {value!r}")
+        return value
+
+    return number
+
+
 def _snake_case(name: Any) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise _problem("invalid_name", "the name must be snake_case (a-z, 0-9, _)")
@@ -80,9 +91,12 @@ def _snake_case(name: Any) -> str:
 
 
 Text = Annotated[str, StringConstraints(min_length=1)]
+Percentile = Annotated[int | float, BeforeValidator(_number("percentile"))]
 Name = Annotated[str, BeforeValidator(_snake_case)]
 Type = Annotated[DataType, BeforeValidator(_choice(DataType, "type"))]
 Operator = Annotated[FilterOp, BeforeValidator(_choice(FilterOp, "filter operator"))]
+AggregationName = Annotated[Aggregation, BeforeValidator(_choice(Aggregation, "aggregation"))]
+FormatName = Annotated[Format, BeforeValidator(_choice(Format, "format"))]
 
 
 def _either(mapping: str, other: str) -> Discriminator:
@@ -158,7 +172,7 @@ Column = Annotated[
     Annotated[ComputedColumnSpec, Tag("computed column")] | Annotated[Type, Tag("stored column")],
     _either("computed column", "stored column"),
 ]
-Path = Annotated[
+Reach = Annotated[
     Annotated[BridgeSpec, Tag("bridge")] | Annotated[Text, Tag("key column")],
     _either("bridge", "key column"),
 ]
@@ -168,7 +182,7 @@ class FactBodySpec(Spec):
     """What a fact declares and an extension adds: columns (stored or computed) and paths to dimensions."""
 
     columns: dict[str, Column] = {}
-    dimensions: dict[str, Path] = {}
+    dimensions: dict[str, Reach] = {}
 
     def column_types(self) -> dict[str, DataType]:
         return {
@@ -270,7 +284,7 @@ class FilterSpec(Spec):
     """Shared by a metric and a ratio's operand: the keys that narrow and shape one aggregation."""
 
     column: Text | None = None
-    percentile: float | None = None
+    percentile: Percentile | None = None
     filter: dict[str, dict[Operator, Any]] = {}
 
     def measure(self, fact: str, aggregation: Aggregation) -> Measure:
@@ -284,7 +298,7 @@ class FilterSpec(Spec):
 
 class MeasureSpec(FilterSpec):
     fact: Text
-    aggregation: Annotated[Aggregation, BeforeValidator(_choice(Aggregation, "aggregation"))]
+    aggregation: AggregationName
 
 
 Operand = Annotated[
@@ -304,9 +318,9 @@ class MetricSpec(FilterSpec):
     label: Text
     description: Text
     unit: Text | None = None
-    format: Annotated[Format, BeforeValidator(_choice(Format, "format"))] | None = None
+    format: FormatName | None = None
     fact: Text | None = None
-    aggregation: Annotated[Aggregation, BeforeValidator(_choice(Aggregation, "aggregation"))] | None = None
+    aggregation: AggregationName | None = None
     ratio: RatioSpec | None = None
     expression: Text | None = None
 

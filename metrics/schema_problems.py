@@ -105,8 +105,6 @@ def _problem(error: Any, path: Path_) -> Problem:
         code, detail = "not_a_mapping", "a config file must be a mapping of sections (dimensions, facts, metrics...)"
     elif kind in ("model_type", "dict_type"):
         code, detail = "not_a_mapping", f"{what} must be a mapping of keys to values"
-    elif kind in ("float_type", "float_parsing"):
-        code, detail = "invalid_value", f"{what} must be a number, not {error['input']!r}"
     else:
         code, detail = "invalid_value", f"{what} is not valid: {error['msg']}"
     return code, f"{subject}: {detail}" if subject else detail, path

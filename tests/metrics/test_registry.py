@@ -241,7 +241,7 @@ def test_structural_messages_name_the_object_and_the_key() -> None:
     assert "fact 'partly_malformed', column 'severity': type 'strng' is not valid (did you mean 'string'?)" in text
     assert "fact 'partly_malformed', dimension 'tier': missing required key 'bridge.column'" in text
     assert "dimension 'squad', attribute 'Bad-Name': the name must be snake_case" in text
-    assert "metric 'wrong_types': 'percentile' must be a number, not 'high'" in text
+    assert "metric 'wrong_types': percentile must be a number, not 'high'" in text
     assert "metric 'two_kinds': needs exactly one of aggregation, ratio, expression (found: ratio, expression)" in text
     assert "metric 'stray_fact': 'fact' applies only to an aggregation, not to an expression" in text
     assert "unknown key 'metric' (did you mean 'metrics'?)" in text
