@@ -69,6 +69,8 @@ class _Extension:
     spec: FactBodySpec
     file: str
     document: Document
+    broken: set[Path_]
+    """The extension's columns and dimension paths left out as broken."""
 
 
 def config_files(directories: Iterable[Path]) -> list[Path]:
@@ -106,8 +108,10 @@ def read_config(directories: Iterable[Path]) -> Config:
         config.metrics |= {
             name: metric.build(name, *config.where[("metrics", name)]) for name, metric in spec.metrics.items()
         }
-        extensions += [_Extension(name, body, shown, document) for name, body in spec.extend_facts.items()]
-        config.broken |= {("facts", *path[1:]) for path in broken if path[:1] == (EXTEND_FACTS,) and len(path) > 2}
+        extensions += [
+            _Extension(name, body, shown, document, {path for path in broken if path[:2] == (EXTEND_FACTS, name)})
+            for name, body in spec.extend_facts.items()
+        ]
     for extension in extensions:
         _extend(extension, config)
     return config
@@ -142,11 +146,12 @@ def _extend(extension: _Extension, config: Config) -> None:
             config.issue("unknown_fact", message, (extension.file, document.line((EXTEND_FACTS, name))))
         return
     added = {"columns": extension.spec.column_types(), "dimensions": extension.spec.paths()}
+    existing = {"columns": fact.columns, "dimensions": fact.dimensions}
+    config.broken |= {("facts", *path[1:]) for path in extension.broken if path[3] not in existing[str(path[2])]}
     for kind, names in added.items():
-        existing = fact.columns if kind == "columns" else fact.dimensions
         for item in names:
             at = (extension.file, document.line((EXTEND_FACTS, name, kind, item)))
-            if item in existing:
+            if item in existing[kind]:
                 message = f"fact {name!r} already has {kind[:-1]} {item!r}; an extension may only add"
                 config.issue("duplicate_name", message, at)
             else:

@@ -32,7 +32,11 @@ a filter on one column or one of its conditions."""
 
 
 def check_file(data: Any) -> tuple[FileSpec, list[Problem], set[Path_]]:
-    """The file's spec without its broken parts, the problems, and the paths of the parts left out."""
+    """The file's spec without its broken parts, the problems, and the paths of the parts left out.
+
+    ``data`` loses its broken parts and unknown keys in place. Each round removes at least one key (every error
+    lies at or under a key of the data), so the loop ends, at the latest with nothing left.
+    """
     problems: list[Problem] | None = None
     left_out: set[Path_] = set()
     while True:
