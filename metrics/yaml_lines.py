@@ -37,16 +37,30 @@ class Document:
 
 
 def read_yaml(text: str) -> Document:
-    """Raises ``yaml.MarkedYAMLError`` for text that is not YAML."""
+    """Raises ``yaml.MarkedYAMLError`` for text that is not YAML, or whose aliases loop."""
     root = yaml.compose(text, Loader=_Loader)
     document = Document(None)
     if root is not None:
         document.lines[()] = root.start_mark.line + 1
-        document.data = _plain(root, (), document)
+        document.data = _plain(root, (), document, set())
     return document
 
 
-def _plain(node: yaml.Node, path: Path_, document: Document) -> Any:
+def _plain(node: yaml.Node, path: Path_, document: Document, inside: set[int]) -> Any:
+    """``inside``: the mappings and lists being read around ``node``; an alias to one of them would never end."""
+    if isinstance(node, yaml.CollectionNode):
+        if id(node) in inside:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to a mapping or list around it", node.start_mark
+            )
+        inside.add(id(node))
+        value = _collection(node, path, document, inside)
+        inside.discard(id(node))
+        return value
+    return _SCALARS.construct_object(node)
+
+
+def _collection(node: yaml.CollectionNode, path: Path_, document: Document, inside: set[int]) -> Any:
     if isinstance(node, yaml.MappingNode):
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -54,12 +68,10 @@ def _plain(node: yaml.Node, path: Path_, document: Document) -> Any:
             if key in mapping:
                 document.duplicate_keys.append((key, line))
             document.lines[(*path, key)] = line
-            mapping[key] = _plain(value_node, (*path, key), document)
+            mapping[key] = _plain(value_node, (*path, key), document, inside)
         return mapping
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            document.lines[(*path, index)] = item.start_mark.line + 1
-            items.append(_plain(item, (*path, index), document))
-        return items
-    return _SCALARS.construct_object(node)
+    items = []
+    for index, item in enumerate(node.value):
+        document.lines[(*path, index)] = item.start_mark.line + 1
+        items.append(_plain(item, (*path, index), document, inside))
+    return items

@@ -165,6 +165,7 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
             ],
         ),
         ("syntax", [("yaml_syntax", "metrics.yaml", 8)]),
+        ("alias_loop", [("yaml_syntax", "metrics.yaml", 3)]),
         (
             "structure",
             [
