@@ -58,6 +58,11 @@ class Config:
         """Whether ``path`` names something left out as broken, so a rule should not call it unknown."""
         return path in self.broken
 
+    def names(self, section: str) -> list[str]:
+        """A section's names, built or left out as broken: rules about a name alone apply to both."""
+        broken = sorted(str(path[1]) for path in self.broken if len(path) == 2 and path[0] == section)
+        return [*getattr(self, section), *broken]
+
     def broken_columns(self, fact: str) -> set[str]:
         """A fact's columns left out as broken: using one is not a second problem."""
         return {str(path[3]) for path in self.broken if len(path) == 4 and path[:3] == ("facts", fact, "columns")}

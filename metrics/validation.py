@@ -324,7 +324,7 @@ def check_names(config: Config) -> Iterator[Finding]:
     """
     seen: dict[str, str] = {}
     for section in ("dimensions", "metrics"):
-        for name in getattr(config, section):
+        for name in config.names(section):
             path = (section, name)
             if name in RESERVED_NAMES:
                 yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for {RESERVED_NAMES[name]}", path
@@ -361,7 +361,7 @@ def _check_sql_names(config: Config) -> Iterator[Finding]:
     tables = {fact.table for fact in config.facts.values()} | {d.table for d in config.dimensions.values() if d.table}
     tables |= {path.bridge.table for fact in config.facts.values() for path in fact.dimensions.values() if path.bridge}
     for section in ("facts", "dimensions"):
-        for name in getattr(config, section):
+        for name in config.names(section):
             if name in (SPINE, MATCHING):
                 yield (
                     "reserved_name",
