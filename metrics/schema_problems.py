@@ -101,6 +101,8 @@ def _problem(error: Any, path: Path_) -> Problem:
     what = _dotted(inner) if inner else "the definition" if len(part) == 2 else "the value"
     if kind in OWN_CODES:
         code, detail = kind, error["ctx"]["message"]
+        if len(inner) > 1:  # a key of a nested mapping: say which
+            subject = f"{subject}, {_dotted(inner[:-1])}" if subject else _dotted(inner[:-1])
     elif kind == "missing":
         code, detail = "missing_key", f"missing required key {_dotted((*inner, error['loc'][-1]))}"
     elif kind in ("string_type", "string_too_short"):

@@ -241,7 +241,9 @@ def test_structural_messages_name_the_object_and_the_key() -> None:
     text = str(_error("structure"))
     assert "metric 'undescribed_count': missing required key 'description'" in text
     assert "metric 'uses_malformed': missing required key 'ratio.denominator.aggregation'" in text
-    assert "metric 'uses_malformed': unknown key 'agregation' (did you mean 'aggregation'?)" in text
+    assert (
+        "metric 'uses_malformed', 'ratio.denominator': unknown key 'agregation' (did you mean 'aggregation'?)" in text
+    )
     assert "fact 'partly_malformed', column 'severity': type 'strng' is not valid (did you mean 'string'?)" in text
     assert "fact 'partly_malformed', dimension 'tier': missing required key 'bridge.column'" in text
     assert "dimension 'squad', attribute 'Bad-Name': the name must be snake_case" in text
