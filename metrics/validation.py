@@ -10,24 +10,22 @@ import ast
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from metrics.config_schema import NAME
 from metrics.errors import Issue, did_you_mean
 from metrics.expressions import names, parse
-from metrics.loader import NAME, Config
+from metrics.loader import Config, Finding
+from metrics.measure_rules import check_measures
 from metrics.model import (
     MATCHING,
     ROW_COUNT,
     SPINE,
     Aggregation,
-    ColumnRef,
-    Condition,
     DataType,
     Fact,
-    FilterOp,
     Measure,
     Metric,
 )
 
-Finding = tuple[str, str, tuple[str, ...]]
 RESERVED_NAMES = {
     "time": "the time dimension",
     "day_of_week": "the time dimension",
@@ -57,20 +55,13 @@ def references(metric: Metric) -> list[str]:
     return [operand for operand in (metric.numerator, metric.denominator) if isinstance(operand, str)]
 
 
-def _measures(metric: Metric) -> Iterator[tuple[Measure, tuple[str, ...]]]:
-    path = ("metrics", metric.name)
-    if metric.measure is not None:
-        yield metric.measure, path
-    for operand in (metric.numerator, metric.denominator):
-        if isinstance(operand, Measure):
-            yield operand, path
-
-
 def check_fact_dimensions(config: Config) -> Iterator[Finding]:
     for fact in config.facts.values():
         for name, path in fact.dimensions.items():
             where = ("facts", fact.name, "dimensions", name)
             dimension = config.dimensions.get(name)
+            if dimension is None and config.is_broken("dimensions", name):
+                continue
             if dimension is None:
                 yield (
                     "unknown_dimension",
@@ -86,17 +77,21 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
             elif dimension.is_table and not NAME.match(str(path.column)):
                 yield (
                     "invalid_name",
-                    f"fact {fact.name!r}: dimension {name!r} is reached by key column {path.column!r}, which is not a snake_case column name",
+                    f"fact {fact.name!r}: dimension {name!r} is reached by key column {path.column!r}, "
+                    "which is not a snake_case column name",
                     where,
                 )
             elif dimension.is_table and path.column in fact.expressions:
                 yield (
                     "invalid_join",
-                    f"fact {fact.name!r}: table dimension {name!r} joins on a stored key column, not on computed column {path.column!r}",
+                    f"fact {fact.name!r}: table dimension {name!r} joins on a stored key column, "
+                    f"not on computed column {path.column!r}",
                     where,
                 )
             elif not dimension.is_table:
                 column = path.column if path.bridge is None else path.bridge.key
+                if config.is_broken("facts", fact.name, "columns", column):
+                    continue
                 if column not in fact.columns:
                     hint = (
                         did_you_mean(str(column), fact.columns)
@@ -110,7 +105,8 @@ def check_fact_dimensions(config: Config) -> Iterator[Finding]:
                 elif path.bridge is None and fact.columns[column] is not dimension.type:
                     yield (
                         "type_mismatch",
-                        f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} but column {column!r} is {fact.columns[column].value}",
+                        f"fact {fact.name!r}: dimension {name!r} is {dimension.type.value} "
+                        f"but column {column!r} is {fact.columns[column].value}",
                         where,
                     )
 
@@ -125,6 +121,8 @@ class _ColumnTypes:
 
     fact: Fact
     where: tuple[str, ...]
+    broken: set[str]
+    """Columns left out for a structural problem: using one is not a second problem."""
     findings: list[Finding] = field(default_factory=list)
 
     def problem(self, code: str, message: str) -> None:
@@ -148,7 +146,7 @@ class _ColumnTypes:
         if isinstance(node, ast.Constant):
             return DataType.INTEGER if isinstance(node.value, int) else DataType.FLOAT
         if isinstance(node, ast.Name):
-            if node.id not in self.fact.columns:
+            if node.id not in self.fact.columns and node.id not in self.broken:
                 self.problem("unknown_column", f"unknown column {node.id!r}{did_you_mean(node.id, self.fact.columns)}")
             return self.fact.columns.get(node.id)
         if isinstance(node, ast.UnaryOp):
@@ -213,14 +211,15 @@ def check_computed_columns(config: Config) -> Iterator[Finding]:
                     (*where, "expression"),
                 )
                 continue
-            types = _ColumnTypes(fact, where)
+            types = _ColumnTypes(fact, where, config.broken_columns(fact.name))
             inferred = types.of(tree)
             yield from types.findings
             declared = fact.columns[column]
             if inferred is not None and inferred is not declared:
                 yield (
                     "type_mismatch",
-                    f"fact {fact.name!r}: computed column {column!r} is declared {declared.value} but its expression is {inferred.value}",
+                    f"fact {fact.name!r}: computed column {column!r} is declared {declared.value} "
+                    f"but its expression is {inferred.value}",
                     (*where, "type"),
                 )
         yield from _column_cycles(fact)
@@ -260,129 +259,6 @@ def _cycles(uses: dict[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
         yield from visit(name, [])
 
 
-def check_measures(config: Config) -> Iterator[Finding]:
-    for metric in config.metrics.values():
-        for measure, path in _measures(metric):
-            yield from _check_measure(config, metric.name, measure, path)
-
-
-def _check_measure(config: Config, metric: str, measure: Measure, path: tuple[str, ...]) -> Iterator[Finding]:
-    fact = config.facts.get(measure.fact)
-    if fact is None:
-        yield (
-            "unknown_fact",
-            f"metric {metric!r} uses unknown fact {measure.fact!r}{did_you_mean(measure.fact, config.facts)}",
-            (*path, "fact"),
-        )
-        return
-    aggregation, column = measure.aggregation, measure.column
-    if column is None and aggregation is not Aggregation.COUNT:
-        yield (
-            "missing_column",
-            f"metric {metric!r}: aggregation {aggregation.value} needs a column",
-            (*path, "aggregation"),
-        )
-    if column is not None and column not in fact.columns:
-        hint = did_you_mean(column, fact.columns) or f" (declared columns: {', '.join(sorted(fact.columns))})"
-        yield (
-            "unknown_column",
-            f"metric {metric!r}: fact {fact.name!r} has no column {column!r}{hint}",
-            (*path, "column"),
-        )
-    elif column is not None:
-        data_type = fact.columns[column]
-        numeric = aggregation in (Aggregation.SUM, Aggregation.AVG, Aggregation.PERCENTILE)
-        ordered = aggregation in (Aggregation.MIN, Aggregation.MAX)
-        if (numeric and not data_type.is_numeric) or (ordered and data_type in (DataType.BOOLEAN, DataType.STRING)):
-            yield (
-                "type_mismatch",
-                f"metric {metric!r}: cannot {aggregation.value} column {column!r} of type {data_type.value}",
-                (*path, "column"),
-            )
-    if aggregation is Aggregation.PERCENTILE:
-        if measure.percentile is None:
-            yield (
-                "missing_percentile",
-                f"metric {metric!r}: a percentile aggregation needs `percentile: 0..1`",
-                (*path, "aggregation"),
-            )
-        elif not 0 <= measure.percentile <= 1:
-            yield (
-                "percentile_range",
-                f"metric {metric!r}: percentile {measure.percentile} is outside 0..1 (write 0.95, not 95)",
-                (*path, "percentile"),
-            )
-    elif measure.percentile is not None:
-        yield (
-            "unexpected_percentile",
-            f"metric {metric!r}: `percentile` only applies to aggregation percentile",
-            (*path, "percentile"),
-        )
-    for condition in measure.filter:
-        yield from _check_condition(metric, fact.name, fact.columns, condition, (*path, "filter", condition.column))
-
-
-def _check_condition(
-    metric: str, fact: str, columns: dict[str, DataType], condition: Condition, path: tuple[str, ...]
-) -> Iterator[Finding]:
-    if condition.column not in columns:
-        yield (
-            "unknown_column",
-            f"metric {metric!r}: filter on unknown column {condition.column!r} of fact {fact!r}{did_you_mean(condition.column, columns)}",
-            path,
-        )
-        return
-    data_type, op, value = columns[condition.column], condition.op, condition.value
-    path = (*path, op.value)
-    if isinstance(value, ColumnRef):
-        if value.column not in columns:
-            yield (
-                "unknown_column",
-                f"metric {metric!r}: filter compares with unknown column {value.column!r}{did_you_mean(value.column, columns)}",
-                path,
-            )
-            return
-        if op in (FilterOp.IS_NULL, FilterOp.IN, FilterOp.NOT_IN):
-            yield (
-                "invalid_filter",
-                f"metric {metric!r}: {op.value} cannot compare with a column; use eq, neq, gt, gte, lt, lte or like",
-                path,
-            )
-            return
-    elif op is FilterOp.IS_NULL:
-        if not isinstance(value, bool):
-            yield "invalid_filter", f"metric {metric!r}: is_null takes true or false", path
-        return
-    if op in (FilterOp.IN, FilterOp.NOT_IN) and not isinstance(value, tuple):
-        yield "invalid_filter", f"metric {metric!r}: {op.value} takes a list", path
-    elif op in (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE) and not (
-        data_type.is_numeric or data_type is DataType.TIMESTAMP
-    ):
-        yield (
-            "invalid_filter",
-            f"metric {metric!r}: {op.value} does not apply to {data_type.value} column {condition.column!r}",
-            path,
-        )
-    elif op is FilterOp.LIKE and data_type is not DataType.STRING:
-        yield "invalid_filter", f"metric {metric!r}: like only applies to string columns", path
-    elif isinstance(value, ColumnRef):
-        other = columns[value.column]
-        if other is not data_type and not (other.is_numeric and data_type.is_numeric):
-            yield (
-                "type_mismatch",
-                f"metric {metric!r}: {data_type.value} column {condition.column!r} cannot be compared with {other.value} column {value.column!r}",
-                path,
-            )
-    else:
-        for item in value if isinstance(value, tuple) else (value,):
-            if not data_type.accepts(item):
-                yield (
-                    "type_mismatch",
-                    f"metric {metric!r}: filter value {item!r} does not fit {data_type.value} column {condition.column!r}",
-                    path,
-                )
-
-
 def _referenced(metric: Metric) -> Iterator[tuple[str, tuple[str, ...]]]:
     """Metric names this one uses, each with the path of the key that names it."""
     if metric.expression is not None:
@@ -390,7 +266,7 @@ def _referenced(metric: Metric) -> Iterator[tuple[str, tuple[str, ...]]]:
             yield name, ("metrics", metric.name, "expression")
     for part, operand in (("numerator", metric.numerator), ("denominator", metric.denominator)):
         if isinstance(operand, str):
-            yield operand, ("metrics", metric.name, part)
+            yield operand, ("metrics", metric.name, "ratio", part)
 
 
 def _is_timestamp(config: Config, measure: Measure) -> bool:
@@ -412,6 +288,8 @@ def check_references(config: Config) -> Iterator[Finding]:
                 )
         for name, path in _referenced(metric):
             used = config.metrics.get(name)
+            if used is None and config.is_broken("metrics", name):
+                continue
             if used is None:
                 yield (
                     "unknown_metric",
@@ -429,7 +307,7 @@ def check_references(config: Config) -> Iterator[Finding]:
                 yield (
                     "type_mismatch",
                     f"metric {metric.name!r}: the {part} is a timestamp, which cannot be divided",
-                    ("metrics", metric.name, part),
+                    ("metrics", metric.name, "ratio", part),
                 )
 
 
@@ -446,7 +324,7 @@ def check_names(config: Config) -> Iterator[Finding]:
     """
     seen: dict[str, str] = {}
     for section in ("dimensions", "metrics"):
-        for name in getattr(config, section):
+        for name in config.names(section):
             path = (section, name)
             if name in RESERVED_NAMES:
                 yield "reserved_name", f"{section[:-1]} name {name!r} is reserved for {RESERVED_NAMES[name]}", path
@@ -476,11 +354,14 @@ def check_names(config: Config) -> Iterator[Finding]:
 
 
 def _check_sql_names(config: Config) -> Iterator[Finding]:
-    """Facts name the compiled query's CTEs and dimensions its join aliases: neither may shadow a table or the compiler's own names."""
+    """Facts name the compiled query's CTEs and dimensions its join aliases.
+
+    Neither may shadow a table or the compiler's own names.
+    """
     tables = {fact.table for fact in config.facts.values()} | {d.table for d in config.dimensions.values() if d.table}
     tables |= {path.bridge.table for fact in config.facts.values() for path in fact.dimensions.values() if path.bridge}
     for section in ("facts", "dimensions"):
-        for name in getattr(config, section):
+        for name in config.names(section):
             if name in (SPINE, MATCHING):
                 yield (
                     "reserved_name",
@@ -490,7 +371,8 @@ def _check_sql_names(config: Config) -> Iterator[Finding]:
             elif name in tables:
                 yield (
                     "reserved_name",
-                    f"{section[:-1]} name {name!r} is also a table name; the compiled SQL names a {section[:-1]} after it",
+                    f"{section[:-1]} name {name!r} is also a table name; "
+                    f"the compiled SQL names a {section[:-1]} after it",
                     (section, name),
                 )
 

@@ -10,7 +10,22 @@ import sqlalchemy as sa
 
 from metrics.errors import ConfigError, UnknownMetric
 from metrics.loader import BUILTIN_CONFIG, read_config
-from metrics.model import DataType, Format
+from metrics.model import (
+    Aggregation,
+    Attribute,
+    Bridge,
+    ColumnRef,
+    Condition,
+    DataType,
+    Dimension,
+    DimensionPath,
+    Fact,
+    FilterOp,
+    Format,
+    History,
+    Measure,
+    Metric,
+)
 from metrics.registry import CONFIG_ENV, load_registry
 from metrics.validation import validate
 from warehouse import schema
@@ -118,8 +133,8 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
         (
             "bad_extension",
             [
-                ("unknown_fact", "extensions.yaml", 2),
                 ("unknown_key", "extensions.yaml", 9),
+                ("unknown_fact", "extensions.yaml", 2),
                 ("duplicate_name", "extensions.yaml", 7),
                 ("unknown_column", "extensions.yaml", 8),
             ],
@@ -150,6 +165,43 @@ def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
             ],
         ),
         ("syntax", [("yaml_syntax", "metrics.yaml", 8)]),
+        ("alias_loop", [("yaml_syntax", "metrics.yaml", 3)]),
+        (
+            "structure",
+            [
+                ("unexpected_key", "dimensions.yaml", 5),
+                ("missing_key", "dimensions.yaml", 8),
+                ("invalid_name", "dimensions.yaml", 10),
+                ("unknown_key", "dimensions.yaml", 11),
+                ("missing_key", "dimensions.yaml", 11),
+                ("missing_key", "dimensions.yaml", 6),
+                ("missing_key", "facts.yaml", 2),
+                ("invalid_value", "facts.yaml", 11),
+                ("missing_key", "facts.yaml", 12),
+                ("unknown_key", "facts.yaml", 14),
+                ("missing_key", "facts.yaml", 14),
+                ("missing_key", "facts.yaml", 18),
+                ("missing_key", "facts.yaml", 26),
+                ("missing_key", "metrics.yaml", 3),
+                ("invalid_value", "metrics.yaml", 12),
+                ("unknown_key", "metrics.yaml", 18),
+                ("unknown_key", "metrics.yaml", 18),
+                ("missing_key", "metrics.yaml", 18),
+                ("not_a_string", "metrics.yaml", 30),
+                ("invalid_value", "metrics.yaml", 29),
+                ("not_a_string", "metrics.yaml", 25),
+                ("not_a_mapping", "metrics.yaml", 31),
+                ("missing_key", "metrics.yaml", 35),
+                ("metric_kind", "metrics.yaml", 32),
+                ("unexpected_key", "metrics.yaml", 41),
+                ("metric_kind", "metrics.yaml", 48),
+                ("unknown_key", "top.yaml", 1),
+                ("unknown_column", "facts.yaml", 15),
+                ("unknown_column", "metrics.yaml", 12),
+                ("unknown_metric", "metrics.yaml", 40),
+                ("reserved_name", "metrics.yaml", 48),
+            ],
+        ),
     ],
 )
 def test_invalid_config_reports_every_problem_with_file_and_line(
@@ -183,6 +235,120 @@ def test_messages_name_what_to_change() -> None:
     )
     assert "metric name 'total_count' is reserved for the row count of a result" in messages["reserved_names"]
     assert "must not contain '__'" in messages["reserved_names"]
+
+
+def test_structural_messages_name_the_object_and_the_key() -> None:
+    text = str(_error("structure"))
+    assert "metric 'undescribed_count': missing required key 'description'" in text
+    assert "metric 'uses_malformed': missing required key 'ratio.denominator.aggregation'" in text
+    assert (
+        "metric 'uses_malformed', 'ratio.denominator': unknown key 'agregation' (did you mean 'aggregation'?)" in text
+    )
+    assert "fact 'partly_malformed', column 'severity': type 'strng' is not valid (did you mean 'string'?)" in text
+    assert "fact 'partly_malformed', dimension 'tier': missing required key 'bridge.column'" in text
+    assert "dimension 'squad', attribute 'Bad-Name': the name must be snake_case" in text
+    assert "metric 'wrong_types': percentile must be a number, not 'high'" in text
+    assert "metric 'two_kinds': needs exactly one of aggregation, ratio, expression (found: ratio, expression)" in text
+    assert "metric 'stray_fact': 'fact' applies only to an aggregation, not to an expression" in text
+    assert "unknown key 'metric' (did you mean 'metrics'?)" in text
+
+
+def test_a_broken_filter_operator_does_not_hide_its_unknown_column() -> None:
+    """Both problems of ``{severty: {equals: high}}`` come out in one pass (the column was reported only once the
+    operator was fixed)."""
+    text = str(_error("structure"))
+    assert "metric 'filtered_twice', filter on 'severty': filter operator 'equals' is not valid" in text
+    assert "metric 'filtered_twice': filter on unknown column 'severty' of fact 'errors'" in text
+
+
+def test_what_is_only_malformed_is_not_also_called_unknown() -> None:
+    """A reference to a definition left out for its shape is not a second problem; the rest is still checked."""
+    text = str(_error("structure"))
+    for reference in (
+        "unknown metric 'undescribed_count'",  # a ratio's numerator
+        "unknown fact 'malformed_fact'",  # a metric's fact, and the fact an extension extends
+        "unknown column 'doubled'",  # a computed column's operand
+        "undeclared column 'severity'",  # a dimension path's column
+        "unknown dimension 'squad'",  # a fact's dimension path
+        "no column 'retry_s'",  # a column an extension adds
+    ):
+        assert reference not in text
+    assert "computed column 'late': unknown column 'occured_at' (did you mean 'occurred_at'?)" in text
+    assert "metric 'stray_fact' uses unknown metric 'eror_count'" in text
+
+
+def test_every_shape_builds_the_model_value_it_describes() -> None:
+    registry = load_registry([CONFIGS / "every_shape"])
+    file = str(CONFIGS / "every_shape" / "shapes.yaml")
+    assert registry.dimensions["squad"] == Dimension(
+        "squad",
+        "Squad",
+        "The squad an error was routed to (type 2).",
+        "dim_squad",
+        "squad_key",
+        History("valid_from", "valid_to"),
+        (
+            Attribute("name", "squad_name", DataType.STRING, "Name"),
+            Attribute("size", "squad_size", DataType.INTEGER, "Head count", "People in the squad."),
+        ),
+    )
+    assert registry.dimensions["retried"] == Dimension("retried", "Retried", type=DataType.BOOLEAN)
+    assert registry.facts["retries"] == Fact(
+        "retries",
+        "Retries",
+        "fact_retries",
+        "retried_at",
+        columns={
+            "retried_at": DataType.TIMESTAMP,
+            "finished_at": DataType.TIMESTAMP,
+            "attempt": DataType.INTEGER,
+            "wait_s": DataType.FLOAT,
+        },
+        dimensions={
+            "squad": DimensionPath("squad", column="squad_key"),
+            "retried": DimensionPath("retried", bridge=Bridge("bridge_retries", "attempt", "retried")),
+        },
+        expressions={"wait_s": "seconds_between(retried_at, finished_at)"},
+    )
+    errors = registry.facts["errors"]
+    assert errors.columns["squad_key"] is DataType.INTEGER
+    assert errors.dimensions["squad"] == DimensionPath("squad", column="squad_key")
+    retries = Measure(
+        "retries",
+        Aggregation.COUNT,
+        filter=(
+            Condition("attempt", FilterOp.GT, 1),
+            Condition("attempt", FilterOp.IN, (2, 3)),
+            Condition("finished_at", FilterOp.IS_NULL, True),
+            Condition("finished_at", FilterOp.GTE, ColumnRef("retried_at")),
+        ),
+    )
+    open_errors = Measure(
+        "errors", Aggregation.COUNT_DISTINCT, "event_id", filter=(Condition("auto_resolved", FilterOp.EQ, False),)
+    )
+    common = {"file": file}
+    assert registry.metrics["retry_count"] == Metric(
+        "retry_count",
+        "Retries",
+        "Retries after the first attempt, of errors still open.",
+        "retries",
+        "integer",
+        measure=retries,
+        line=36,
+        **common,
+    )
+    assert registry.metrics["p90_wait_s"].measure == Measure("retries", Aggregation.PERCENTILE, "wait_s", 0.9)
+    assert registry.metrics["retried_error_share"] == Metric(
+        "retried_error_share",
+        "Retried error share",
+        "Retries per error.",
+        format="percent",
+        numerator="retry_count",
+        denominator=open_errors,
+        line=53,
+        **common,
+    )
+    assert registry.metrics["retries_per_hour"].expression == "retry_count / 24"
 
 
 def test_computed_column_messages_name_what_to_change() -> None:
