@@ -6,9 +6,10 @@ stack trace. Expected errors are
 
 - the metrics layer's and the API's own (``MetricsError``, ``ApiError``), which carry a code;
 - GraphQL's: a validation rule's errors are tagged with the rule's code
-  (``RULE_CODES``, and ``LIMIT_EXCEEDED`` for the size limits) as the rule
-  reports them; syntax errors are BAD_REQUEST; a variable whose value does
-  not fit its type is INVALID_FILTER.
+  (``RULE_CODES``; a value of the wrong type is INVALID_FILTER inside
+  ``where`` and ``having``, INVALID_ARGUMENT elsewhere) as the rule reports
+  them; syntax errors are BAD_REQUEST; a variable whose value does not fit
+  its type is INVALID_ARGUMENT. The size limits (``limits``) code their own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     FieldsOnCorrectTypeRule,
     GraphQLError,
     GraphQLSyntaxError,
@@ -25,6 +27,7 @@ from graphql import (
     KnownTypeNamesRule,
     ValuesOfCorrectTypeRule,
     VariableDefinitionNode,
+    VariablesInAllowedPositionRule,
     specified_rules,
 )
 from graphql.validation import ASTValidationRule, ValidationContext
@@ -47,9 +50,10 @@ RULE_CODES: Mapping[type[ASTValidationRule], str] = {
     FieldsOnCorrectTypeRule: "UNKNOWN_FIELD",
     KnownArgumentNamesRule: "UNKNOWN_FIELD",
     KnownTypeNamesRule: "UNKNOWN_FIELD",
-    ValuesOfCorrectTypeRule: "INVALID_FILTER",
+    VariablesInAllowedPositionRule: "INVALID_ARGUMENT",
 }
 """Validation rules whose errors are not plain BAD_REQUEST (the other rules' are)."""
+FILTER_ARGUMENTS = frozenset({"where", "having"})
 
 
 class _Tagging:
@@ -76,7 +80,25 @@ def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRu
     return type(rule.__name__, (rule,), {"__init__": __init__})
 
 
+class ValuesOfCorrectType(ValuesOfCorrectTypeRule):
+    """A literal of the wrong type: INVALID_FILTER in a filter argument, INVALID_ARGUMENT in any other."""
+
+    argument: str | None = None
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+        self.argument = node.name.value
+
+    def leave_argument(self, *_: Any) -> None:
+        self.argument = None
+
+    def report_error(self, error: GraphQLError) -> None:
+        code = "INVALID_FILTER" if self.argument in FILTER_ARGUMENTS else "INVALID_ARGUMENT"
+        error.extensions = {**(error.extensions or {}), "code": code}
+        super().report_error(error)
+
+
 _CODED_RULES = {rule: coded_rule(rule, RULE_CODES.get(rule, "BAD_REQUEST")) for rule in specified_rules}
+_CODED_RULES[ValuesOfCorrectTypeRule] = ValuesOfCorrectType
 
 
 def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
@@ -85,7 +107,7 @@ def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
         too_long = max_tokens is not None and f"more than {max_tokens} tokens" in error.message
         return "LIMIT_EXCEEDED" if too_long else "BAD_REQUEST"
     if error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):
-        return "INVALID_FILTER"  # validation is tagged, so this is a variable's value not fitting its type
+        return "INVALID_ARGUMENT"  # validation is tagged, so this is a variable's value not fitting its type
     return "BAD_REQUEST"
 
 

@@ -19,18 +19,21 @@ import strawberry
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
 from graphql_api.errors import ErrorCodes
 from graphql_api.inputs import (
     FILTER_INPUTS,
+    TIME_ZONE,
     BooleanFilter,
     DateTimeFilter,
     IntFilter,
     NumberFilter,
     OrderByInput,
     TimeRangeInput,
+    TimeZone,
 )
 from graphql_api.limits import DocumentLimits, Limits
 from graphql_api.settings import Settings
@@ -288,6 +291,7 @@ class SchemaBuilder:
         return MetricsSchema(
             query=query,
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
+            config=StrawberryConfig(scalar_map={TimeZone: TIME_ZONE}),
             extensions=[
                 ErrorCodes,
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),

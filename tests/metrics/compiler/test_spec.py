@@ -109,13 +109,13 @@ def _where(key: str, op: FilterOp, value: object) -> Predicate:
             _request("error_count", timezone="Mars/Olympus"),
             InvalidRequest,
             "unknown time zone 'Mars/Olympus'",
-            "INVALID_FILTER",
+            "INVALID_ARGUMENT",
         ),
         (
             _request("error_count", order_by=(OrderBy("tier.name"),)),
             InvalidRequest,
             "cannot order by 'tier.name'",
-            "INVALID_FILTER",
+            "INVALID_ARGUMENT",
         ),
         (
             _request("error_count", having=(MetricCondition("approval_count", FilterOp.GT, 1),)),
@@ -124,9 +124,9 @@ def _where(key: str, op: FilterOp, value: object) -> Predicate:
             "INVALID_FILTER",
         ),
         (_request("error_count", limit=10_001), LimitExceeded, "exceeds the maximum of 10000", "LIMIT_EXCEEDED"),
-        (_request("error_count", limit=-1), InvalidRequest, "must not be negative", "INVALID_FILTER"),
-        (_request(), InvalidRequest, "at least one metric", "INVALID_FILTER"),
-        (_request("error_count", "error_count"), InvalidRequest, "selected twice", "INVALID_FILTER"),
+        (_request("error_count", limit=-1), InvalidRequest, "must not be negative", "INVALID_ARGUMENT"),
+        (_request(), InvalidRequest, "at least one metric", "INVALID_ARGUMENT"),
+        (_request("error_count", "error_count"), InvalidRequest, "selected twice", "INVALID_ARGUMENT"),
         (
             _request(
                 "error_count", time_range=TimeRange(datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
