@@ -2,12 +2,14 @@
 
 Python (``zoneinfo``, for results), DuckDB (ICU) and PostgreSQL each know a
 slightly different set: PostgreSQL also takes ``localtime``, ``posixrules``
-and the ``posix/`` and ``right/`` trees, which DuckDB refuses. A zone that one
-backend took and the other failed on would make the same request answer
-differently per warehouse, so ``timezones.txt`` holds the intersection
-(generated from ``zoneinfo.available_timezones()`` and both backends'
-``pg_timezone_names``), and a test holds that both backends accept every zone
-in it.
+and the ``posix/`` and ``right/`` trees, which DuckDB refuses, and reads
+``CET``, ``EET``, ``MET`` and ``WET`` as fixed-offset abbreviations where the
+others apply daylight saving time. A zone that the backends read differently
+would make the same request answer differently per warehouse, so
+``timezones.txt`` holds the zones all three read alike: the intersection of
+``zoneinfo.available_timezones()`` and both backends' ``pg_timezone_names``,
+less the names PostgreSQL reads as an abbreviation of another offset. A test
+holds that both backends convert every zone in it as Python does.
 """
 
 from __future__ import annotations
