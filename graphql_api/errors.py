@@ -103,9 +103,10 @@ _CODED_RULES[ValuesOfCorrectTypeRule] = ValuesOfCorrectType
 
 def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
     if isinstance(error, GraphQLSyntaxError):
-        # graphql-core reports the token limit as a syntax error; its text is the only mark.
+        # graphql-core reports its token and nesting limits as syntax errors; their text is the only mark.
         too_long = max_tokens is not None and f"more than {max_tokens} tokens" in error.message
-        return "LIMIT_EXCEEDED" if too_long else "BAD_REQUEST"
+        too_deep = "nested too deeply" in error.message
+        return "LIMIT_EXCEEDED" if too_long or too_deep else "BAD_REQUEST"
     if error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):
         return "INVALID_ARGUMENT"  # validation is tagged, so this is a variable's value not fitting its type
     return "BAD_REQUEST"
