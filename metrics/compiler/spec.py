@@ -105,7 +105,7 @@ def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> 
         _check_representable(what, item)
     if op is FilterOp.LIKE and _ends_in_escape(value):  # type: ignore[arg-type]
         raise InvalidFilter(
-            f"{what}: the like pattern {value!r} ends in the escape character \\; "
+            f"{what}: the like pattern {_shown(value)} ends in the escape character \\; "
             "write \\\\ for a backslash, \\% and \\_ for a literal % and _"
         )
 
@@ -115,17 +115,22 @@ def _ends_in_escape(pattern: str) -> bool:
     return (len(pattern) - len(pattern.rstrip("\\"))) % 2 == 1
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short: the value may be as long as the request."""
+    return repr(text) if len(text) <= 60 else f"{text[:60]!r}..."
+
+
 def _check_representable(what: str, value: object) -> None:
     """A value both warehouses can store and compare: what one backend would refuse is refused for both."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise InvalidFilter(f"{what}: {value!r} holds a NUL character (\\u0000), which no text value can hold")
+            raise InvalidFilter(f"{what}: {_shown(value)} holds a NUL character (\\u0000), which no text can hold")
         if not value.isascii():
             try:
                 value.encode()
             except UnicodeEncodeError:
                 raise InvalidFilter(
-                    f"{what}: {value!r} holds a lone surrogate, which is not a character; send valid Unicode text"
+                    f"{what}: {_shown(value)} holds a lone surrogate, which is not a character; send valid Unicode"
                 ) from None
     elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
         raise InvalidFilter(f"{what}: {value} is outside the 64-bit integer range")
