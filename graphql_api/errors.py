@@ -31,6 +31,7 @@ from graphql import (
     specified_rules,
 )
 from graphql.validation import ASTValidationRule, ValidationContext
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
 from metrics.errors import MetricsError
@@ -54,6 +55,11 @@ RULE_CODES: Mapping[type[ASTValidationRule], str] = {
 }
 """Validation rules whose errors are not plain BAD_REQUEST (the other rules' are)."""
 FILTER_ARGUMENTS = frozenset({"where", "having"})
+ABORTED = (
+    "the document is too costly to validate: it repeats fields of one name in many places, which GraphQL must compare "
+    "pairwise; select each field once per selection set, or give the copies aliases"
+)
+"""What graphql-core's bare 'Validation aborted.' (its comparison budget ran out) means to a client."""
 
 
 class _Tagging:
@@ -107,6 +113,8 @@ def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
         too_long = max_tokens is not None and f"more than {max_tokens} tokens" in error.message
         too_deep = "nested too deeply" in error.message
         return "LIMIT_EXCEEDED" if too_long or too_deep else "BAD_REQUEST"
+    if isinstance(error, ValidationAbortedError):  # graphql-core's budgets: comparisons, or 100 errors
+        return "LIMIT_EXCEEDED"
     if error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):
         return "INVALID_ARGUMENT"  # validation is tagged, so this is a variable's value not fitting its type
     return "BAD_REQUEST"
@@ -153,7 +161,7 @@ class ErrorCodes(SchemaExtension):
                 )
             else:
                 error = GraphQLError(
-                    error.message,
+                    ABORTED if error.message == "Validation aborted." else error.message,
                     nodes=error.nodes,
                     source=error.source,
                     positions=error.positions,

@@ -153,3 +153,10 @@ async def test_the_largest_documents_under_the_limits_validate_quickly() -> None
         started = time.perf_counter()
         await errors(schema, document)
         assert time.perf_counter() - started < 2
+
+
+async def test_graphql_cores_own_budget_is_a_limit_with_an_actionable_message() -> None:
+    """Under our limits, graphql-core may still give up comparing same-named fields: LIMIT_EXCEEDED, saying why."""
+    document = "{ " + ("catalog { " + ("metrics { " + "name " * 10 + "} ") * 10 + "} ") * 9 + "}"
+    found = await errors(build_schema(load_registry()), document)
+    assert found == [("LIMIT_EXCEEDED", found[0][1])] and "repeats fields of one name" in found[0][1]
