@@ -49,7 +49,10 @@ class StringFilter:
     in_: list[str] | None = strawberry.field(default=None, name="in")
     not_in: list[str] | None = strawberry.field(default=None, description="Not any of these; null matches too.")
     is_null: bool | None = None
-    like: str | None = strawberry.field(default=None, description="SQL LIKE pattern: % any run, _ one character.")
+    like: str | None = strawberry.field(
+        default=None,
+        description="SQL LIKE pattern: % any run, _ one character; a backslash escapes them (\\%, \\_, \\\\).",
+    )
 
 
 @strawberry.input(description="Conditions on a whole-number attribute.")
