@@ -108,11 +108,13 @@ _CODED_RULES[ValuesOfCorrectTypeRule] = ValuesOfCorrectType
 
 
 def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
+    # graphql-core reports its token limit and its nesting limit (of documents and of variable values) as plain
+    # errors; their text is the only mark.
+    if "nested too deeply" in error.message:
+        return "LIMIT_EXCEEDED"
     if isinstance(error, GraphQLSyntaxError):
-        # graphql-core reports its token and nesting limits as syntax errors; their text is the only mark.
         too_long = max_tokens is not None and f"more than {max_tokens} tokens" in error.message
-        too_deep = "nested too deeply" in error.message
-        return "LIMIT_EXCEEDED" if too_long or too_deep else "BAD_REQUEST"
+        return "LIMIT_EXCEEDED" if too_long else "BAD_REQUEST"
     if isinstance(error, ValidationAbortedError):  # graphql-core's budgets: comparisons, or 100 errors
         return "LIMIT_EXCEEDED"
     if error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):

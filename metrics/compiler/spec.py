@@ -150,18 +150,18 @@ def instant(what: str, moment: datetime) -> datetime:
 
 def check_filter_shape(where: Filter | None) -> None:
     """Nesting and size of a filter tree, checked without recursion (a tree from Python may be arbitrarily deep)."""
-    pending: list[tuple[Filter, int]] = [] if where is None else [(where, 1)]
+    pending: list[tuple[Filter, int]] = [] if where is None else [(where, 0)]
     values = 0
     while pending:
-        node, depth = pending.pop()
-        if depth > MAX_FILTER_DEPTH:
+        node, above = pending.pop()  # above: the and/or/not enclosing it
+        if isinstance(node, (And, Or, Not)) and above + 1 > MAX_FILTER_DEPTH:
             raise LimitExceeded(
                 f"where nests and/or/not more than {MAX_FILTER_DEPTH} levels deep; flatten it (and/or take lists)"
             )
         if isinstance(node, (And, Or)):
-            pending.extend((item, depth + 1) for item in node.items)
+            pending.extend((item, above + 1) for item in node.items)
         elif isinstance(node, Not):
-            pending.append((node.item, depth + 1))
+            pending.append((node.item, above + 1))
         else:
             values += len(node.value) if isinstance(node.value, (list, tuple)) else 1
     if values > MAX_FILTER_VALUES:

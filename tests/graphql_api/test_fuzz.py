@@ -83,6 +83,10 @@ def nested_not(depth: int) -> str:
     return "{not: " * depth + '{tier: {name: {eq: "Observe"}}}' + "}" * depth
 
 
+def nested_json(depth: int) -> str:
+    return '{"not": ' * depth + '{"tier": {"name": {"eq": "Observe"}}}' + "}" * depth
+
+
 def metrics(arguments: str, rows: str = ROWS, *, variables: str = "") -> str:
     operation = f"query({variables}) " if variables else ""
     return f"{operation}{{ metrics{f'({arguments})' if arguments else ''} {rows} }}"
@@ -103,6 +107,11 @@ HOSTILE: list[tuple[str, str, dict[str, Any] | None, str | None]] = [
     ("not 70 deep", metrics(f"where: {nested_not(70)}"), None, "LIMIT_EXCEEDED"),
     ("not 199 deep", metrics(f"where: {nested_not(199)}"), None, "LIMIT_EXCEEDED"),
     ("not 15 deep", metrics(f"where: {nested_not(15)}"), None, None),
+    *(
+        (f"not {depth} deep in a variable", metrics("where: $w", variables="$w: MetricsWhere"), {"w": w}, code)
+        for depth, code in ((16, None), (17, "LIMIT_EXCEEDED"), (150, "LIMIT_EXCEEDED"), (250, "LIMIT_EXCEEDED"))
+        for w in [json.loads(nested_json(depth))]
+    ),
     ("from near year 1", metrics('where: {time: {from: "0001-01-01T00:30:00+01:00"}}'), None, "INVALID_FILTER"),
     ("to near year 9999", metrics('where: {time: {to: "9999-12-31T23:00:00-02:00"}}'), None, "INVALID_FILTER"),
     (

@@ -12,6 +12,7 @@ from metrics.compiler import (
     MetricCondition,
     MetricRequest,
     Not,
+    Or,
     OrderBy,
     Predicate,
     TimeRange,
@@ -162,7 +163,7 @@ def test_nested_filter_values_are_all_checked() -> None:
 
 def _nested_not(depth: int) -> Predicate | Not:
     where: Predicate | Not = _where("tier.name", FilterOp.EQ, "Observe")
-    for _ in range(depth - 1):
+    for _ in range(depth):
         where = Not(where)
     return where
 
@@ -177,6 +178,7 @@ def _rejection(request_: MetricRequest) -> QueryError:
     ("request_", "code", "message"),
     [
         (_request("error_count", where=_nested_not(17)), "LIMIT_EXCEEDED", "more than 16 levels deep"),
+        (_request("error_count", where=And((_nested_not(16), Or((_nested_not(16),))))), "LIMIT_EXCEEDED", "16 levels"),
         (_request("error_count", where=_nested_not(100_000)), "LIMIT_EXCEEDED", "more than 16 levels deep"),
         (
             _request("error_count", where=_where("tier.name", FilterOp.NOT_IN, tuple(map(str, range(10_001))))),
