@@ -78,7 +78,7 @@ class _Tagging:
 
 
 def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
-    """``rule``, with ``code`` on its errors (also those reported while it is created, as Strawberry's limiters do)."""
+    """``rule``, with ``code`` on its errors (also those reported while it is created)."""
 
     def __init__(self: ASTValidationRule, context: ValidationContext) -> None:
         rule.__init__(self, _Tagging(context, code))  # type: ignore[arg-type]
