@@ -14,8 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from cross_web import HTTPException  # what Strawberry raises for malformed requests
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
@@ -142,6 +143,23 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "warehouse": "ok", "lastEtlRun": last})
 
 
+async def http_refusal(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such path, a method the route does not take) in the GraphQL error shape."""
+    assert isinstance(error, StarletteHTTPException)
+    messages = {
+        404: f"no such path {request.url.path!r}; the API is POST /graphql, GraphiQL GET /graphql",
+        405: f"{request.method} is not allowed on {request.url.path}",
+    }
+    response = api_error(error.status_code, "BAD_REQUEST", messages.get(error.status_code, error.detail))
+    response.headers.update(error.headers or {})
+    return response
+
+
+async def home(request: Request) -> Response:
+    """``/`` leads to GraphiQL until a dashboard lives there."""
+    return RedirectResponse("/graphql", status_code=307)
+
+
 def create_app(
     settings: Settings,
     registry: Registry | None = None,
@@ -166,9 +184,11 @@ def create_app(
 
     return Starlette(
         routes=[
+            Route("/", home, methods=["GET"]),
             Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
             Route("/healthz", health),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        exception_handlers={StarletteHTTPException: http_refusal},
     )

@@ -6,9 +6,10 @@ stack trace. Expected errors are
 
 - the metrics layer's and the API's own (``MetricsError``, ``ApiError``), which carry a code;
 - GraphQL's: a validation rule's errors are tagged with the rule's code
-  (``RULE_CODES``, and ``LIMIT_EXCEEDED`` for the size limits) as the rule
-  reports them; syntax errors are BAD_REQUEST; a variable whose value does
-  not fit its type is INVALID_FILTER.
+  (``RULE_CODES``; a value of the wrong type is INVALID_FILTER inside
+  ``where`` and ``having``, INVALID_ARGUMENT elsewhere) as the rule reports
+  them; syntax errors are BAD_REQUEST; a variable whose value does not fit
+  its type is INVALID_ARGUMENT. The size limits (``limits``) code their own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     FieldsOnCorrectTypeRule,
     GraphQLError,
     GraphQLSyntaxError,
@@ -25,9 +27,11 @@ from graphql import (
     KnownTypeNamesRule,
     ValuesOfCorrectTypeRule,
     VariableDefinitionNode,
+    VariablesInAllowedPositionRule,
     specified_rules,
 )
 from graphql.validation import ASTValidationRule, ValidationContext
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
 from metrics.errors import MetricsError
@@ -47,9 +51,15 @@ RULE_CODES: Mapping[type[ASTValidationRule], str] = {
     FieldsOnCorrectTypeRule: "UNKNOWN_FIELD",
     KnownArgumentNamesRule: "UNKNOWN_FIELD",
     KnownTypeNamesRule: "UNKNOWN_FIELD",
-    ValuesOfCorrectTypeRule: "INVALID_FILTER",
+    VariablesInAllowedPositionRule: "INVALID_ARGUMENT",
 }
 """Validation rules whose errors are not plain BAD_REQUEST (the other rules' are)."""
+FILTER_ARGUMENTS = frozenset({"where", "having"})
+ABORTED = (
+    "the document is too costly to validate: it repeats fields of one name in many places, which GraphQL must compare "
+    "pairwise; select each field once per selection set, or give the copies aliases"
+)
+"""What graphql-core's bare 'Validation aborted.' (its comparison budget ran out) means to a client."""
 
 
 class _Tagging:
@@ -68,7 +78,7 @@ class _Tagging:
 
 
 def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
-    """``rule``, with ``code`` on its errors (also those reported while it is created, as Strawberry's limiters do)."""
+    """``rule``, with ``code`` on its errors (also those reported while it is created)."""
 
     def __init__(self: ASTValidationRule, context: ValidationContext) -> None:
         rule.__init__(self, _Tagging(context, code))  # type: ignore[arg-type]
@@ -76,16 +86,39 @@ def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRu
     return type(rule.__name__, (rule,), {"__init__": __init__})
 
 
+class ValuesOfCorrectType(ValuesOfCorrectTypeRule):
+    """A literal of the wrong type: INVALID_FILTER in a filter argument, INVALID_ARGUMENT in any other."""
+
+    argument: str | None = None
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+        self.argument = node.name.value
+
+    def leave_argument(self, *_: Any) -> None:
+        self.argument = None
+
+    def report_error(self, error: GraphQLError) -> None:
+        code = "INVALID_FILTER" if self.argument in FILTER_ARGUMENTS else "INVALID_ARGUMENT"
+        error.extensions = {**(error.extensions or {}), "code": code}
+        super().report_error(error)
+
+
 _CODED_RULES = {rule: coded_rule(rule, RULE_CODES.get(rule, "BAD_REQUEST")) for rule in specified_rules}
+_CODED_RULES[ValuesOfCorrectTypeRule] = ValuesOfCorrectType
 
 
 def _pre_execution_code(error: GraphQLError, max_tokens: int | None) -> str:
+    # graphql-core reports its token limit and its nesting limit (of documents and of variable values) as plain
+    # errors; their text is the only mark.
+    if "nested too deeply" in error.message:
+        return "LIMIT_EXCEEDED"
     if isinstance(error, GraphQLSyntaxError):
-        # graphql-core reports the token limit as a syntax error; its text is the only mark.
         too_long = max_tokens is not None and f"more than {max_tokens} tokens" in error.message
         return "LIMIT_EXCEEDED" if too_long else "BAD_REQUEST"
+    if isinstance(error, ValidationAbortedError):  # graphql-core's budgets: comparisons, or 100 errors
+        return "LIMIT_EXCEEDED"
     if error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):
-        return "INVALID_FILTER"  # validation is tagged, so this is a variable's value not fitting its type
+        return "INVALID_ARGUMENT"  # validation is tagged, so this is a variable's value not fitting its type
     return "BAD_REQUEST"
 
 
@@ -130,7 +163,7 @@ class ErrorCodes(SchemaExtension):
                 )
             else:
                 error = GraphQLError(
-                    error.message,
+                    ABORTED if error.message == "Validation aborted." else error.message,
                     nodes=error.nodes,
                     source=error.source,
                     positions=error.positions,

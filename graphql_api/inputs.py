@@ -11,14 +11,35 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 
 from metrics.compiler import And, DimensionRef, Filter, MetricCondition, Not, Or, Predicate
-from metrics.errors import InvalidFilter
+from metrics.errors import InvalidFilter, InvalidRequest
 from metrics.model import DataType, FilterOp
+from metrics.timezones import check_time_zone
 from metrics.validation import camel
+
+
+def _time_zone(value: object) -> str:
+    """A known zone name; GraphQL reports anything else as the argument's error, before a resolver runs."""
+    if not isinstance(value, str):
+        raise ValueError(f"a time zone is an IANA name such as 'Europe/Berlin', not {value!r}")
+    try:
+        return check_time_zone(value)
+    except InvalidRequest as error:
+        raise ValueError(str(error)) from None
+
+
+TimeZone = NewType("TimeZone", str)
+"""A request's time zone; the schema maps it to ``TIME_ZONE``, which refuses unknown zones during validation."""
+TIME_ZONE = strawberry.scalar(
+    name="TimeZone",
+    serialize=str,
+    parse_value=_time_zone,
+    description="An IANA time zone that both warehouses know, such as 'Europe/Berlin' or 'UTC'.",
+)
 
 
 @strawberry.input(description="Conditions on a text attribute; all given conditions must hold.")
@@ -28,7 +49,10 @@ class StringFilter:
     in_: list[str] | None = strawberry.field(default=None, name="in")
     not_in: list[str] | None = strawberry.field(default=None, description="Not any of these; null matches too.")
     is_null: bool | None = None
-    like: str | None = strawberry.field(default=None, description="SQL LIKE pattern: % any run, _ one character.")
+    like: str | None = strawberry.field(
+        default=None,
+        description="SQL LIKE pattern: % any run, _ one character; a backslash escapes them (\\%, \\_, \\\\).",
+    )
 
 
 @strawberry.input(description="Conditions on a whole-number attribute.")
@@ -163,7 +187,8 @@ def time_bound(name: str, value: datetime | None, *, within: str = "where.time")
     """A time to compare with; one without an offset is refused, since its instant depends on a zone nobody named."""
     if value is not None and value.tzinfo is None:
         raise InvalidFilter(
-            f"{within}.{name}: {value.isoformat()!r} has no UTC offset; add one, e.g. {value.isoformat()}Z or {value.isoformat()}+01:00"
+            f"{within}.{name}: {value.isoformat()!r} has no UTC offset; "
+            f"add one, e.g. {value.isoformat()}Z or {value.isoformat()}+01:00"
         )
     return value
 

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from strawberry.types import Info
 
 from graphql_api.errors import ApiError
-from graphql_api.inputs import OrderByInput, boolean_parts, combine, conditions, having_conditions, time_bound
+from graphql_api.inputs import OrderByInput, TimeZone, boolean_parts, combine, conditions, having_conditions, time_bound
 from graphql_api.loaders import MemberKey
 from graphql_api.selection import Selection, child_fields, metric_selection, own_fields
 from graphql_api.types import (
@@ -134,7 +134,7 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         order_by=Optional[list[OrderByInput]],
         limit=Optional[int],
         offset=int,
-        timezone=str,
+        timezone=TimeZone,
     )
 
 
@@ -216,7 +216,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         order_by=Optional[list[OrderByInput]],
         limit=Optional[int],
         offset=int,
-        timezone=str,
+        timezone=TimeZone,
     )
 
 
@@ -249,7 +249,7 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         order_by=Optional[list[OrderByInput]],
         limit=Optional[int],
         offset=int,
-        timezone=str,
+        timezone=TimeZone,
     )
 
 
@@ -329,4 +329,4 @@ def member_metrics(registry: Registry, dimension: Dimension, values_type: type, 
         key = MemberKey(identifier, root.identifier, tuple(selection.metrics), condition, time_range, timezone)
         return await info.context.members.load(key)
 
-    return _annotate(resolve, Optional[values_type], info=Info, where=Optional[where_type], timezone=str)
+    return _annotate(resolve, Optional[values_type], info=Info, where=Optional[where_type], timezone=TimeZone)

@@ -10,7 +10,7 @@ without code. Names are snake_case in config and camelCase here.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any, Optional
@@ -18,26 +18,24 @@ from typing import Any, Optional
 import strawberry
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.annotation import StrawberryAnnotation
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
-from graphql_api.errors import ErrorCodes, coded_rule
+from graphql_api.errors import ErrorCodes
 from graphql_api.inputs import (
     FILTER_INPUTS,
+    TIME_ZONE,
     BooleanFilter,
     DateTimeFilter,
     IntFilter,
     NumberFilter,
     OrderByInput,
     TimeRangeInput,
+    TimeZone,
 )
+from graphql_api.limits import DocumentLimits, Limits
 from graphql_api.settings import Settings
 from graphql_api.types import Catalog, Explanation, Member, PageInfo, Row, Table
 from metrics.model import DataType, Dimension, TimeGrain
@@ -62,17 +60,6 @@ def pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def _limit(extension: type[AddValidationRules], **options: Any) -> Callable[[], SchemaExtension]:
-    """A factory of ``extension`` whose rules report LIMIT_EXCEEDED (one instance per request, as Strawberry wants)."""
-
-    def create() -> SchemaExtension:
-        limiter = extension(**options)
-        limiter.validation_rules = [coded_rule(rule, "LIMIT_EXCEEDED") for rule in limiter.validation_rules]
-        return limiter
-
-    return create
-
-
 class NamedOperation(SchemaExtension):
     """A document of several operations must say which to run (``operationName``), as the GraphQL spec asks.
 
@@ -92,7 +79,7 @@ class NamedOperation(SchemaExtension):
             if document
             else []
         )
-        if len(names) > 1 and context._provided_operation_name is None:
+        if len(names) > 1 and context._provided_operation_name is None and context.pre_execution_errors is None:
             message = (
                 f"the document has {len(names)} operations ({', '.join(names)}); name the one to run with operationName"
             )
@@ -300,15 +287,16 @@ class SchemaBuilder:
                 description=f"{dimension.label} members (current attributes).",
             )
         query = _make_type("Query", query_fields)
+        limits = Limits(self.settings.max_depth, self.settings.max_aliases, self.settings.max_cost)
         return MetricsSchema(
             query=query,
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
+            config=StrawberryConfig(scalar_map={TimeZone: TIME_ZONE}),
             extensions=[
                 ErrorCodes,
-                NamedOperation,
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
-                _limit(QueryDepthLimiter, max_depth=self.settings.max_depth),
-                _limit(MaxAliasesLimiter, max_alias_count=self.settings.max_aliases),
+                lambda: DocumentLimits(limits),  # before anything else walks the document
+                NamedOperation,
             ],
         )
 

@@ -32,7 +32,8 @@ def _api_keys(text: str) -> dict[str, str]:
         role = role or "viewer"
         if not key or role not in ROLES:
             raise SettingsError(
-                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} (e.g. 's3cret:analyst,other:viewer')"
+                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} "
+                "(e.g. 's3cret:analyst,other:viewer')"
             )
         keys[key] = role
     return keys
@@ -56,6 +57,7 @@ _NUMBERS = {
     "statement_timeout": ("GRACE_METRICS_STATEMENT_TIMEOUT", float, "a number of seconds"),
     "max_depth": ("GRACE_METRICS_MAX_DEPTH", int, "a whole number"),
     "max_aliases": ("GRACE_METRICS_MAX_ALIASES", int, "a whole number"),
+    "max_cost": ("GRACE_METRICS_MAX_COST", int, "a whole number"),
     "max_tokens": ("GRACE_METRICS_MAX_TOKENS", int, "a whole number"),
     "max_body_bytes": ("GRACE_METRICS_MAX_BODY_BYTES", int, "a whole number of bytes"),
 }
@@ -70,6 +72,8 @@ class Settings:
     max_depth: int = 12
     """Deepest selection an operation may nest (LIMIT_EXCEEDED past it)."""
     max_aliases: int = 50
+    max_cost: int = 1_000
+    """Most field selections an operation may hold once its fragments are expanded (LIMIT_EXCEEDED past it)."""
     max_tokens: int = 5_000
     """Largest document in GraphQL tokens; parsing stops there, so a huge query cannot hold the event loop."""
     max_body_bytes: int = 100_000

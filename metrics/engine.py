@@ -6,6 +6,7 @@ connection. Settings (timeout, row cap) come from the caller, read once.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,10 @@ from metrics.compiler.spec import check_paging
 from metrics.errors import BackendError, LimitExceeded
 from metrics.registry import Registry, load_registry
 from metrics.results import QueryResult
+
+MAX_PARAMETERS = 32_000
+"""Bound values one statement may carry: PostgreSQL's protocol takes at most 32,767, and DuckDB is held to the same
+so that a request answers alike on both (a filter is repeated in the query of every fact it applies to)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,16 @@ class MetricsEngine:
         return self._render(statement)
 
     def _render(self, statement: sa.Select[Any]) -> tuple[str, list[Any]]:
+        """Linear in the number of values: ``sql.params`` builds a fresh dict on each access, so it is read once."""
         sql = statement.compile(dialect=self.backend.dialect, compile_kwargs={"render_postcompile": True})
-        return sql.string, [sql.params[name] for name in sql.positiontup or ()]
+        values = sql.params
+        params = [values[name] for name in sql.positiontup or ()]
+        if len(params) > MAX_PARAMETERS:
+            raise LimitExceeded(
+                f"the query needs {len(params):,} bound values, more than the maximum of {MAX_PARAMETERS:,} "
+                "(filters repeat for each fact of the selected metrics); use fewer filter values or fewer facts"
+            )
+        return sql.string, params
 
     async def execute(self, statement: sa.Select[Any], *, timeout: float | None = None) -> list[tuple[Any, ...]]:
         """Rows of any statement (a health check, say), through the same error boundary as metric queries."""
@@ -75,7 +88,8 @@ class MetricsEngine:
             ) from exc
 
     async def run(self, compiled: CompiledQuery) -> QueryResult:
-        sql, params = self.render(compiled)
+        # Rendering thousands of filter values takes a while: in a thread, other requests go on meanwhile.
+        sql, params = await asyncio.to_thread(self.render, compiled)
         raw = await self._fetch(sql, params)
         result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone)
         if compiled.plan.limit is None and result.total_count > self.settings.max_rows:

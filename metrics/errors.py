@@ -7,7 +7,7 @@ MetricsError                      code
 │   ├── UnknownDimension          UNKNOWN_FIELD    also an unknown time grain
 │   ├── InvalidDimension          INVALID_DIMENSION   a metric's fact cannot be sliced by it
 │   ├── InvalidFilter             INVALID_FILTER   also an unknown filter or having operator
-│   ├── InvalidRequest            INVALID_FILTER   bad order, time zone, paging
+│   ├── InvalidRequest            INVALID_ARGUMENT no metric, bad order, time zone, paging
 │   ├── LimitExceeded             LIMIT_EXCEEDED
 │   └── QueryTimeout              TIMEOUT
 └── BackendError                  INTERNAL         the warehouse failed (driver errors, translated by the engine)
@@ -87,7 +87,9 @@ class InvalidFilter(QueryError):
 
 
 class InvalidRequest(QueryError):
-    code = "INVALID_FILTER"
+    """A request argument other than a filter is wrong: nothing selected, an unknown time zone, bad paging."""
+
+    code = "INVALID_ARGUMENT"
 
 
 class LimitExceeded(QueryError):

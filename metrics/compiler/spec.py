@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from metrics.compiler.request import (
     HAVING_OPERATORS,
@@ -27,10 +26,18 @@ from metrics.compiler.request import (
 from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
 from metrics.model import DataType, FilterOp
 from metrics.registry import TIME, Registry
+from metrics.timezones import check_time_zone
 from metrics.validation import camel
 
 _TIME_PART_TYPES = {"day_of_week": DataType.INTEGER, "hour_of_day": DataType.INTEGER, "is_weekend": DataType.BOOLEAN}
 _ORDERED = (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE)
+_INT64 = range(-(2**63), 2**63)
+
+MAX_FILTER_DEPTH = 16
+"""How deep ``and``/``or``/``not`` may nest: beyond what a person writes, well within what SQL building can recurse."""
+MAX_FILTER_VALUES = 10_000
+"""Values all filters of a request may hold together; with ``MAX_PARAMETERS`` this keeps PostgreSQL's driver
+(32,767 parameters a statement) out of reach, so both backends answer alike."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,73 @@ def check_value(what: str, data_type: DataType, op: FilterOp, value: object) -> 
     for item in values:  # type: ignore[union-attr]
         if not data_type.accepts(item):
             raise InvalidFilter(f"{what}: {item!r} is not {_article(data_type.value)} {data_type.value} value")
+        _check_representable(what, item)
+    if op is FilterOp.LIKE and _ends_in_escape(value):  # type: ignore[arg-type]
+        raise InvalidFilter(
+            f"{what}: the like pattern {_shown(value)} ends in the escape character \\; "
+            "write \\\\ for a backslash, \\% and \\_ for a literal % and _"
+        )
+
+
+def _ends_in_escape(pattern: str) -> bool:
+    """Whether the last backslash of ``pattern`` escapes nothing (an odd run of them ends it)."""
+    return (len(pattern) - len(pattern.rstrip("\\"))) % 2 == 1
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short: the value may be as long as the request."""
+    return repr(text) if len(text) <= 60 else f"{text[:60]!r}..."
+
+
+def _check_representable(what: str, value: object) -> None:
+    """A value both warehouses can store and compare: what one backend would refuse is refused for both."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidFilter(f"{what}: {_shown(value)} holds a NUL character (\\u0000), which no text can hold")
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise InvalidFilter(
+                    f"{what}: {_shown(value)} holds a lone surrogate, which is not a character; send valid Unicode"
+                ) from None
+    elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        raise InvalidFilter(f"{what}: {value} is outside the 64-bit integer range")
+    elif isinstance(value, datetime):
+        instant(what, value)
+
+
+def instant(what: str, moment: datetime) -> datetime:
+    """``moment`` in naive UTC; a time whose UTC instant falls outside years 1-9999 is refused, naming it."""
+    try:
+        return naive_utc(moment)
+    except OverflowError:
+        raise InvalidFilter(
+            f"{what}: {moment.isoformat()} is out of range: in UTC it falls before year 1 or after year 9999"
+        ) from None
+
+
+def check_filter_shape(where: Filter | None) -> None:
+    """Nesting and size of a filter tree, checked without recursion (a tree from Python may be arbitrarily deep)."""
+    pending: list[tuple[Filter, int]] = [] if where is None else [(where, 0)]
+    values = 0
+    while pending:
+        node, above = pending.pop()  # above: the and/or/not enclosing it
+        if isinstance(node, (And, Or, Not)) and above + 1 > MAX_FILTER_DEPTH:
+            raise LimitExceeded(
+                f"where nests and/or/not more than {MAX_FILTER_DEPTH} levels deep; flatten it (and/or take lists)"
+            )
+        if isinstance(node, (And, Or)):
+            pending.extend((item, above + 1) for item in node.items)
+        elif isinstance(node, Not):
+            pending.append((node.item, above + 1))
+        else:
+            values += len(node.value) if isinstance(node.value, (list, tuple)) else 1
+    if values > MAX_FILTER_VALUES:
+        raise LimitExceeded(
+            f"the filters hold {values:,} values, more than the maximum of {MAX_FILTER_VALUES:,}; "
+            "filter on a coarser attribute, or split the request"
+        )
 
 
 def check_paging(limit: int | None, offset: int, max_limit: int | None) -> None:
@@ -116,6 +190,7 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
     if len(set(keys)) != len(keys):
         raise InvalidRequest("a dimension attribute is selected twice; select each once (aliases may repeat it)")
     types = tuple(attribute_type(registry, ref) for ref in request.dimensions)
+    check_filter_shape(request.where)
     for predicate in predicates(request.where):
         check_value(
             f"filter on {predicate.ref.key}", attribute_type(registry, predicate.ref), predicate.op, predicate.value
@@ -140,17 +215,16 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
     for order in request.order_by:
         if order.field not in request.metrics and order.field not in keys:
             raise InvalidRequest(
-                f"cannot order by {order.field!r}: order by a selected metric or dimension ({', '.join([*request.metrics, *keys])})"
+                f"cannot order by {order.field!r}: order by a selected metric or dimension "
+                f"({', '.join([*request.metrics, *keys])})"
             )
     check_paging(request.limit, request.offset, max_limit)
-    try:
-        ZoneInfo(request.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidRequest(
-            f"unknown time zone {request.timezone!r}; use an IANA name such as 'Europe/Berlin'"
-        ) from None
+    check_time_zone(request.timezone)
     time_range = request.time_range or TimeRange()
-    start, end = (None if moment is None else naive_utc(moment) for moment in (time_range.start, time_range.end))
+    start, end = (
+        None if moment is None else instant(f"time range {name}", moment)
+        for name, moment in (("from", time_range.start), ("to", time_range.end))
+    )
     if start is not None and end is not None and start > end:
         raise InvalidFilter("time range: from is after to")
     return QuerySpec(request, types, start, end)

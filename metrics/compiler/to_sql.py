@@ -94,7 +94,7 @@ def _compare(column: ColumnElement[Any], op: FilterOp, value: Any) -> ColumnElem
     if op is FilterOp.NOT_IN:
         return sa.or_(column.not_in(list(value)), column.is_(None))
     if op is FilterOp.LIKE:
-        return column.like(value)
+        return column.like(value, escape="\\")
     return {
         FilterOp.GT: column > value,
         FilterOp.GTE: column >= value,

@@ -329,7 +329,7 @@ def test_order_limit_offset_total_count_and_next_page(server: Server, reference:
             "query($g: TimeGrain!) { metrics { rows { time(grain: $g) errorCount } } }",
             {"g": "FORTNIGHT"},
             "analyst",
-            "INVALID_FILTER",
+            "INVALID_ARGUMENT",
             "'FORTNIGHT' does not exist",
         ),
         ("{ metrics(limit: 51) { rows { errorCount } } }", None, "analyst", "LIMIT_EXCEEDED", "maximum of 50"),

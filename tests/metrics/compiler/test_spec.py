@@ -12,6 +12,7 @@ from metrics.compiler import (
     MetricCondition,
     MetricRequest,
     Not,
+    Or,
     OrderBy,
     Predicate,
     TimeRange,
@@ -109,13 +110,13 @@ def _where(key: str, op: FilterOp, value: object) -> Predicate:
             _request("error_count", timezone="Mars/Olympus"),
             InvalidRequest,
             "unknown time zone 'Mars/Olympus'",
-            "INVALID_FILTER",
+            "INVALID_ARGUMENT",
         ),
         (
             _request("error_count", order_by=(OrderBy("tier.name"),)),
             InvalidRequest,
             "cannot order by 'tier.name'",
-            "INVALID_FILTER",
+            "INVALID_ARGUMENT",
         ),
         (
             _request("error_count", having=(MetricCondition("approval_count", FilterOp.GT, 1),)),
@@ -124,9 +125,9 @@ def _where(key: str, op: FilterOp, value: object) -> Predicate:
             "INVALID_FILTER",
         ),
         (_request("error_count", limit=10_001), LimitExceeded, "exceeds the maximum of 10000", "LIMIT_EXCEEDED"),
-        (_request("error_count", limit=-1), InvalidRequest, "must not be negative", "INVALID_FILTER"),
-        (_request(), InvalidRequest, "at least one metric", "INVALID_FILTER"),
-        (_request("error_count", "error_count"), InvalidRequest, "selected twice", "INVALID_FILTER"),
+        (_request("error_count", limit=-1), InvalidRequest, "must not be negative", "INVALID_ARGUMENT"),
+        (_request(), InvalidRequest, "at least one metric", "INVALID_ARGUMENT"),
+        (_request("error_count", "error_count"), InvalidRequest, "selected twice", "INVALID_ARGUMENT"),
         (
             _request(
                 "error_count", time_range=TimeRange(datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
@@ -158,3 +159,82 @@ def test_nested_filter_values_are_all_checked() -> None:
     )
     with pytest.raises(InvalidFilter, match=r"filter on agent\.sla_target_seconds: 'slow' is not an integer value"):
         compile_query(_request("error_count", where=where), REGISTRY)
+
+
+def _nested_not(depth: int) -> Predicate | Not:
+    where: Predicate | Not = _where("tier.name", FilterOp.EQ, "Observe")
+    for _ in range(depth):
+        where = Not(where)
+    return where
+
+
+def _rejection(request_: MetricRequest) -> QueryError:
+    with pytest.raises(QueryError) as raised:
+        compile_query(request_, REGISTRY, max_limit=10_000)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "message"),
+    [
+        (_request("error_count", where=_nested_not(17)), "LIMIT_EXCEEDED", "more than 16 levels deep"),
+        (_request("error_count", where=And((_nested_not(16), Or((_nested_not(16),))))), "LIMIT_EXCEEDED", "16 levels"),
+        (_request("error_count", where=_nested_not(100_000)), "LIMIT_EXCEEDED", "more than 16 levels deep"),
+        (
+            _request("error_count", where=_where("tier.name", FilterOp.NOT_IN, tuple(map(str, range(10_001))))),
+            "LIMIT_EXCEEDED",
+            "the filters hold 10,001 values, more than the maximum of 10,000",
+        ),
+        (
+            _request("error_count", where=_where("tier.name", FilterOp.EQ, "a\x00b")),
+            "INVALID_FILTER",
+            r"filter on tier.name: 'a\x00b' holds a NUL character",
+        ),
+        (
+            _request("error_count", where=_where("tier.name", FilterOp.IN, ("ok", "\ud800"))),
+            "INVALID_FILTER",
+            r"filter on tier.name: '\ud800' holds a lone surrogate",
+        ),
+        (
+            _request("error_count", where=_where("tier.name", FilterOp.LIKE, "abc\\")),
+            "INVALID_FILTER",
+            "the like pattern 'abc\\\\' ends in the escape character",
+        ),
+        (
+            _request("error_count", where=_where("tier.level", FilterOp.EQ, 2**63)),
+            "INVALID_FILTER",
+            "9223372036854775808 is outside the 64-bit integer range",
+        ),
+        (
+            _request(
+                "error_count",
+                time_range=TimeRange(datetime.fromisoformat("0001-01-01T00:30:00+01:00"), None),
+            ),
+            "INVALID_FILTER",
+            "time range from: 0001-01-01T00:30:00+01:00 is out of range",
+        ),
+        (
+            _request(
+                "error_count",
+                time_range=TimeRange(None, datetime.fromisoformat("9999-12-31T23:00:00-02:00")),
+            ),
+            "INVALID_FILTER",
+            "time range to: 9999-12-31T23:00:00-02:00 is out of range",
+        ),
+    ],
+)
+def test_values_a_backend_would_fail_on_are_refused_alike(request_: MetricRequest, code: str, message: str) -> None:
+    error = _rejection(request_)
+    assert error.code == code and message in str(error), str(error)
+
+
+@pytest.mark.parametrize("pattern", ["abc\\\\", "a\\%", "a\\_b", "%"])
+def test_like_patterns_that_end_in_an_escaped_character_compile(pattern: str) -> None:
+    compile_query(_request("error_count", where=_where("tier.name", FilterOp.LIKE, pattern)), REGISTRY)
+
+
+def test_filters_at_the_limits_compile() -> None:
+    values = tuple(map(str, range(9_999)))  # and the one of the nested predicate
+    compile_query(
+        _request("error_count", where=And((_nested_not(15), _where("tier.name", FilterOp.IN, values)))), REGISTRY
+    )

@@ -1,11 +1,11 @@
 WITH traces AS 
 (SELECT practice.practice AS practice, count(*) AS trace_count 
 FROM fact_traces LEFT OUTER JOIN bridge_trace_practices AS practice ON practice.trace_id = fact_traces.trace_id 
-WHERE fact_traces.safety_level = 'critical' OR practice.practice LIKE 'least%' GROUP BY 1), 
+WHERE fact_traces.safety_level = 'critical' OR practice.practice LIKE 'least%' ESCAPE '\' GROUP BY 1), 
 practice_steps AS 
 (SELECT bridge_trace_practices.practice AS practice, CAST(sum(bridge_trace_practices.step_count) AS BIGINT) AS practice_recommendation_count 
 FROM bridge_trace_practices 
-WHERE bridge_trace_practices.safety_level = 'critical' OR bridge_trace_practices.practice LIKE 'least%' GROUP BY 1), 
+WHERE bridge_trace_practices.safety_level = 'critical' OR bridge_trace_practices.practice LIKE 'least%' ESCAPE '\' GROUP BY 1), 
 dimension_rows AS 
 (SELECT traces.practice AS practice 
 FROM traces UNION SELECT practice_steps.practice AS practice 
