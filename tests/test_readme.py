@@ -66,10 +66,10 @@ def fenced_blocks(language: str) -> list[Block]:
 
 
 def commands(block: Block) -> list[str]:
-    """The block's commands: continuation lines joined, comment lines dropped, `a && b` split."""
+    """The block's commands: continuation lines joined, comments dropped, `a && b` split."""
     joined = re.sub(r"\\\n\s*", " ", block.text)
-    lines = [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return [part.strip() for line in lines for part in line.split(" && ")]
+    lines = [re.sub(r"(^|\s+)#\s[^'\"]*$", "", line).strip() for line in joined.splitlines()]
+    return [part.strip() for line in lines if line for part in line.split(" && ")]
 
 
 def not_run(command: str) -> str | None:
@@ -82,8 +82,14 @@ def subcommand(command: str) -> str | None:
     return words[1] if len(words) > 1 and Path(words[0]).name == "grace-metrics" else None
 
 
-def _slow(block: Block) -> bool:
+def _runs_demo(block: Block) -> bool:
     return any(subcommand(command) == "demo" for command in commands(block))
+
+
+def _slow(block: Block) -> bool:
+    """Each `grace-metrics` process costs 2-5 s here: a block that runs several, or builds the demo, is slow."""
+    runs = [command for command in commands(block) if subcommand(command) and not not_run(command)]
+    return len(runs) > 1 or _runs_demo(block)
 
 
 BASH_BLOCKS = [
@@ -200,7 +206,7 @@ def directory_for(workdir: Path, user_files: Path, tmp_path: Path) -> Iterator[C
     """The shared working directory, or a fresh copy without demo data for a block that runs the demo."""
 
     def choose(block: Block) -> Path:
-        if not _slow(block):
+        if not _runs_demo(block):
             return workdir
         fresh = tmp_path / "user"
         subprocess.run(["cp", "-r", str(user_files), str(fresh)], check=True)
