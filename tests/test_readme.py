@@ -2,8 +2,8 @@
 
 Each ```bash block runs in order in a working directory that holds what the README assumes a user has: an
 operational database `grace.sqlite`, the `my-metrics/` files of the README's YAML blocks (each names its file
-in its first line) and the demo's `.grace-demo/warehouse.duckdb` (a small warehouse, except for blocks that run
-`demo`, which start from an empty directory and build their own). Commands that terminate must exit 0; the
+in its first line) and the demo's `.grace-demo/` (a small source and warehouse, except for blocks that run
+`demo`, which start without it and build their own). Commands that terminate must exit 0; the
 long-running `demo` and `serve` are started, must answer on their port, are queried (by the `curl` lines that
 follow them in the block, or else with /healthz and the README's GraphQL query) and stopped with Ctrl-C.
 ``NOT_RUN`` names the few commands this test leaves alone, and why.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,8 +114,9 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def workdir(user_files: Path) -> Path:
-    """The user's directory after `grace-metrics demo` (a small warehouse stands in for the demo's)."""
+    """The directory after `grace-metrics demo`: a small source and warehouse stand in for the demo's."""
     (user_files / ".grace-demo").mkdir()
+    shutil.copy(user_files / "grace.sqlite", user_files / ".grace-demo/grace-demo.sqlite")
     run_etl(
         f"sqlite:///{user_files / 'grace.sqlite'}",
         f"duckdb:///{user_files / '.grace-demo/warehouse.duckdb'}",
@@ -209,8 +211,7 @@ def directory_for(workdir: Path, user_files: Path, tmp_path: Path) -> Iterator[C
         if not _runs_demo(block):
             return workdir
         fresh = tmp_path / "user"
-        subprocess.run(["cp", "-r", str(user_files), str(fresh)], check=True)
-        subprocess.run(["rm", "-rf", str(fresh / ".grace-demo")], check=True)
+        shutil.copytree(user_files, fresh, ignore=shutil.ignore_patterns(".grace-demo"))
         return fresh
 
     yield choose
