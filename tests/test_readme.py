@@ -150,9 +150,12 @@ def _environment() -> dict[str, str]:
     return {**clean, "PATH": f"{BIN}{os.pathsep}{clean.get('PATH', '')}"}
 
 
-def _as_here(command: str, port: int, rewrite: Callable[[str], str]) -> str:
+def _as_here(command: str, block: Block, port: int, rewrite: Callable[[str], str]) -> str:
+    """The command with this test's environment, databases and free port (for 8000 or the block's `--port N`)."""
     command = rewrite(command.replace(".venv/bin/", f"{BIN}/"))
-    command = command.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace("localhost:8000", f"localhost:{port}")
+    for written in {"8000", *re.findall(r"--port[ =](\d+)", block.text)}:
+        command = re.sub(rf"(127\.0\.0\.1|localhost):{written}\b", rf"\g<1>:{port}", command)
+    command = re.sub(r"--port[ =]\d+", f"--port {port}", command)
     if subcommand(command) in LONG_RUNNING and "--port" not in command:
         command += f" --port {port}"
     return command
@@ -229,7 +232,7 @@ def test_the_readmes_shell_commands_work_as_written(
         for command in commands(block):
             if command.startswith("export ") or not_run(command):
                 continue
-            script = "\n".join([*exports, _as_here(command, port, postgresql_urls)])
+            script = "\n".join([*exports, _as_here(command, block, port, postgresql_urls)])
             kind = subcommand(command)
             if kind in LONG_RUNNING:
                 for server in servers:
