@@ -7,6 +7,10 @@
 
 The async engine runs on a private event loop in a background thread, so the
 client also works inside Jupyter, whose own loop is already running.
+
+Library calls are for pipelines: unlike the server, the client caps no result
+unless asked (``settings=EngineSettings(max_rows=...)``); the server's
+``GRACE_METRICS_MAX_ROWS`` protects the server and is not read here.
 """
 
 from __future__ import annotations
@@ -55,8 +59,14 @@ def where_from_mapping(where: Where) -> Filter | None:
     return predicates[0] if len(predicates) == 1 else And(tuple(predicates))
 
 
+LIBRARY_SETTINGS = EngineSettings(max_rows=None)
+"""No row cap; the statement timeout stays as a guard against a query that would never end."""
+
+
 class MetricsClient:
-    def __init__(self, url: str, *, config: Sequence[str | Path] = (), settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self, url: str, *, config: Sequence[str | Path] = (), settings: EngineSettings = LIBRARY_SETTINGS
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="grace-metrics-client", daemon=True)
         self._thread.start()

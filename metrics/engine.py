@@ -29,7 +29,8 @@ so that a request answers alike on both (a filter is repeated in the query of ev
 @dataclass(frozen=True)
 class EngineSettings:
     statement_timeout: float = 30.0
-    max_rows: int = 10_000
+    max_rows: int | None = 10_000
+    """Largest limit, and largest result without one (LimitExceeded past it); None: no cap (library use)."""
 
 
 class MetricsEngine:
@@ -57,7 +58,7 @@ class MetricsEngine:
         that is too large without transferring all of it.
         """
         statement = compiled.statement
-        if compiled.plan.limit is None:
+        if compiled.plan.limit is None and self.settings.max_rows is not None:
             statement = statement.limit(self.settings.max_rows + 1)
         return self._render(statement)
 
@@ -92,9 +93,10 @@ class MetricsEngine:
         sql, params = await asyncio.to_thread(self.render, compiled)
         raw = await self._fetch(sql, params)
         result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone)
-        if compiled.plan.limit is None and result.total_count > self.settings.max_rows:
+        cap = self.settings.max_rows
+        if compiled.plan.limit is None and cap is not None and result.total_count > cap:
             raise LimitExceeded(
-                f"the query returns {result.total_count} rows, more than the maximum of {self.settings.max_rows}; "
+                f"the query returns {result.total_count} rows, more than the maximum of {cap}; "
                 "add filters, or page with limit and offset"
             )
         return result

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from metrics.errors import ConfigError, UnknownMetric
 from metrics.loader import BUILTIN_CONFIG, read_config
@@ -29,9 +30,10 @@ from metrics.model import (
 from metrics.registry import CONFIG_ENV, load_registry
 from metrics.validation import validate
 from warehouse import schema
-from warehouse.source import source_metadata
 
 CONFIGS = Path(__file__).parent / "configs"
+CATALOG_MD_METRICS = Path(__file__).parent / "catalog_md_metrics.yaml"
+"""The metric names of the spec's catalog.md, held in the repository (tests read nothing outside it)."""
 
 
 def _error(case: str) -> ConfigError:
@@ -59,12 +61,14 @@ def test_every_builtin_metric_says_what_it_is_and_how_to_show_it() -> None:
 
 
 def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
-    catalog = (Path(__file__).parents[3] / "shared" / "spec" / "catalog.md").read_text()
-    section = catalog.split("## Metrics", 1)[1]
-    source_columns = {column.name for table in source_metadata.tables.values() for column in table.columns}
-    named = set(re.findall(r"`([a-z][a-z0-9_]*)`", section)) - source_columns - {"practice"}
-    assert len(named) == 45
-    assert named <= set(load_registry().metrics)
+    contract = yaml.safe_load(CATALOG_MD_METRICS.read_text())
+    required, time_relative = contract["metrics"], contract["time_relative_metrics"]
+    assert len(set(required)) == len(required) == 45
+    assert len(set(time_relative)) == len(time_relative) == 8 and not set(time_relative) & set(required)
+    # Only the section "Metrics" is asserted. The section "Time-relative metrics" is issue 15's work and not
+    # built yet; it is left out here on purpose (not as an xfail, which would pass silently once some of it
+    # exists). Issue 15 adds `time_relative` to this assertion.
+    assert sorted(set(required) - set(load_registry().metrics)) == []
 
 
 @pytest.mark.parametrize(
