@@ -6,6 +6,7 @@ what it takes, so the command line can print it as one paragraph.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ def _api_keys(text: str) -> dict[str, str]:
         role = role or "viewer"
         if not key or role not in ROLES:
             raise SettingsError(
-                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} (e.g. 's3cret:analyst,other:viewer')"
+                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} "
+                "(e.g. 's3cret:analyst,other:viewer')"
             )
         keys[key] = role
     return keys
@@ -46,7 +48,7 @@ def _positive(env: Mapping[str, str], name: str, parse: Callable[[str], float], 
         value = parse(text)
     except ValueError:
         value = 0
-    if not value > 0:  # also refuses nan
+    if not (value > 0 and math.isfinite(value)):  # also refuses nan and inf
         raise SettingsError(f"{name}: {text!r} is not {what} greater than 0")
     return value
 
@@ -58,6 +60,7 @@ _NUMBERS = {
     "max_aliases": ("GRACE_METRICS_MAX_ALIASES", int, "a whole number"),
     "max_tokens": ("GRACE_METRICS_MAX_TOKENS", int, "a whole number"),
     "max_body_bytes": ("GRACE_METRICS_MAX_BODY_BYTES", int, "a whole number of bytes"),
+    "shutdown_timeout": ("GRACE_METRICS_SHUTDOWN_TIMEOUT", float, "a number of seconds"),
 }
 
 
@@ -74,6 +77,8 @@ class Settings:
     """Largest document in GraphQL tokens; parsing stops there, so a huge query cannot hold the event loop."""
     max_body_bytes: int = 100_000
     """Largest request body; refused with 413 before it is parsed."""
+    shutdown_timeout: float = 10.0
+    """Seconds a stopping server (SIGTERM, Ctrl-C) waits for running requests before cancelling them."""
     api_keys: dict[str, str] = field(default_factory=dict)
     """API key -> role; empty means no authentication (every caller is admin)."""
 

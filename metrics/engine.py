@@ -25,6 +25,8 @@ from metrics.results import QueryResult
 class EngineSettings:
     statement_timeout: float = 30.0
     max_rows: int = 10_000
+    read_only: bool = True
+    """Open a DuckDB file read-only, so other processes may read it too; False only where this process writes it."""
 
 
 class MetricsEngine:
@@ -37,7 +39,9 @@ class MetricsEngine:
     async def connect(
         cls, url: str, registry: Registry | None = None, settings: EngineSettings | None = None
     ) -> MetricsEngine:
-        return cls(await open_backend(url), registry or load_registry(), settings)
+        settings = settings or EngineSettings()
+        backend = await open_backend(url, statement_timeout=settings.statement_timeout, read_only=settings.read_only)
+        return cls(backend, registry or load_registry(), settings)
 
     def compile(self, request: MetricRequest) -> CompiledQuery:
         return compile_query(request, self.registry, max_limit=self.settings.max_rows)

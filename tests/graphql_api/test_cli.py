@@ -33,7 +33,12 @@ def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     ("warehouse", "message"),
     [
         ("foo://bar", "warehouse URL 'foo://bar' is not supported"),
-        ("duckdb:////nonexistent/warehouse.duckdb", "does not exist; run `grace-metrics etl` first"),
+        (
+            "duckdb:////nonexistent/warehouse.duckdb",
+            "has not been loaded yet. Load it from your operational database with "
+            "`grace-metrics etl --source SOURCE_URL --warehouse duckdb:////nonexistent/warehouse.duckdb`, or add "
+            "`--source SOURCE_URL` to this serve command",
+        ),
         ("postgresql+asyncpg://postgres@127.0.0.1:1/none", "cannot connect to the PostgreSQL warehouse"),
     ],
 )

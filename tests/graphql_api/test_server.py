@@ -362,7 +362,6 @@ def test_order_limit_offset_total_count_and_next_page(server: Server, reference:
             "LIMIT_EXCEEDED",
             "more than 2000 tokens",
         ),
-        ("{ metrics { rows { errorCount } } }", None, None, "UNAUTHORIZED", "Authorization: Bearer"),
         ('{ explain(metrics: ["errorCount"]) { sql } }', None, "viewer", "FORBIDDEN", "needs the analyst role"),
     ],
     ids=lambda value: value if isinstance(value, str) and value.isupper() else None,
@@ -373,6 +372,20 @@ def test_error_codes_over_http(
     errors = server.graphql(query, variables, role=role)["errors"]
     matching = [e for e in errors if e["extensions"]["code"] == code]
     assert matching and message in matching[0]["message"], errors
+
+
+def test_a_request_without_a_valid_key_is_refused_with_401(server: Server) -> None:
+    for headers in ({}, {"authorization": "Bearer not-a-key"}):
+        response = httpx.post(
+            f"{server.base}/graphql", json={"query": "{ metrics { rows { errorCount } } }"}, headers=headers
+        )
+        error = response.json()["errors"][0]
+        assert (response.status_code, response.headers["www-authenticate"], error["extensions"]["code"]) == (
+            401,
+            "Bearer",
+            "UNAUTHORIZED",
+        )
+        assert "Authorization: Bearer" in error["message"]
 
 
 def test_http_refusals_are_json(server: Server) -> None:
