@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from metrics.config_text import UnreadableFile, read_config_text
 from metrics.errors import Issue, did_you_mean
 from metrics.model import (
     Aggregation,
@@ -404,7 +405,10 @@ def read_config(directories: Iterable[Path]) -> Config:
     for file in config_files(directories):
         shown = str(file)
         try:
-            root = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+            root = yaml.compose(read_config_text(file), Loader=yaml.SafeLoader)
+        except UnreadableFile as exc:
+            config.issue("unreadable_file", str(exc), (shown, 0))
+            continue
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             config.issue("yaml_syntax", f"not valid YAML: {exc.problem}", (shown, mark.line + 1 if mark else 0))

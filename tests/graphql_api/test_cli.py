@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -85,11 +86,86 @@ def test_bad_settings_name_the_variable(
     assert message in _fails(capsys, "serve", "--warehouse", "foo://bar")
 
 
-@pytest.mark.parametrize("every", ["0", "-1"])
-def test_etl_every_must_be_positive(capsys: pytest.CaptureFixture[str], every: str) -> None:
-    assert "--etl-every must be a number of seconds greater than 0" in _fails(
-        capsys, "serve", "--source", "sqlite:///s.sqlite", "--etl-every", every
+def _refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """A bad value is refused while parsing: usage, one line naming the argument, exit 2."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err and "--debug" not in err, err
+    return " ".join(err.split())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        *(
+            (
+                ("serve", "--etl-every", every),
+                f"argument --etl-every: {every!r} is not a number of seconds greater than 0",
+            )
+            for every in ("nan", "inf", "0", "-1", "soon")
+        ),
+        *(
+            (("serve", "--port", port), f"argument --port: {port!r} is not a port number from 1 to 65535")
+            for port in ("80000", "-5", "0", "http")
+        ),
+        (("demo", "--port", "65536"), "argument --port: '65536' is not a port number"),
+        (("demo", "--scale", "0"), "argument --scale: '0' is not a number greater than 0"),
+        (("demo", "--scale", "nan"), "argument --scale: 'nan' is not a number greater than 0"),
+        (
+            ("etl", "--source", "s", "--warehouse", "w", "--lock-timeout", "inf"),
+            "argument --lock-timeout: 'inf' is not a number of seconds greater than 0",
+        ),
+    ],
+)
+def test_bad_values_name_the_argument(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str) -> None:
+    assert message in _refused(capsys, *argv)
+
+
+def test_demo_dir_must_be_a_directory_that_can_be_made(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("")
+    assert f"argument --dir: '{tmp_path}/notes' is a file" in _refused(capsys, "demo", "--dir", str(tmp_path / "notes"))
+    missing = tmp_path / "no" / "such"
+    assert f"argument --dir: the directory '{tmp_path}/no' does not exist" in _refused(
+        capsys, "demo", "--dir", str(missing)
     )
+    assert not (tmp_path / "no").exists()
+
+
+def _unreadable(directory: Path, kind: str) -> str:
+    """A config file of ``kind`` in ``directory``; returns what the error must say about it."""
+    path = directory / f"{kind}.yaml"
+    if kind == "latin1":
+        path.write_bytes("metrics:\n  caf\xe9: {}\n".encode("latin-1"))
+        return "not UTF-8 text (byte 0xe9 at offset 14); save it as UTF-8"
+    if kind == "dangling":
+        path.symlink_to(directory / "gone.yaml")
+        return f"a symbolic link to '{directory}/gone.yaml', which does not exist"
+    if kind == "directory":
+        path.mkdir()
+        return "a directory, not a YAML file"
+    path.write_text("metrics: {}\n")
+    path.chmod(0)
+    return "not readable by this user (permission denied)"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "latin1",
+        "dangling",
+        "directory",
+        pytest.param(
+            "unreadable", marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without permission")
+        ),
+    ],
+)
+def test_an_unreadable_config_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str) -> None:
+    reason = _unreadable(tmp_path, kind)
+    for command in ("serve", "validate"):
+        code = main([command, "--config", str(tmp_path)])
+        err = " ".join(capsys.readouterr().err.split())
+        assert code == 2 and f"{tmp_path}/{kind}.yaml:0: error: {reason}" in err and "--debug" not in err, err
 
 
 def test_serve_reads_the_warehouse_from_the_environment(
