@@ -89,8 +89,8 @@ def not_loaded(url: str) -> WarehouseUnavailable:
     return WarehouseUnavailable(
         f"the warehouse {display_url(url)} has not been loaded yet. Load it from your operational database "
         f"with `grace-metrics etl --source SOURCE_URL --warehouse {display_url(url)}`, or add "
-        "`--source SOURCE_URL` to this serve command (with GRACE_METRICS_HASH_KEY set) to load it before serving "
-        "and keep it fresh; `grace-metrics demo` tries the project on generated data."
+        "`--source SOURCE_URL` to this serve command (in Docker: after the image name), with GRACE_METRICS_HASH_KEY "
+        "set, to load it before serving and keep it fresh; `grace-metrics demo` tries the project on generated data."
     )
 
 
@@ -127,6 +127,8 @@ def serve(
     later runs follow the schedule, and their failures are logged while the server keeps answering.
     """
     registry = load_registry(settings.config_dirs)
+    if not source and missing_duckdb_file(settings.warehouse_url):
+        raise not_loaded(settings.warehouse_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with listen(host, port) as sock:
         background = None
@@ -135,8 +137,6 @@ def serve(
                 log.info("loading the warehouse %s from %s …", display_url(settings.warehouse_url), display_url(source))
                 run_etl(source, settings.warehouse_url, hash_key=hash_key)
             background = scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key)
-        elif missing_duckdb_file(settings.warehouse_url):
-            raise not_loaded(settings.warehouse_url)
         asyncio.run(check_warehouse(settings, registry, read_only=background is None))
         config = uvicorn.Config(
             create_app(settings, registry, background),

@@ -110,13 +110,15 @@ def warehouse_engine(url: str) -> sa.Engine:
 
 def _lock_timeout(engine: sa.Engine, timeout: float) -> LockTimeout:
     return LockTimeout(
-        f"another ETL run held the DuckDB warehouse {engine.url.database} for {timeout:g}s; "
-        "stop the other writer or raise --lock-timeout."
+        f"another process held the DuckDB warehouse {engine.url.database} for {timeout:g}s: an ETL run, or a "
+        "server, notebook or script reading it (DuckDB lets one process write a file, with no reader beside it). "
+        "Stop it or raise --lock-timeout; to load while serving, use `serve --source` or PostgreSQL."
     )
 
 
-def _missing_database(error: sa.exc.DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == "3D000"  # invalid_catalog_name
+def _missing_database(error: sa.exc.DBAPIError, name: str) -> bool:
+    """psycopg gives no SQLSTATE for errors while connecting, so the server's message is the only mark."""
+    return f'database "{name}" does not exist' in str(error.orig)
 
 
 def _create_database(url: sa.URL) -> None:
@@ -148,7 +150,8 @@ def _open(engine: sa.Engine, deadline: float, timeout: float) -> sa.Connection:
         try:
             return engine.connect()
         except sa.exc.DBAPIError as exc:
-            if engine.dialect.name == "postgresql" and _missing_database(exc) and not created:
+            missing = engine.dialect.name == "postgresql" and _missing_database(exc, engine.url.database or "")
+            if missing and not created:
                 _create_database(engine.url)
                 created = True
                 continue

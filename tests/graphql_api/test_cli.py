@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -188,6 +189,22 @@ def test_the_docker_image_takes_its_warehouse_from_the_environment() -> None:
     assert "--warehouse" not in dockerfile.split("ENTRYPOINT", 1)[1] and not re.search(
         r"^CMD .*--warehouse", dockerfile, flags=re.MULTILINE
     )
+
+
+def test_the_docker_image_on_an_empty_volume_says_how_to_fill_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The image's own command and environment, with /data an empty directory: the message says what to run."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    environment = dockerfile.split("\nENV ", 1)[1]
+    warehouse = re.search(rf"{WAREHOUSE_ENV}=(\S+)", environment).group(1)  # type: ignore[union-attr]
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert entrypoint[:2] == ["grace-metrics", "serve"]
+    monkeypatch.setenv(WAREHOUSE_ENV, warehouse.replace("/data/", f"{tmp_path}/"))
+    message = _fails(capsys, *entrypoint[1:])
+    assert f"grace-metrics etl --source SOURCE_URL --warehouse duckdb:///{tmp_path}/warehouse.duckdb" in message
+    assert "add `--source SOURCE_URL` to this serve command (in Docker: after the image name)" in message
+    assert re.search(r"^#\s+--source postgresql://\S+", dockerfile, flags=re.MULTILINE), "the header shows --source"
 
 
 def test_settings_limits_come_from_the_environment() -> None:

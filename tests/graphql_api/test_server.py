@@ -10,6 +10,7 @@ TIMEOUT, INTERNAL and an unhealthy /healthz.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -163,8 +164,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def broken(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose warehouse lost its ETL log, with a metric over a missing table and a tiny statement timeout.
 
-    DuckDB gets a million extra verifications, so a percentile query takes some 300 ms against a 50 ms timeout; on PostgreSQL the test
-    holds a lock on the fact table instead, which makes any query on it wait past the timeout.
+    DuckDB gets a million extra verifications, so a percentile query takes some 300 ms against a 50 ms timeout; on
+    PostgreSQL the test holds a lock on the fact table instead, which makes any query on it wait past the timeout.
     """
     backend = request.param
     root = tmp_path_factory.mktemp(f"broken_{backend}")
@@ -177,7 +178,8 @@ def broken(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             connection.execute(
                 sa.text(
                     "INSERT INTO fact_verifications (contract_id, created_at, source_updated_at, duration_ms) "
-                    "SELECT 'heavy' || i, TIMESTAMP '2020-01-01' + to_seconds(i), TIMESTAMP '2020-01-01', i % 997 FROM range(1000000) t(i)"
+                    "SELECT 'heavy' || i, TIMESTAMP '2020-01-01' + to_seconds(i), TIMESTAMP '2020-01-01', i % 997 "
+                    "FROM range(1000000) t(i)"
                 )
             )
         connection.execute(sa.text("DROP TABLE etl_run_tables"))
@@ -276,7 +278,10 @@ def test_fragments_aliases_and_variables(server: Server, reference: Reference) -
 
 
 def test_order_limit_offset_total_count_and_next_page(server: Server, reference: Reference) -> None:
-    query = 'query($offset: Int!) { metrics(orderBy: [{field: "n", direction: DESC}, {field: "agent.name"}], limit: 3, offset: $offset) { rows { agent { name } n: verificationCount } totalCount pageInfo { hasNextPage } } }'
+    query = (
+        'query($offset: Int!) { metrics(orderBy: [{field: "n", direction: DESC}, {field: "agent.name"}], limit: 3, '
+        "offset: $offset) { rows { agent { name } n: verificationCount } totalCount pageInfo { hasNextPage } } }"
+    )
     first, rest = (server.graphql(query, {"offset": offset})["data"]["metrics"] for offset in (0, 3))
     expected = sorted(
         reference.compute("verification_count", "agent.name").items(),
@@ -477,6 +482,9 @@ def test_scheduled_etl_inside_the_server_shows_new_data_without_restart(tmp_path
         while server.graphql(count)["data"]["metrics"]["rows"] != [{"verificationCount": 61}]:
             assert time.monotonic() < deadline, "the scheduled ETL did not bring the new row"
             time.sleep(0.2)
+        time.sleep(1.5)  # more runs, which re-read the new row in their overlap window: not a change
+        loaded = re.findall(r"loaded \d+ changed source rows", server.log.read_text())
+        assert loaded == ["loaded 1 changed source rows"], server.log.read_text()
     source.dispose()
 
 
