@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -312,6 +313,10 @@ def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) 
             ).json()
             assert "errors" not in answer and answer["data"], (operation, answer)
         assert "3 ETL runs" in log.read_text()
+        process.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, no ETL or error message
+        assert process.wait(timeout=20) == 0, log.read_text()
+        ending = log.read_text().split("Shutting down", 1)[1]
+        assert "Finished server process" in ending and not re.search(r"ETL|interrupted|error|Traceback", ending), ending
     finally:
         process.terminate()
         process.wait(timeout=10)
