@@ -147,7 +147,7 @@ class PostgresBackend:
             ) from None
         except _OUTAGES as exc:
             raise BackendUnavailable(
-                f"lost the connection to the PostgreSQL warehouse ({type(exc).__name__}); retry later"
+                f"the PostgreSQL warehouse is unavailable ({type(exc).__name__}); retry later"
             ) from exc
         finally:
             if connection is not None:
@@ -165,10 +165,12 @@ class PostgresBackend:
 
     async def _give_back(self, connection: asyncpg.Connection, *, healthy: bool) -> None:
         """Back to the pool; a connection that did not answer is dropped (resetting it would wait on the server)."""
-        if not healthy:
-            connection.terminate()
         try:
+            if not healthy:
+                connection.terminate()
             await self._pool.release(connection, timeout=CONNECT_TIMEOUT)
+        except asyncpg.InterfaceError:
+            pass  # asyncpg already took back a connection the server closed
         except (TimeoutError, *_OUTAGES):
             pass  # asyncpg terminated it; the pool opens a fresh one when needed
 

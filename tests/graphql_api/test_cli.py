@@ -288,7 +288,7 @@ def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) 
     log = tmp_path / "demo.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "graphql_api.cli", "demo", "--port", str(port)],
+            [sys.executable, "-m", "graphql_api.cli", "demo", "--port", str(port), "--config", str(CUSTOM_CONFIG)],
             cwd=tmp_path,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -313,6 +313,8 @@ def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) 
             ).json()
             assert "errors" not in answer and answer["data"], (operation, answer)
         assert "3 ETL runs" in log.read_text()
+        custom = httpx.post(f"{base}/graphql", json={"query": "{ metrics { rows { criticalErrorCount } } }"}).json()
+        assert custom["data"]["metrics"]["rows"][0]["criticalErrorCount"] >= 0, custom  # demo --config's own metric
         process.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, no ETL or error message
         assert process.wait(timeout=20) == 0, log.read_text()
         ending = log.read_text().split("Shutting down", 1)[1]

@@ -34,7 +34,7 @@ from warehouse.etl import run_etl
 
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-KEYS = {"analyst": "analyst-key", "viewer": "viewer-key"}
+KEYS = {"admin": "admin-key", "analyst": "analyst-key", "viewer": "viewer-key"}
 GHOST_CONFIG = """
 facts:
   ghosts:
@@ -421,6 +421,18 @@ def test_healthz_is_200_with_the_last_etl_run(server: Server) -> None:
     assert response.status_code == 200 and response.json()["lastEtlRun"]["status"] == "succeeded"
 
 
+def test_healthz_needs_no_key_and_shows_the_etl_error_only_to_an_admin(server: Server) -> None:
+    """An ETL error can quote source values: status and times for everyone, the text for an admin key."""
+    seen = {
+        role: httpx.get(f"{server.base}/healthz", headers={"authorization": f"Bearer {KEYS[role]}"} if role else {})
+        for role in (None, "viewer", "analyst", "admin")
+    }
+    assert {role: response.status_code for role, response in seen.items()} == dict.fromkeys(seen, 200)
+    for role in (None, "viewer", "analyst"):
+        assert set(seen[role].json()["lastEtlRun"]) == {"status", "startedAt", "finishedAt"}, role
+    assert seen["admin"].json()["lastEtlRun"]["error"] is None
+
+
 def test_a_query_past_the_statement_timeout_is_cancelled(broken: Server) -> None:
     heavy = "{ metrics { rows { time(grain: MINUTE) p99VerificationDurationMs p50VerificationDurationMs } } }"
     if broken.backend == "duckdb":
@@ -460,8 +472,9 @@ def test_an_unexpected_failure_is_masked_with_a_request_id_in_the_log(broken: Se
 
 def test_healthz_is_503_when_the_warehouse_cannot_answer(broken: Server) -> None:
     response = httpx.get(f"{broken.base}/healthz")
-    assert response.status_code == 503 and response.json()["status"] == "error"
-    assert "SELECT" not in response.json()["warehouse"], "the driver's text may quote SQL; it stays in the log"
+    body = response.json()  # no API keys: everyone is admin and sees the detail
+    assert (response.status_code, body["status"], body["warehouse"]) == (503, "error", "unavailable")
+    assert body["detail"] and "SELECT" not in body["detail"], "the driver's text may quote SQL; it stays in the log"
 
 
 # --- the ETL inside the server, GraphiQL in a browser --------------------------------------------
