@@ -1,5 +1,11 @@
-# Grace Metrics API server: docker build -t grace-metrics . && docker run -p 8000:8000 -e GRACE_METRICS_WAREHOUSE=postgresql+asyncpg://... grace-metrics
-# Without GRACE_METRICS_WAREHOUSE it serves the DuckDB warehouse in the /data volume.
+# Grace Metrics API server.
+#   docker build -t grace-metrics .
+# Over a PostgreSQL warehouse that `grace-metrics etl` loads:
+#   docker run -p 8000:8000 -e GRACE_METRICS_WAREHOUSE=postgresql+asyncpg://api@dw/metrics grace-metrics
+# Over a DuckDB warehouse in the /data volume, loaded before serving and kept fresh by the server itself:
+#   docker run -p 8000:8000 -v grace-data:/data -e GRACE_METRICS_HASH_KEY=<secret> grace-metrics \
+#     --source postgresql://app@db/grace --etl-every 60
+# On an empty /data volume without --source the server exits at once, saying what to run.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \

@@ -6,6 +6,7 @@ are never created at import time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from cross_web import HTTPException  # what Strawberry raises for malformed requests
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -24,6 +26,7 @@ from strawberry.asgi import GraphQL
 
 from graphql_api.context import Context, caller_role
 from graphql_api.graphiql import graphiql_page
+from graphql_api.http_status import RETRY_AFTER_SECONDS, CutOffIsUnavailable, http_status
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 from metrics.engine import EngineSettings, MetricsEngine
@@ -78,6 +81,13 @@ class GraphQLApp(GraphQL):
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(self.engine, self.settings, caller_role(request, self.settings))
 
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if isinstance(response_data, dict):  # one operation; a batch keeps 200
+            response.status_code, headers = http_status(response_data)
+            response.headers.update(headers)
+        return response
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.max_body_bytes
         body = await _bounded_body(Request(scope, receive), limit)
@@ -115,32 +125,57 @@ class GraphQLEndpoint:
             await response(scope, receive, send)
 
 
-async def health(request: Request) -> JSONResponse:
-    """Whether the warehouse answers, and how the last ETL run went."""
-    engine: MetricsEngine = request.app.state.engine
+HEALTH_TIMEOUT = 4.0
+"""Seconds /healthz waits for the warehouse, whatever it does; below the Docker HEALTHCHECK's 5 s."""
+
+
+async def _last_etl_run(engine: MetricsEngine) -> tuple[Any, ...] | None:
     runs = warehouse_schema.etl_runs
     query = (
         sa.select(runs.c.status, runs.c.started_at, runs.c.finished_at, runs.c.error)
         .order_by(runs.c.started_at.desc())
         .limit(1)
     )
+    async with asyncio.timeout(HEALTH_TIMEOUT):
+        rows = await engine.execute(query, timeout=HEALTH_TIMEOUT / 2)
+    return rows[0] if rows else None
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, MetricsError):
+        return str(error)
+    if isinstance(error, TimeoutError):
+        return f"the warehouse did not answer within {HEALTH_TIMEOUT:g}s"
+    return type(error).__name__
+
+
+async def health(request: Request) -> JSONResponse:
+    """Whether the warehouse answers, and when the last ETL run ran; error texts only for an admin.
+
+    No key is needed: a load balancer probes it. An ETL error can quote source values and a
+    driver's message can quote SQL, so those are shown only to an admin's key (everyone is
+    admin when no keys are configured).
+    """
+    engine: MetricsEngine = request.app.state.engine
+    admin = caller_role(request, request.app.state.graphql.settings) == "admin"
     try:
-        rows = await engine.execute(query, timeout=5)
-    except (
-        Exception
-    ) as exc:  # a health check reports any failure, never raises; driver text (it may quote SQL) is not shown
-        reason = str(exc) if isinstance(exc, MetricsError) else type(exc).__name__
-        return JSONResponse({"status": "error", "warehouse": reason}, status_code=503)
-    last = None
-    if rows:
-        status, started, finished, error = rows[0]
-        last = {
+        last = await _last_etl_run(engine)
+    except Exception as exc:  # noqa: BLE001 -- a health check reports any failure, never raises
+        body = {"status": "error", "warehouse": "unavailable"}
+        if admin:  # driver text (it may quote SQL) stays in the log even for admins
+            body["detail"] = _reason(exc)
+        return JSONResponse(body, status_code=503, headers={"retry-after": str(RETRY_AFTER_SECONDS)})
+    run = None
+    if last is not None:
+        status, started, finished, error = last
+        run = {
             "status": status,
             "startedAt": started.isoformat() + "Z",
             "finishedAt": finished and finished.isoformat() + "Z",
-            "error": error,
         }
-    return JSONResponse({"status": "ok", "warehouse": "ok", "lastEtlRun": last})
+        if admin:
+            run["error"] = error
+    return JSONResponse({"status": "ok", "warehouse": "ok", "lastEtlRun": run})
 
 
 async def http_refusal(request: Request, error: Exception) -> Response:
@@ -172,7 +207,9 @@ def create_app(
         engine = await MetricsEngine.connect(
             settings.warehouse_url,
             registry or load_registry(settings.config_dirs),
-            EngineSettings(statement_timeout=settings.statement_timeout, max_rows=settings.max_rows),
+            EngineSettings(
+                statement_timeout=settings.statement_timeout, max_rows=settings.max_rows, read_only=background is None
+            ),
         )
         app.state.engine = engine
         app.state.graphql = GraphQLApp(engine, settings)
@@ -189,6 +226,7 @@ def create_app(
             Route("/healthz", health),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
+        middleware=[Middleware(CutOffIsUnavailable)],
         lifespan=lifespan,
         exception_handlers={StarletteHTTPException: http_refusal},
     )

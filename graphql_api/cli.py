@@ -7,6 +7,7 @@ a stack trace only appears for bugs, and only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,44 @@ _err = Console(stderr=True, soft_wrap=True)
 
 class CommandError(Exception):
     """A problem with how a command was called, reported as one paragraph."""
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return port
+
+
+def _positive(what: str) -> Callable[[str], float]:
+    """A finite number greater than 0 (so neither nan nor inf), described as ``what`` in the error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} greater than 0")
+        return value
+
+    return parse
+
+
+def _demo_directory(text: str) -> Path:
+    """An existing directory, or a new one in an existing, writable directory (created by the demo)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; give a directory for the demo databases")
+    where = path if path.exists() else path.parent
+    if not where.is_dir():
+        raise argparse.ArgumentTypeError(f"the directory {str(where)!r} does not exist; create it or choose another")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write to {str(where)!r}; choose a directory you may write")
+    return path
 
 
 def _hash_key(args: argparse.Namespace) -> str:
@@ -83,8 +122,6 @@ def _settings(**overrides: object) -> Settings:
 def _serve(args: argparse.Namespace) -> None:
     from graphql_api.server import serve
 
-    if args.etl_every <= 0:
-        raise CommandError(f"--etl-every must be a number of seconds greater than 0, not {args.etl_every:g}")
     settings = _settings(warehouse_url=args.warehouse, config_dirs=tuple(Path(c) for c in args.config or ()))
     serve(
         settings,
@@ -99,12 +136,13 @@ def _serve(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from graphql_api.demo import run_demo
 
-    run_demo(_settings(), host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
+    settings = _settings(config_dirs=tuple(Path(c) for c in args.config or ()))
+    run_demo(settings, host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
 
 
 def _add_server_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    command.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    command.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,7 +170,12 @@ def _parser() -> argparse.ArgumentParser:
         "--warehouse", required=True, help="SQLAlchemy URL of the warehouse (duckdb:///PATH or PostgreSQL)"
     )
     etl.add_argument("--hash-key", help=f"secret for hashing user ids (default: ${HASH_KEY_ENV})")
-    etl.add_argument("--lock-timeout", type=float, default=600.0, help="seconds to wait for another run (default 600)")
+    etl.add_argument(
+        "--lock-timeout",
+        type=_positive("a number of seconds"),
+        default=600.0,
+        help="seconds to wait for another run (default 600)",
+    )
     etl.add_argument("--quiet", action="store_true", help="no progress and no summary, for scripts")
     etl.set_defaults(handler=_etl)
 
@@ -141,12 +184,18 @@ def _parser() -> argparse.ArgumentParser:
         help="generate demo data, load the embedded warehouse and serve the API with GraphiQL",
         description="Build a demo operational database, load it into a DuckDB warehouse and serve GraphQL with "
         "GraphiQL at http://HOST:PORT/graphql. Needs nothing but this package.",
-        epilog="examples:\n  grace-metrics demo\n  grace-metrics demo --port 9000 --scale 5",
+        epilog="examples:\n  grace-metrics demo\n  grace-metrics demo --port 9000 --scale 5\n"
+        "  grace-metrics demo --config ./metrics",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_server_options(demo)
-    demo.add_argument("--dir", default=".grace-demo", help="where the demo databases go (default .grace-demo)")
-    demo.add_argument("--scale", type=float, default=1.0, help="data size; 1 = 20,000 verified actions (default 1)")
+    demo.add_argument(
+        "--dir", type=_demo_directory, default=".grace-demo", help="where the demo databases go (default .grace-demo)"
+    )
+    demo.add_argument(
+        "--scale", type=_positive("a number"), default=1.0, help="data size; 1 = 20,000 verified actions (default 1)"
+    )
+    demo.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     demo.set_defaults(handler=_demo)
 
     serve = commands.add_parser(
@@ -165,7 +214,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_server_options(serve)
     serve.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     serve.add_argument("--source", help="also run the ETL from this source inside the server")
-    serve.add_argument("--etl-every", type=float, default=60.0, help="seconds between in-server ETL runs (default 60)")
+    serve.add_argument(
+        "--etl-every",
+        type=_positive("a number of seconds"),
+        default=60.0,
+        help="seconds between in-server ETL runs (default 60)",
+    )
     serve.add_argument("--hash-key", help=f"secret for hashing user ids (default: ${HASH_KEY_ENV})")
     serve.set_defaults(handler=_serve)
 
@@ -182,7 +236,8 @@ def _parser() -> argparse.ArgumentParser:
         "schema",
         help="print the GraphQL SDL",
         description="Print the schema generated from the metric registry (built-in catalog plus --config).",
-        epilog="examples:\n  grace-metrics schema > schema.graphql\n  grace-metrics schema --config ./metrics | grep -i critical",
+        epilog="examples:\n  grace-metrics schema > schema.graphql\n"
+        "  grace-metrics schema --config ./metrics | grep -i critical",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     schema.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
@@ -199,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
-        _err.print("interrupted; nothing partial was committed.")
+        _err.print("interrupted; nothing partial was committed." if args.command == "etl" else "interrupted.")
         return 130
     except Exception as exc:
         if args.debug:

@@ -6,6 +6,7 @@ what it takes, so the command line can print it as one paragraph.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def _positive(env: Mapping[str, str], name: str, parse: Callable[[str], float], 
         value = parse(text)
     except ValueError:
         value = 0
-    if not value > 0:  # also refuses nan
+    if not (value > 0 and math.isfinite(value)):  # also refuses nan and inf
         raise SettingsError(f"{name}: {text!r} is not {what} greater than 0")
     return value
 
@@ -60,6 +61,7 @@ _NUMBERS = {
     "max_cost": ("GRACE_METRICS_MAX_COST", int, "a whole number"),
     "max_tokens": ("GRACE_METRICS_MAX_TOKENS", int, "a whole number"),
     "max_body_bytes": ("GRACE_METRICS_MAX_BODY_BYTES", int, "a whole number of bytes"),
+    "shutdown_timeout": ("GRACE_METRICS_SHUTDOWN_TIMEOUT", float, "a number of seconds"),
 }
 
 
@@ -78,6 +80,8 @@ class Settings:
     """Largest document in GraphQL tokens; parsing stops there, so a huge query cannot hold the event loop."""
     max_body_bytes: int = 100_000
     """Largest request body; refused with 413 before it is parsed."""
+    shutdown_timeout: float = 10.0
+    """Seconds a stopping server (SIGTERM, Ctrl-C) waits for running requests before cancelling them."""
     api_keys: dict[str, str] = field(default_factory=dict)
     """API key -> role; empty means no authentication (every caller is admin)."""
 

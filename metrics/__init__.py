@@ -5,6 +5,7 @@ from metrics.compiler import DimensionRef, MetricRequest, compile_query
 from metrics.engine import EngineSettings, MetricsEngine
 from metrics.errors import (
     BackendError,
+    BackendUnavailable,
     ConfigError,
     InvalidDimension,
     MetricsError,
@@ -16,6 +17,7 @@ from metrics.registry import Registry, load_registry
 
 __all__ = [
     "BackendError",
+    "BackendUnavailable",
     "ConfigError",
     "DimensionRef",
     "EngineSettings",

@@ -31,6 +31,8 @@ class EngineSettings:
     statement_timeout: float = 30.0
     max_rows: int | None = 10_000
     """Largest limit, and largest result without one (LimitExceeded past it); None: no cap (library use)."""
+    read_only: bool = True
+    """Open a DuckDB file read-only, so other processes may read it too; False only where this process writes it."""
 
 
 class MetricsEngine:
@@ -43,7 +45,9 @@ class MetricsEngine:
     async def connect(
         cls, url: str, registry: Registry | None = None, settings: EngineSettings | None = None
     ) -> MetricsEngine:
-        return cls(await open_backend(url), registry or load_registry(), settings)
+        settings = settings or EngineSettings()
+        backend = await open_backend(url, statement_timeout=settings.statement_timeout, read_only=settings.read_only)
+        return cls(backend, registry or load_registry(), settings)
 
     def compile(self, request: MetricRequest) -> CompiledQuery:
         return compile_query(request, self.registry, max_limit=self.settings.max_rows)

@@ -11,7 +11,7 @@ MetricsError                      code
 │   ├── LimitExceeded             LIMIT_EXCEEDED
 │   └── QueryTimeout              TIMEOUT
 └── BackendError                  INTERNAL         the warehouse failed (driver errors, translated by the engine)
-    └── BackendUnavailable        INTERNAL         (metrics.backends) no such warehouse, or no connection
+    └── BackendUnavailable        UNAVAILABLE      no such warehouse, no connection, or no answer in time: retry later
 """
 
 from __future__ import annotations
@@ -104,3 +104,9 @@ class BackendError(MetricsError):
     """A warehouse failure the request did not cause; the driver's exception is the ``__cause__``."""
 
     code = "INTERNAL"
+
+
+class BackendUnavailable(BackendError):
+    """The warehouse is down, refuses connections or does not answer in time: an outage, not a bug."""
+
+    code = "UNAVAILABLE"

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from metrics.config_schema import FactBodySpec, Path_
+from metrics.config_text import UnreadableFile, read_config_text
 from metrics.errors import Issue, did_you_mean
 from metrics.model import Dimension, Fact, Metric
 from metrics.schema_problems import check_file
@@ -89,7 +90,10 @@ def read_config(directories: Iterable[Path]) -> Config:
     for file in config_files(directories):
         shown = str(file)
         try:
-            document = read_yaml(file.read_text(encoding="utf-8"))
+            document = read_yaml(read_config_text(file))
+        except UnreadableFile as exc:
+            config.issue("unreadable_file", str(exc), (shown, 0))
+            continue
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             config.issue("yaml_syntax", f"not valid YAML: {exc.problem}", (shown, mark.line + 1 if mark else 0))

@@ -4,6 +4,8 @@ The ETL is synchronous: it streams from the source and writes in bulk, so it
 uses psycopg for PostgreSQL whatever driver the URL names (``asyncpg`` URLs
 are for the query server). Driver errors on opening either database become
 ``SourceUnavailable`` or ``WarehouseUnavailable`` here, at this one boundary.
+A PostgreSQL warehouse database that does not exist is created when the
+login may create databases, as a DuckDB file is.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from warehouse import schema
 from warehouse.errors import LockTimeout, SourceUnavailable, UnsupportedURL, WarehouseUnavailable
 
 _POSTGRES_DRIVERS = {"postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2", "postgres"}
@@ -76,23 +79,82 @@ def warehouse_url(url: str) -> sa.URL:
     raise UnsupportedURL(url, "warehouse", _WAREHOUSE_URLS)
 
 
+def missing_duckdb_file(url: str) -> bool:
+    """Whether ``url`` names a DuckDB file that does not exist yet (no ETL run has created it)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        return False  # not ours to judge: whoever opens it reports the URL
+    return (
+        parsed.drivername == "duckdb"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database or "").exists()
+    )
+
+
+def warehouse_loaded(url: str) -> bool:
+    """Whether an ETL run has created the star schema at ``url``; a missing file or database has not."""
+    if missing_duckdb_file(url):
+        return False
+    engine = warehouse_engine(url)
+    try:
+        with _open(engine, time.monotonic(), 0) as connection:
+            return sa.inspect(connection).has_table(schema.etl_runs.name)
+    finally:
+        engine.dispose()
+
+
 def warehouse_engine(url: str) -> sa.Engine:
     return sa.create_engine(warehouse_url(url), poolclass=sa.pool.NullPool)
 
 
 def _lock_timeout(engine: sa.Engine, timeout: float) -> LockTimeout:
     return LockTimeout(
-        f"another ETL run held the DuckDB warehouse {engine.url.database} for {timeout:g}s; "
-        "stop the other writer or raise --lock-timeout."
+        f"another process held the DuckDB warehouse {engine.url.database} for {timeout:g}s: an ETL run, or a "
+        "server, notebook or script reading it (DuckDB lets one process write a file, with no reader beside it). "
+        "Stop it or raise --lock-timeout; to load while serving, use `serve --source` or PostgreSQL."
     )
 
 
+def _missing_database(error: sa.exc.DBAPIError, name: str) -> bool:
+    """psycopg gives no SQLSTATE for errors while connecting, so the server's message is the only mark."""
+    return f'database "{name}" does not exist' in str(error.orig)
+
+
+def _create_database(url: sa.URL) -> None:
+    """Create the warehouse database, connected to the server's ``postgres`` database with the same login."""
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    name = url.database or ""
+    try:
+        with admin.connect() as connection:
+            if connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                return  # another run created it meanwhile
+            connection.execute(sa.text(f"CREATE DATABASE {admin.dialect.identifier_preparer.quote(name)}"))
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "42P04":  # duplicate_database: a concurrent run won the race
+            return
+        raise WarehouseUnavailable(
+            f"the warehouse database {name!r} does not exist on {url.host or 'localhost'}:{url.port or 5432} and "
+            f"could not be created as {url.username or 'this user'}: {str(exc.orig).strip()}. Create it (for example "
+            f"`createdb -h {url.host or 'localhost'} -p {url.port or 5432} -U <admin> {name}`, owned by "
+            f"{url.username or 'the ETL user'}) and run again."
+        ) from None
+    finally:
+        admin.dispose()
+
+
 def _open(engine: sa.Engine, deadline: float, timeout: float) -> sa.Connection:
-    """Open the warehouse, waiting while another process holds a DuckDB file's lock."""
+    """Open the warehouse, waiting while another process holds a DuckDB file's lock; create a missing database."""
+    created = False
     while True:
         try:
             return engine.connect()
         except sa.exc.DBAPIError as exc:
+            missing = engine.dialect.name == "postgresql" and _missing_database(exc, engine.url.database or "")
+            if missing and not created:
+                _create_database(engine.url)
+                created = True
+                continue
             if engine.dialect.name != "duckdb" or "lock" not in str(exc.orig).lower():
                 raise WarehouseUnavailable(
                     f"cannot open the warehouse {display_url(engine.url)}: {str(exc.orig).strip()}. Check that the "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +36,12 @@ def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     ("warehouse", "message"),
     [
         ("foo://bar", "warehouse URL 'foo://bar' is not supported"),
-        ("duckdb:////nonexistent/warehouse.duckdb", "does not exist; run `grace-metrics etl` first"),
+        (
+            "duckdb:////nonexistent/warehouse.duckdb",
+            "has not been loaded yet. Load it from your operational database with "
+            "`grace-metrics etl --source SOURCE_URL --warehouse duckdb:////nonexistent/warehouse.duckdb`, or add "
+            "`--source SOURCE_URL` to this serve command",
+        ),
         ("postgresql+asyncpg://postgres@127.0.0.1:1/none", "cannot connect to the PostgreSQL warehouse"),
     ],
 )
@@ -80,11 +88,86 @@ def test_bad_settings_name_the_variable(
     assert message in _fails(capsys, "serve", "--warehouse", "foo://bar")
 
 
-@pytest.mark.parametrize("every", ["0", "-1"])
-def test_etl_every_must_be_positive(capsys: pytest.CaptureFixture[str], every: str) -> None:
-    assert "--etl-every must be a number of seconds greater than 0" in _fails(
-        capsys, "serve", "--source", "sqlite:///s.sqlite", "--etl-every", every
+def _refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """A bad value is refused while parsing: usage, one line naming the argument, exit 2."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err and "--debug" not in err, err
+    return " ".join(err.split())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        *(
+            (
+                ("serve", "--etl-every", every),
+                f"argument --etl-every: {every!r} is not a number of seconds greater than 0",
+            )
+            for every in ("nan", "inf", "0", "-1", "soon")
+        ),
+        *(
+            (("serve", "--port", port), f"argument --port: {port!r} is not a port number from 1 to 65535")
+            for port in ("80000", "-5", "0", "http")
+        ),
+        (("demo", "--port", "65536"), "argument --port: '65536' is not a port number"),
+        (("demo", "--scale", "0"), "argument --scale: '0' is not a number greater than 0"),
+        (("demo", "--scale", "nan"), "argument --scale: 'nan' is not a number greater than 0"),
+        (
+            ("etl", "--source", "s", "--warehouse", "w", "--lock-timeout", "inf"),
+            "argument --lock-timeout: 'inf' is not a number of seconds greater than 0",
+        ),
+    ],
+)
+def test_bad_values_name_the_argument(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str) -> None:
+    assert message in _refused(capsys, *argv)
+
+
+def test_demo_dir_must_be_a_directory_that_can_be_made(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("")
+    assert f"argument --dir: '{tmp_path}/notes' is a file" in _refused(capsys, "demo", "--dir", str(tmp_path / "notes"))
+    missing = tmp_path / "no" / "such"
+    assert f"argument --dir: the directory '{tmp_path}/no' does not exist" in _refused(
+        capsys, "demo", "--dir", str(missing)
     )
+    assert not (tmp_path / "no").exists()
+
+
+def _unreadable(directory: Path, kind: str) -> str:
+    """A config file of ``kind`` in ``directory``; returns what the error must say about it."""
+    path = directory / f"{kind}.yaml"
+    if kind == "latin1":
+        path.write_bytes("metrics:\n  caf\xe9: {}\n".encode("latin-1"))
+        return "not UTF-8 text (byte 0xe9 at offset 14); save it as UTF-8"
+    if kind == "dangling":
+        path.symlink_to(directory / "gone.yaml")
+        return f"a symbolic link to '{directory}/gone.yaml', which does not exist"
+    if kind == "directory":
+        path.mkdir()
+        return "a directory, not a YAML file"
+    path.write_text("metrics: {}\n")
+    path.chmod(0)
+    return "not readable by this user (permission denied)"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "latin1",
+        "dangling",
+        "directory",
+        pytest.param(
+            "unreadable", marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without permission")
+        ),
+    ],
+)
+def test_an_unreadable_config_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str) -> None:
+    reason = _unreadable(tmp_path, kind)
+    for command in ("serve", "validate"):
+        code = main([command, "--config", str(tmp_path)])
+        err = " ".join(capsys.readouterr().err.split())
+        assert code == 2 and f"{tmp_path}/{kind}.yaml:0: error: {reason}" in err and "--debug" not in err, err
 
 
 def test_serve_reads_the_warehouse_from_the_environment(
@@ -107,6 +190,22 @@ def test_the_docker_image_takes_its_warehouse_from_the_environment() -> None:
     assert "--warehouse" not in dockerfile.split("ENTRYPOINT", 1)[1] and not re.search(
         r"^CMD .*--warehouse", dockerfile, flags=re.MULTILINE
     )
+
+
+def test_the_docker_image_on_an_empty_volume_says_how_to_fill_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The image's own command and environment, with /data an empty directory: the message says what to run."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    environment = dockerfile.split("\nENV ", 1)[1]
+    warehouse = re.search(rf"{WAREHOUSE_ENV}=(\S+)", environment).group(1)  # type: ignore[union-attr]
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert entrypoint[:2] == ["grace-metrics", "serve"]
+    monkeypatch.setenv(WAREHOUSE_ENV, warehouse.replace("/data/", f"{tmp_path}/"))
+    message = _fails(capsys, *entrypoint[1:])
+    assert f"grace-metrics etl --source SOURCE_URL --warehouse duckdb:///{tmp_path}/warehouse.duckdb" in message
+    assert "add `--source SOURCE_URL` to this serve command (in Docker: after the image name)" in message
+    assert re.search(r"^#\s+--source postgresql://\S+", dockerfile, flags=re.MULTILINE), "the header shows --source"
 
 
 def test_settings_limits_come_from_the_environment() -> None:
@@ -189,7 +288,7 @@ def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) 
     log = tmp_path / "demo.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "graphql_api.cli", "demo", "--port", str(port)],
+            [sys.executable, "-m", "graphql_api.cli", "demo", "--port", str(port), "--config", str(CUSTOM_CONFIG)],
             cwd=tmp_path,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -214,6 +313,12 @@ def test_demo_serves_the_readme_query_and_the_graphiql_examples(tmp_path: Path) 
             ).json()
             assert "errors" not in answer and answer["data"], (operation, answer)
         assert "3 ETL runs" in log.read_text()
+        custom = httpx.post(f"{base}/graphql", json={"query": "{ metrics { rows { criticalErrorCount } } }"}).json()
+        assert custom["data"]["metrics"]["rows"][0]["criticalErrorCount"] >= 0, custom  # demo --config's own metric
+        process.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, no ETL or error message
+        assert process.wait(timeout=20) == 0, log.read_text()
+        ending = log.read_text().split("Shutting down", 1)[1]
+        assert "Finished server process" in ending and not re.search(r"ETL|interrupted|error|Traceback", ending), ending
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -129,7 +129,7 @@ def test_lock_timeout_is_one_paragraph(setup: Setup, capsys: pytest.CaptureFixtu
     with hold_duckdb_file(sa.make_url(setup.warehouse).database or ""):
         assert _etl(setup.source.url, setup.warehouse, "--lock-timeout", "0.5", "--quiet") == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: another ETL run held the DuckDB warehouse") and "raise --lock-timeout" in err, err
+    assert err.startswith("error: another process held the DuckDB warehouse") and "raise --lock-timeout" in err, err
     assert _etl(setup.source.url, setup.warehouse, "--lock-timeout", "0.5", "--quiet") == 0
 
 

@@ -84,10 +84,11 @@ def test_client_mistakes_are_typed_errors(
 
 
 def test_driver_errors_become_backend_errors(warehouse_url: str, tmp_path: Path) -> None:
-    """A table the warehouse lacks fails in the driver; the caller sees a BackendError with the driver's as its cause."""
+    """A table the warehouse lacks fails in the driver; the caller sees a BackendError, the driver's as its cause."""
     (tmp_path / "ghost.yaml").write_text(
         "facts:\n  ghosts:\n    label: Ghosts\n    table: fact_ghosts\n    time: created_at\n"
-        "metrics:\n  ghost_count:\n    label: Ghosts\n    description: Rows of a table that does not exist.\n    fact: ghosts\n    aggregation: count\n"
+        "metrics:\n  ghost_count:\n    label: Ghosts\n    description: Rows of a table that does not exist.\n"
+        "    fact: ghosts\n    aggregation: count\n"
     )
     with MetricsClient(warehouse_url, config=[tmp_path]) as client:
         with pytest.raises(BackendError, match="the warehouse could not run the query") as raised:
@@ -179,6 +180,25 @@ async def test_postgres_timeout_cancels_the_query_on_the_server(pg_database: Cal
         "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'", [], timeout=5
     )
     assert running == [(0,)]
+    await backend.close()
+
+
+async def test_a_lost_postgres_connection_is_unavailable_and_the_pool_recovers(
+    pg_database: Callable[[], str], pg_admin: sa.Engine
+) -> None:
+    """The server ends our sessions (a restart, a failover): UNAVAILABLE, not INTERNAL; the next query reconnects."""
+    url = pg_database()
+    backend = await PostgresBackend.connect(sa.make_url(url))
+    assert await backend.fetch("SELECT 1", [], timeout=5) == [(1,)]
+    with pg_admin.connect() as connection:
+        connection.execute(
+            sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"),
+            {"db": sa.make_url(url).database},
+        )
+    with pytest.raises(BackendUnavailable, match="the PostgreSQL warehouse is unavailable") as raised:
+        await backend.fetch("SELECT 1", [], timeout=5)
+    assert raised.value.code == "UNAVAILABLE"
+    assert await backend.fetch("SELECT 2", [], timeout=5) == [(2,)]
     await backend.close()
 
 

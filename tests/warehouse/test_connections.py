@@ -86,7 +86,7 @@ def test_lock_held_in_this_process_times_out(sqlite_source: str, tmp_path: Path)
 
 def test_duckdb_file_locked_by_another_process_times_out(sqlite_source: str, tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    with hold_duckdb_file(str(path)), pytest.raises(LockTimeout, match="stop the other writer or raise --lock-timeout"):
+    with hold_duckdb_file(str(path)), pytest.raises(LockTimeout, match="Stop it or raise --lock-timeout"):
         run_etl(sqlite_source, f"duckdb:///{path}", hash_key=HASH_KEY, lock_timeout=0.5)
 
 
