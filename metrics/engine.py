@@ -6,7 +6,7 @@ connection. Settings (timeout, row cap) come from the caller, read once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,13 +77,21 @@ class MetricsEngine:
     async def run(self, compiled: CompiledQuery) -> QueryResult:
         sql, params = self.render(compiled)
         raw = await self._fetch(sql, params)
-        result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone)
-        if compiled.plan.limit is None and result.total_count > self.settings.max_rows:
+        plan = compiled.plan
+        if plan.limit is None and len(raw) > self.settings.max_rows:
             raise LimitExceeded(
-                f"the query returns {result.total_count} rows, more than the maximum of {self.settings.max_rows}; "
-                "add filters, or page with limit and offset"
+                f"the query returns {await self._count(compiled)} rows, more than the maximum of "
+                f"{self.settings.max_rows}; add filters, or page with limit and offset"
             )
+        result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone, counted=plan.total_count)
+        if plan.total_count and not raw and plan.offset:
+            # A page past the last row has no row to carry the window's count.
+            return replace(result, total_count=await self._count(compiled))
         return result
+
+    async def _count(self, compiled: CompiledQuery) -> int:
+        [(count,)] = await self.execute(compiled.count)
+        return int(count)
 
     async def query(self, request: MetricRequest) -> QueryResult:
         return await self.run(self.compile(request))
@@ -93,7 +101,7 @@ class MetricsEngine:
         check_paging(limit, offset, self.settings.max_rows)
         now = datetime.now(UTC).replace(tzinfo=None)
         statement, columns = compile_members(self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset)
-        return QueryResult.from_rows(columns, await self.execute(statement), "UTC")
+        return QueryResult.from_rows(columns, await self.execute(statement), "UTC", counted=True)
 
     async def close(self) -> None:
         await self.backend.close()

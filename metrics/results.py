@@ -10,7 +10,7 @@ zone, with the offset in force at the bucket's first instant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -31,14 +31,15 @@ _ARROW = {
 }
 
 
-def _converter(data_type: DataType, zone: ZoneInfo) -> Any:
+def _converter(data_type: DataType, zone: ZoneInfo) -> Callable[[Any], Any] | None:
+    """How a backend's value of ``data_type`` becomes the typed value; None where it already is one."""
     if data_type is DataType.INTEGER:
-        return lambda v: None if v is None else int(v)
+        return lambda v: v if v is None or type(v) is int else int(v)
     if data_type is DataType.FLOAT:
         return lambda v: None if v is None else float(f"{float(v):.{SIGNIFICANT_DIGITS}g}")
     if data_type is DataType.TIMESTAMP:
         return lambda v: None if v is None else _at_zone(v, zone)
-    return lambda v: v
+    return None
 
 
 def _at_zone(value: datetime, zone: ZoneInfo) -> datetime:
@@ -54,18 +55,37 @@ def _at_zone(value: datetime, zone: ZoneInfo) -> datetime:
 
 @dataclass(frozen=True)
 class QueryResult:
+    """A result held by column: the GraphQL layer and Arrow read whole columns, so no row is built twice."""
+
     columns: tuple[OutputColumn, ...]
-    rows: list[tuple[Any, ...]]
-    total_count: int
+    values: tuple[list[Any], ...]
+    """One list per column, in the order of ``columns``."""
+    total_count: int | None
+    """Rows before limit and offset; None where the request did not ask for it."""
     timezone: str
 
     @classmethod
-    def from_rows(cls, columns: Sequence[OutputColumn], raw: list[tuple[Any, ...]], timezone: str) -> QueryResult:
+    def from_rows(
+        cls, columns: Sequence[OutputColumn], raw: list[tuple[Any, ...]], timezone: str, *, counted: bool = False
+    ) -> QueryResult:
+        """``raw`` rows carry one more value after the columns' when ``counted``: the ``count(*) OVER ()``."""
         zone = ZoneInfo(timezone)
-        converters = [_converter(column.type, zone) for column in columns]
-        rows = [tuple(convert(value) for convert, value in zip(converters, row, strict=False)) for row in raw]
-        total = int(raw[0][len(columns)]) if raw else 0
-        return cls(tuple(columns), rows, total, timezone)
+        transposed = list(zip(*raw, strict=True)) if raw else [() for _ in range(len(columns) + counted)]
+        values = tuple(
+            _convert(_converter(column.type, zone), data) for column, data in zip(columns, transposed, strict=False)
+        )
+        total = (int(raw[0][len(columns)]) if raw else 0) if counted else None
+        return cls(tuple(columns), values, total, timezone)
+
+    def __len__(self) -> int:
+        return len(self.values[0]) if self.values else 0
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        return list(zip(*self.values, strict=True)) if self.values else []
+
+    def column(self, name: str) -> list[Any]:
+        return self.values[[column.name for column in self.columns].index(name)]
 
     def records(self) -> list[dict[str, Any]]:
         names = [column.name for column in self.columns]
@@ -79,8 +99,12 @@ class QueryResult:
             )
             for column in self.columns
         ]
-        arrays = [pa.array([row[i] for row in self.rows], type=field.type) for i, field in enumerate(fields)]
+        arrays = [pa.array(data, type=field.type) for data, field in zip(self.values, fields, strict=True)]
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
     def to_pandas(self) -> Any:
         return self.to_arrow().to_pandas()
+
+
+def _convert(converter: Callable[[Any], Any] | None, data: Sequence[Any]) -> list[Any]:
+    return list(data) if converter is None else list(map(converter, data))
