@@ -25,9 +25,10 @@ from graphql_api.types import (
     Explanation,
     Member,
     PageInfo,
-    Row,
+    ResultRows,
     Table,
     TableColumn,
+    TableRows,
 )
 from metrics.compiler import DimensionRef, Filter, MetricRequest, OrderBy, OutputColumn, TimeRange
 from metrics.compiler.request import TIME_PARTS
@@ -91,8 +92,9 @@ def build_request(
         field = selection.names.get(order.field) or registry.by_graphql_name.get(order.field) or order.field
         if field not in selected:
             raise ApiError(
-                f"cannot order by {order.field!r}{did_you_mean(order.field, selection.names)}: order by a selected metric "
-                f"or dimension attribute, by its name, alias or path ({', '.join(selection.names)})",
+                f"cannot order by {order.field!r}{did_you_mean(order.field, selection.names)}: "
+                "order by a selected metric or dimension attribute, by its name, alias or path "
+                f"({', '.join(selection.names)})",
                 "UNKNOWN_FIELD",
             )
         orders.append(OrderBy(field, descending=order.direction.value == "desc"))
@@ -149,7 +151,7 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
 
 def rows(row_type: type) -> Callable[..., Any]:
     def resolve(root: ResultPage) -> Any:
-        return [Row(record) for record in root.result.records()]
+        return ResultRows(root.result)
 
     return _annotate(resolve, list[row_type])
 
@@ -222,7 +224,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         data = [list(map(_json, values)) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
         return Table(
             columns=[TableColumn(name=c.name, type=c.type.value) for c, _ in wanted],
-            rows=list(map(list, zip(*data, strict=True))),
+            rows=TableRows(map(list, zip(*data, strict=True))),
             total_count=result.total_count,  # type: ignore[arg-type]  # computed whenever selected
         )
 

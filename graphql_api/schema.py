@@ -29,6 +29,7 @@ from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
 from graphql_api.errors import ErrorCodes, coded_rule
+from graphql_api.execution import RowsExecutionContext
 from graphql_api.inputs import (
     FILTER_INPUTS,
     BooleanFilter,
@@ -302,6 +303,7 @@ class SchemaBuilder:
         query = _make_type("Query", query_fields)
         return MetricsSchema(
             query=query,
+            execution_context_class=RowsExecutionContext,
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
             extensions=[
                 ErrorCodes,
