@@ -28,6 +28,7 @@ from strawberry.extensions import (
 from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
+from graphql_api.document_cache import DocumentCache
 from graphql_api.errors import ErrorCodes, coded_rule
 from graphql_api.execution import RowsExecutionContext
 from graphql_api.inputs import (
@@ -311,6 +312,7 @@ class SchemaBuilder:
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
                 _limit(QueryDepthLimiter, max_depth=self.settings.max_depth),
                 _limit(MaxAliasesLimiter, max_alias_count=self.settings.max_aliases),
+                DocumentCache().extension,
             ],
         )
 

@@ -6,6 +6,7 @@ connection. Settings (timeout, row cap) come from the caller, read once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ class MetricsEngine:
         self.backend = backend
         self.registry = registry
         self.settings = settings or EngineSettings()
+        self._prepared = functools.lru_cache(maxsize=256)(self._prepare)
 
     @classmethod
     async def connect(
@@ -74,8 +76,26 @@ class MetricsEngine:
                 f"the warehouse could not run the query ({type(exc).__module__}.{type(exc).__name__})"
             ) from exc
 
+    def _prepare(self, request: MetricRequest) -> tuple[CompiledQuery, str, list[Any]]:
+        compiled = self.compile(request)
+        return (compiled, *self.render(compiled))
+
+    def prepare(self, request: MetricRequest) -> tuple[CompiledQuery, str, list[Any]]:
+        """The compiled query, SQL and parameters of a request, once per distinct request (an LRU).
+
+        Dashboards send the same requests again and again, and compiling and rendering cost some
+        milliseconds each time; requests are frozen values, so equal ones share their SQL.
+        """
+        try:
+            hash(request)
+        except TypeError:  # a value that cannot be a key (a list inside a filter, say): compiled each time
+            return self._prepare(request)
+        return self._prepared(request)
+
     async def run(self, compiled: CompiledQuery) -> QueryResult:
-        sql, params = self.render(compiled)
+        return await self._run(compiled, *self.render(compiled))
+
+    async def _run(self, compiled: CompiledQuery, sql: str, params: list[Any]) -> QueryResult:
         raw = await self._fetch(sql, params)
         plan = compiled.plan
         if plan.limit is None and len(raw) > self.settings.max_rows:
@@ -94,7 +114,7 @@ class MetricsEngine:
         return int(count)
 
     async def query(self, request: MetricRequest) -> QueryResult:
-        return await self.run(self.compile(request))
+        return await self._run(*self.prepare(request))
 
     async def members(self, dimension: str, *, limit: int, offset: int = 0) -> QueryResult:
         """Members of a table dimension with their current attributes."""
