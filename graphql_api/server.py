@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 
@@ -86,8 +88,14 @@ def serve(
     source: str | None = None,
     etl_every: float = 60.0,
     hash_key: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve until interrupted; bad config, a taken port and an unusable warehouse fail here, before uvicorn starts."""
+    if workers > 1 and (source or settings.warehouse_url.startswith("duckdb")):
+        raise ListenError(
+            "--workers above 1 needs a PostgreSQL warehouse and no --source: a DuckDB file has one writing "
+            "process, and the in-server ETL must run once"
+        )
     registry = load_registry(settings.config_dirs)
     with listen(host, port) as sock:
         asyncio.run(check_warehouse(settings, registry))
@@ -97,5 +105,20 @@ def serve(
             else None
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        config = uvicorn.Config(create_app(settings, registry, background), log_level="info")
-        uvicorn.Server(config).run(sockets=[sock])
+        config = uvicorn.Config(
+            create_app(settings, registry, background), log_level="info", http="httptools", loop="uvloop"
+        )
+        children = []
+        for _ in range(workers - 1):
+            pid = os.fork()  # before any event loop or connection exists; the kernel spreads connections
+            if pid == 0:  # a worker: serve on the shared socket, and leave without the parent's clean-up
+                uvicorn.Server(config).run(sockets=[sock])
+                os._exit(0)
+            children.append(pid)
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)

@@ -1,4 +1,4 @@
-"""The listening socket: accepted connections send small responses at once (TCP_NODELAY).
+"""The listening socket: accepted connections send small responses at once (TCP_NODELAY); workers share it.
 
 Without it, a keep-alive client's second request on a connection waits for
 the delayed ACK of the first response, some 40 ms per request.
@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -50,3 +52,21 @@ def test_back_to_back_requests_on_one_connection_are_fast(served: Server) -> Non
             seconds.append(time.perf_counter() - started)
             assert response.json() == {"data": {"__typename": "Query"}}
     assert statistics.median(seconds[5:]) < 0.02, seconds
+
+
+def test_workers_share_the_port_over_postgresql(tmp_path: Path, pg_database: Callable[[], str]) -> None:
+    _, url = _warehouse("postgresql", tmp_path, pg_database)
+    log = tmp_path / "server.log"
+    for server in start_server(log, "--warehouse", url, "--workers", "2", backend="postgresql", warehouse=url):
+        with httpx.Client(base_url=server.base) as client:
+            for _ in range(10):
+                response = client.post("/graphql", json={"query": "{ metrics { rows { verificationCount } } }"})
+                assert response.json() == {"data": {"metrics": {"rows": [{"verificationCount": 60}]}}}
+    assert log.read_text().count("Application startup complete") == 2
+
+
+def test_workers_over_duckdb_are_refused_with_the_reason(tmp_path: Path) -> None:
+    _, url = _warehouse("duckdb", tmp_path, lambda: "")
+    command = [sys.executable, "-m", "graphql_api.cli", "serve", "--warehouse", url, "--workers", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--workers above 1 needs a PostgreSQL warehouse" in done.stderr, done.stderr
