@@ -38,8 +38,23 @@ def _converter(data_type: DataType, zone: ZoneInfo) -> Callable[[Any], Any] | No
     if data_type is DataType.FLOAT:
         return lambda v: None if v is None else float(f"{float(v):.{SIGNIFICANT_DIGITS}g}")
     if data_type is DataType.TIMESTAMP:
-        return lambda v: None if v is None else _at_zone(v, zone)
+        return _bucket_converter(zone)
     return None
+
+
+def _bucket_converter(zone: ZoneInfo) -> Callable[[Any], Any]:
+    """Time buckets repeat down a column (one per tier, per agent...): each distinct instant is converted once."""
+    converted: dict[datetime, datetime] = {}
+
+    def convert(value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        found = converted.get(value)
+        if found is None:
+            found = converted[value] = _at_zone(value, zone)
+        return found
+
+    return convert
 
 
 def _at_zone(value: datetime, zone: ZoneInfo) -> datetime:
@@ -49,6 +64,8 @@ def _at_zone(value: datetime, zone: ZoneInfo) -> datetime:
     Python compares datetimes that share a ``ZoneInfo`` by their wall-clock
     reading, so the two 02:00 buckets of an autumn night would be equal keys.
     """
+    if value.tzinfo is None and zone.key == "UTC":
+        return value.replace(tzinfo=UTC)  # what the general path gives: UTC's fixed offset is UTC itself
     local = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(zone)
     return local.replace(tzinfo=timezone(local.utcoffset() or timedelta(0)), fold=0)
 
