@@ -14,12 +14,13 @@ from typing import Any
 
 import orjson
 import pytest
+from graphql import GraphQLBoolean, GraphQLFloat, GraphQLInt, GraphQLNonNull, GraphQLString
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql_api.context import Context
-from graphql_api.execution import RowsExecutionContext
+from graphql_api.execution import RowsExecutionContext, _leaf_column, _Unsupported
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 from metrics.engine import MetricsEngine
@@ -120,3 +121,20 @@ async def test_table_rows_answer_as_ordinary_execution(contexts: Any) -> None:
     )
     answer = await _run(fast, engine, settings_, query, {})
     assert answer == await _run(ordinary, engine, settings_, query, {}) and b'"rows":[[' in answer
+
+
+@pytest.mark.parametrize(
+    ("leaf", "values"),
+    [(GraphQLInt, [1, 2**31]), (GraphQLFloat, [1.0, float("nan")]), (GraphQLString, [["a"]]), (GraphQLBoolean, ["x"])],
+)
+def test_a_column_a_scalar_would_reject_falls_back_to_ordinary_execution(leaf: Any, values: list[Any]) -> None:
+    with pytest.raises(_Unsupported):
+        _leaf_column(leaf, values)
+
+
+def test_clean_columns_pass_unchanged_and_others_are_coerced_as_graphql_would() -> None:
+    assert _leaf_column(GraphQLInt, [1, None, -(2**31)]) == [1, None, -(2**31)]
+    assert _leaf_column(GraphQLFloat, [2, None]) == [2.0, None]  # coerced as graphql-core coerces
+    assert _leaf_column(GraphQLString, [1]) == ["1"] and _leaf_column(GraphQLBoolean, [0]) == [False]
+    with pytest.raises(_Unsupported):
+        _leaf_column(GraphQLNonNull(GraphQLInt), [1, None])
