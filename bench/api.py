@@ -10,9 +10,9 @@ For each request (issue 11's and bench/query.py's), three medians:
 - SQL: the question written by hand for the star schema, run through the
   same driver call the engine uses (so both pay the same fetch).
 
-A DuckDB file has one process at a time, so the served phase and the
-in-process phase alternate in rounds rather than interleave per request.
-Ratios are GraphQL / SQL and engine / SQL; "µs/row" is GraphQL minus SQL per
+The three alternate per request in rotating order, so the load of a shared
+machine falls on all alike; with DuckDB (one process per file) this process
+reads a copy of the served file. Ratios are GraphQL / SQL and engine / SQL; "µs/row" is GraphQL minus SQL per
 returned row. Answers are checked to have the same number of rows.
 
     .venv/bin/python bench/api.py --scale 10                     # 200k verifications, both backends
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -185,46 +186,48 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Any) -> str
             time.sleep(0.2)
 
 
-def _graphql_round(base: str, repeats: int, seconds: dict[str, list[float]], rows: dict[str, int]) -> None:
-    with httpx.Client(base_url=base, timeout=120) as client:
-        for name, case in CASES.items():
-            for attempt in range(repeats + 1):
-                started = time.perf_counter()
-                response = client.post("/graphql", json={"query": case.graphql})
-                elapsed = time.perf_counter() - started
-                body = response.json()
-                if "errors" in body:
-                    raise RuntimeError(f"{name}: {body['errors']}")
-                if attempt:  # the first is a warm-up
-                    seconds[name].append(elapsed)
-            data = next(iter(body["data"].values()))
-            rows[name] = len(data["rows"]) if isinstance(data, dict) else 0
-
-
-async def _engine_round(
-    url: str, repeats: int, engine_s: dict[str, list[float]], sql_s: dict[str, list[float]]
-) -> dict:
+async def _measure(
+    base: str, url: str, repeats: int
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, tuple[int, int, int]]]:
+    """Per request, ``repeats`` timed runs (after a warm-up) of each way, in rotating order, so that the
+    shared machine's load falls on all three alike. Returns the seconds per way and the row counts."""
     engine = await MetricsEngine.connect(url)
-    counts: dict[str, tuple[int, int]] = {}
+    seconds: dict[str, dict[str, list[float]]] = {way: {name: [] for name in CASES} for way in WAYS}
+    counts: dict[str, tuple[int, int, int]] = {}
     try:
-        for name, case in CASES.items():
-            if case.request is None or case.sql is None:
-                continue
-            for attempt in range(repeats + 1):
-                order = ("engine", "sql") if attempt % 2 else ("sql", "engine")
-                for which in order:
-                    started = time.perf_counter()
-                    if which == "engine":
-                        answer = len(await engine.query(case.request))
-                    else:
-                        raw = len(await engine.backend.fetch(case.sql, [], timeout=600))
-                    elapsed = time.perf_counter() - started
-                    if attempt:
-                        (engine_s if which == "engine" else sql_s)[name].append(elapsed)
-            counts[name] = (answer, raw)
+        async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+
+            async def graphql(case: Case) -> int:
+                body = (await client.post("/graphql", json={"query": case.graphql})).json()
+                if "errors" in body:
+                    raise RuntimeError(f"{case.graphql}: {body['errors']}")
+                data = next(iter(body["data"].values()))
+                return len(data["rows"]) if isinstance(data, dict) else 0
+
+            async def run(way: str, case: Case) -> int:
+                if way == "GraphQL":
+                    return await graphql(case)
+                if way == "engine":
+                    return len(await engine.query(case.request))
+                return len(await engine.backend.fetch(case.sql, [], timeout=600))
+
+            for name, case in CASES.items():
+                ways = WAYS if case.request is not None else ("GraphQL",)
+                found = {}
+                for attempt in range(repeats + 1):
+                    shift = attempt % len(ways)
+                    for way in ways[shift:] + ways[:shift]:
+                        started = time.perf_counter()
+                        found[way] = await run(way, case)
+                        if attempt:  # the first is a warm-up
+                            seconds[way][name].append(time.perf_counter() - started)
+                counts[name] = (found["GraphQL"], found.get("engine", 0), found.get("SQL", 0))
     finally:
         await engine.close()
-    return counts
+    return seconds, counts
+
+
+WAYS = ("GraphQL", "engine", "SQL")
 
 
 def _load(backend: str, source: str, directory: str, pg: str) -> tuple[str, sa.Engine | None, str | None]:
@@ -241,40 +244,37 @@ def _load(backend: str, source: str, directory: str, pg: str) -> tuple[str, sa.E
     return load_url.replace("postgresql+psycopg", "postgresql+asyncpg"), admin, database
 
 
-def bench(url: str, label: str, rounds: int, repeats: int, console: Console) -> None:
-    graphql_s: dict[str, list[float]] = {name: [] for name in CASES}
-    engine_s: dict[str, list[float]] = {name: [] for name in CASES}
-    sql_s: dict[str, list[float]] = {name: [] for name in CASES}
-    rows: dict[str, int] = {}
-    for _ in range(rounds):
+def bench(url: str, label: str, repeats: int, console: Console) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        mine = url
+        if url.startswith("duckdb:///"):  # a DuckDB file has one process: this one reads a copy
+            mine = f"duckdb:///{scratch}/copy.duckdb"
+            shutil.copy(url.removeprefix("duckdb:///"), mine.removeprefix("duckdb:///"))
         with served(url) as base:
-            _graphql_round(base, repeats, graphql_s, rows)
-        counts = asyncio.run(_engine_round(url, repeats, engine_s, sql_s))
-    for name, (answer, raw) in counts.items():
-        if not (answer == raw == rows[name]):
-            console.print(f"[red]{name}: rows differ (GraphQL {rows[name]}, engine {answer}, SQL {raw})[/]")
-    table = Table(title=f"{label} (median of {rounds * repeats}, ms)")
+            seconds, counts = asyncio.run(_measure(base, mine, repeats))
+    table = Table(title=f"{label} (median of {repeats}, ms)")
     for heading in ("request", "rows", "GraphQL", "p95", "engine", "SQL", "GraphQL/SQL", "engine/SQL", "µs/row"):
         table.add_column(heading, justify="left" if heading == "request" else "right")
-    for name in CASES:
-        graphql = statistics.median(graphql_s[name]) * 1000
-        p95 = statistics.quantiles(graphql_s[name], n=20)[-1] * 1000
-        if not sql_s[name]:
+    for name, case in CASES.items():
+        graphql_s = seconds["GraphQL"][name]
+        graphql, p95 = statistics.median(graphql_s) * 1000, statistics.quantiles(graphql_s, n=20)[-1] * 1000
+        if case.request is None:
             table.add_row(name, "-", f"{graphql:.2f}", f"{p95:.2f}", "-", "-", "-", "-", "-")
             continue
-        engine, sql = statistics.median(engine_s[name]) * 1000, statistics.median(sql_s[name]) * 1000
-        count = rows[name]
-        per_row = f"{(graphql - sql) * 1000 / count:.1f}" if count >= 100 else "-"
+        rows, answer, raw = counts[name]
+        if not rows == answer == raw:
+            console.print(f"[red]{name}: rows differ (GraphQL {rows}, engine {answer}, SQL {raw})[/]")
+        engine, sql = (statistics.median(seconds[way][name]) * 1000 for way in ("engine", "SQL"))
         table.add_row(
             name,
-            f"{count:,}",
+            f"{rows:,}",
             f"{graphql:.1f}",
             f"{p95:.1f}",
             f"{engine:.1f}",
             f"{sql:.1f}",
             f"{graphql / sql:.2f}",
             f"{engine / sql:.2f}",
-            per_row,
+            f"{(graphql - sql) * 1000 / rows:.1f}" if rows >= 100 else "-",
         )
     console.print(table)
 
@@ -283,8 +283,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=10, help="demo scale; 10 = 200k verifications (default)")
     parser.add_argument("--backends", default="duckdb,postgresql")
-    parser.add_argument("--rounds", type=int, default=3, help="served / in-process rounds (default 3)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per request per round (default 5)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per request and way (default 15)")
     parser.add_argument("--source", type=Path, help="SQLite demo source to reuse (generated there if missing)")
     parser.add_argument("--duckdb", type=Path, help="a loaded DuckDB warehouse to use instead of loading one")
     parser.add_argument("--postgresql", help="a loaded PostgreSQL warehouse URL (asyncpg) to use instead")
@@ -307,7 +306,7 @@ def main() -> None:
                 url, admin, database = _load(backend, source, directory, args.pg)
             try:
                 verifications = asyncio.run(_verifications(url))
-                bench(url, f"{backend}, {verifications:,} verifications", args.rounds, args.repeats, console)
+                bench(url, f"{backend}, {verifications:,} verifications", args.repeats, console)
             finally:
                 if admin is not None:
                     with admin.connect() as connection:

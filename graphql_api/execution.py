@@ -18,7 +18,9 @@ both paths byte for byte over random selections.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from math import isfinite
 from typing import Any
 
@@ -81,14 +83,43 @@ def _leaf_column(field_type: GraphQLOutputType, values: Sequence[Any]) -> list[A
     unchanged = _UNCHANGED.get(leaf)
     if unchanged is not None and unchanged(present):
         return list(values)
-    coerce = leaf.coerce_output_value
     try:
-        coerced = [None if v is None else coerce(v) for v in values]
+        coerced = _coerce_each(leaf.coerce_output_value, values)
     except Exception:  # noqa: BLE001  # whatever the scalar raises, ordinary execution reports it
         raise _Unsupported from None
     if any((c is None or c is Undefined) and v is not None for c, v in zip(coerced, values, strict=True)):
         raise _Unsupported
     return coerced
+
+
+def _coerce_each(coerce: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """Each value coerced, each object once: results share one object per time bucket, repeated down a column."""
+    done: dict[int, Any] = {}
+    coerced = []
+    for value in values:
+        if value is None:
+            coerced.append(None)
+            continue
+        key = id(value)  # the values are alive throughout, so an id names one object
+        if key not in done:
+            done[key] = coerce(value)
+        coerced.append(done[key])
+    return coerced
+
+
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+
+@lru_cache(maxsize=256)
+def _row_builder(keys: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """``lambda v0, v1, ...: {"key0": v0, "key1": v1, ...}``: a row's dict in one call, as graphql-jit compiles it.
+
+    The keys are GraphQL response keys (names by the grammar, checked again here), so the source is safe.
+    """
+    assert all(_NAME.fullmatch(key) for key in keys), keys
+    parameters = ", ".join(f"v{i}" for i in range(len(keys)))
+    items = ", ".join(f"{key!r}: v{i}" for i, key in enumerate(keys))
+    return eval(f"lambda {parameters}: {{{items}}}")  # noqa: S307
 
 
 class RowsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -163,7 +194,7 @@ class RowsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             data.append(column)
         if not keys:  # every field skipped: an empty object per row
             return [{} for _ in range(count)]
-        return [dict(zip(keys, row, strict=True)) for row in zip(*data, strict=True)]
+        return list(map(_row_builder(tuple(keys)), *data))
 
     def _column_key(
         self, name: str, field: Any, details: FieldDetails, layout: RowLayout, attributes: dict[str, str] | None
