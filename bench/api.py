@@ -136,7 +136,7 @@ CASES = {
         "v AS (SELECT c.kernel, count(*) AS n FROM fact_verifications f "
         "LEFT JOIN dim_component c ON c.component_key = f.component_key GROUP BY 1) "
         "SELECT coalesce(e.kernel, v.kernel), coalesce(e.n, 0) * 1.0 / nullif(coalesce(v.n, 0), 0), coalesce(e.n, 0) "
-        "FROM e FULL JOIN v ON e.kernel IS NOT DISTINCT FROM v.kernel ORDER BY 1",
+        "FROM e FULL JOIN v ON coalesce(e.kernel, '(none)') = coalesce(v.kernel, '(none)') ORDER BY 1",
     ),
     "filtered by kernel (bench/query)": Case(
         '{ metrics(where: {component: {kernel: {in: ["core", "ingress"]}}}) '
