@@ -89,7 +89,8 @@ class QueryResult:
         zone = ZoneInfo(timezone)
         transposed = list(zip(*raw, strict=True)) if raw else [() for _ in range(len(columns) + counted)]
         values = tuple(
-            _convert(_converter(column.type, zone), data) for column, data in zip(columns, transposed, strict=False)
+            _convert(_converter(column.type, zone), data, column.type)
+            for column, data in zip(columns, transposed, strict=False)
         )
         total = (int(raw[0][len(columns)]) if raw else 0) if counted else None
         return cls(tuple(columns), values, total, timezone)
@@ -123,5 +124,11 @@ class QueryResult:
         return self.to_arrow().to_pandas()
 
 
-def _convert(converter: Callable[[Any], Any] | None, data: Sequence[Any]) -> list[Any]:
-    return list(data) if converter is None else list(map(converter, data))
+_INT_OR_NULL = {int, type(None)}
+
+
+def _convert(converter: Callable[[Any], Any] | None, data: Sequence[Any], data_type: DataType) -> list[Any]:
+    """The column converted; a column of counts the driver already gave as ints is taken as it is."""
+    if converter is None or (data_type is DataType.INTEGER and set(map(type, data)) <= _INT_OR_NULL):
+        return list(data)
+    return list(map(converter, data))
