@@ -4,8 +4,9 @@ Validation was most of a small request's cost (about 7 ms of ``{ __typename }``:
 every rule, the limiters' included, visits the whole document). Both steps
 depend only on the text, the operation name and the schema's fixed limits,
 so their outcome is reused as is: the same errors, with the same codes, for
-the same text. The caches are bounded (an LRU of ``size`` texts, each under
-the body cap), so unique texts cannot grow memory.
+the same text. The caches are bounded: an LRU of ``size`` texts of at most
+``MAX_TEXT`` characters (a dashboard's queries are far shorter; longer ones
+are parsed each time), so unique texts cannot grow memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
+
+MAX_TEXT = 10_000
 
 
 class _Lru:
@@ -54,9 +57,12 @@ class _Cached(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        if not context.query or len(context.query) > MAX_TEXT:
+            yield
+            return
         key = (context.query, tuple(sorted(context.parse_options.items())))
         document: DocumentNode | None = self.cache.documents.get(key)
-        if document is None and context.query:
+        if document is None:
             try:
                 document = parse(context.query, **context.parse_options)
             except GraphQLError:
@@ -69,6 +75,9 @@ class _Cached(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        if not context.query or len(context.query) > MAX_TEXT:
+            yield
+            return
         key = (context.query, context._provided_operation_name)
         # An extension that already decided (an error of its own) keeps its answer uncached.
         decided = context.pre_execution_errors is not None

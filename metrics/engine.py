@@ -16,10 +16,13 @@ import sqlalchemy as sa
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
 from metrics.compiler import CompiledQuery, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
-from metrics.compiler.spec import check_paging
+from metrics.compiler.spec import check_paging, predicates
 from metrics.errors import BackendError, LimitExceeded
 from metrics.registry import Registry, load_registry
 from metrics.results import QueryResult
+
+CACHED_FILTER_VALUES = 100
+"""Requests with more filter values than this are compiled each time, so the cache of 256 stays small."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class MetricsEngine:
         Dashboards send the same requests again and again, and compiling and rendering cost some
         milliseconds each time; requests are frozen values, so equal ones share their SQL.
         """
+        values = sum(len(p.value) if isinstance(p.value, (list, tuple)) else 1 for p in predicates(request.where))
+        if values > CACHED_FILTER_VALUES:  # long lists make large entries and are rarely repeated
+            return self._prepare(request)
         try:
             hash(request)
         except TypeError:  # a value that cannot be a key (a list inside a filter, say): compiled each time

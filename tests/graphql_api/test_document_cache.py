@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphql_api.document_cache import DocumentCache
+from graphql_api.document_cache import MAX_TEXT, DocumentCache
 from graphql_api.schema import build_schema
 from metrics.registry import load_registry
 from tests.graphql_api.conftest import Api
@@ -33,3 +33,12 @@ async def test_the_cache_is_bounded() -> None:
         result = await schema.execute(f"{{ a{i}: __typename }}")
         assert result.data == {f"a{i}": "Query"}
     assert len(cache.documents.entries) == 2 and len(cache.validations.entries) == 2
+
+
+async def test_long_texts_are_not_kept() -> None:
+    cache = DocumentCache()
+    schema = build_schema(load_registry())
+    schema.extensions = [*schema.extensions[:-1], cache.extension]
+    padded = "{ __typename }" + " " * MAX_TEXT
+    assert (await schema.execute(padded)).data == {"__typename": "Query"}
+    assert not cache.documents.entries and not cache.validations.entries
