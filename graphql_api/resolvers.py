@@ -194,8 +194,18 @@ def _named_request(
     return build_request(registry, selection, where, having, order_by, limit, offset, timezone, total_count)
 
 
-def _json(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _isoformats(values: list[datetime | None]) -> list[str | None]:
+    """Time buckets as JSON text, each bucket object once (results share one object per repeated bucket)."""
+    texts: dict[int, str] = {}
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        if id(value) not in texts:
+            texts[id(value)] = value.isoformat()
+        out.append(texts[id(value)])
+    return out
 
 
 def _shown(column: OutputColumn, request: MetricRequest) -> bool:
@@ -221,7 +231,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         )
         result: QueryResult = await info.context.metrics.load(request)
         wanted = [(c, data) for c, data in zip(result.columns, result.values, strict=True) if _shown(c, request)]
-        data = [list(map(_json, values)) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
+        data = [_isoformats(values) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
         return Table(
             columns=[TableColumn(name=c.name, type=c.type.value) for c, _ in wanted],
             rows=TableRows(map(list, zip(*data, strict=True))),
