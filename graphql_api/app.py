@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from cross_web import HTTPException  # what Strawberry raises for malformed requests
 from starlette.applications import Starlette
@@ -70,8 +72,38 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+MAX_JSON_DEPTH = 1000
+"""Deeper JSON than any request needs; Python's own parser would overflow its stack on it."""
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers over ``limit`` levels, walked level by level (no recursion)."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            child
+            for item in level
+            if isinstance(item, (dict, list))
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (dict, list))
+        ]
+    return False
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 class GraphQLApp(GraphQL):
-    """Strawberry's ASGI app with a body-size cap and JSON (not plain text) HTTP errors."""
+    """Strawberry's ASGI app with a body-size cap, JSON read and written by orjson, and JSON HTTP errors.
+
+    Every body Strawberry would fail on with a plain-text 500 (``null``, ``1``, deep nesting, a
+    4,300-digit integer, invalid UTF-8) is refused here as a 400 BAD_REQUEST naming the problem.
+    """
 
     def __init__(self, engine: MetricsEngine, settings: Settings) -> None:
         super().__init__(build_schema(engine.registry, settings), graphql_ide=None, allow_queries_via_get=True)
@@ -88,13 +120,38 @@ class GraphQLApp(GraphQL):
             response.headers.update(headers)
         return response
 
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            raise HTTPException(400, f"the request is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise HTTPException(
+                400, f'the request\'s JSON must be an object such as {{"query": "..."}}, not {type(parsed).__name__}'
+            )
+        brackets = data.count(b"[") + data.count(b"{") if isinstance(data, bytes) else data.count("[") + data.count("{")
+        if brackets > MAX_JSON_DEPTH and _too_deep(parsed, MAX_JSON_DEPTH):
+            raise HTTPException(400, f"the request's JSON nests deeper than {MAX_JSON_DEPTH} levels")
+        return parsed
+
+    def encode_json(self, data: object) -> bytes:
+        try:
+            return orjson.dumps(data)
+        except TypeError:  # what orjson cannot write (an integer over 64 bits) the standard library can
+            return json.dumps(data, separators=(",", ":")).encode()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.max_body_bytes
-        body = await _bounded_body(Request(scope, receive), limit)
+        request = Request(scope, receive)
+        body = await _bounded_body(request, limit)
         response: Response
         if body is None:
             response = api_error(
                 413, "LIMIT_EXCEEDED", f"the request body is larger than {limit:,} bytes; send a smaller query"
+            )
+        elif request.method == "POST" and not _is_json(request.headers.get("content-type", "")):
+            response = api_error(
+                415, "BAD_REQUEST", "send the request as JSON with the header Content-Type: application/json"
             )
         else:
             try:
@@ -105,12 +162,20 @@ class GraphQLApp(GraphQL):
 
 
 class GraphQLEndpoint:
-    """GET from a browser: the GraphiQL page; GET with ``?query=`` and POST: GraphQL over HTTP (queries only on GET)."""
+    """GET from a browser: the GraphiQL page; GET with ``?query=`` and POST: GraphQL over HTTP (queries only on GET).
+
+    Other methods get a JSON 405 here, with the ``Allow`` header, rather than the router's plain-text one.
+    """
+
+    ALLOWED = ("GET", "HEAD", "POST")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         response: Response | None = None
-        if request.method == "GET" and "query" not in request.query_params:
+        if request.method not in self.ALLOWED:
+            response = api_error(405, "BAD_REQUEST", f"{request.method} is not supported here; use GET or POST")
+            response.headers["allow"] = ", ".join(self.ALLOWED)
+        elif request.method in ("GET", "HEAD") and "query" not in request.query_params:
             if "text/html" in request.headers.get("accept", ""):
                 response = HTMLResponse(graphiql_page())
             else:
@@ -222,7 +287,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/", home, methods=["GET"]),
-            Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
+            Route("/graphql", GraphQLEndpoint()),
             Route("/healthz", health),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

@@ -119,6 +119,12 @@ def _settings(**overrides: object) -> Settings:
         raise CommandError(f"{error}. Fix or unset the variable and start again.") from None
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _serve(args: argparse.Namespace) -> None:
     from graphql_api.server import serve
 
@@ -130,6 +136,7 @@ def _serve(args: argparse.Namespace) -> None:
         source=args.source,
         etl_every=args.etl_every,
         hash_key=_hash_key(args) if args.source else None,
+        workers=args.workers,
     )
 
 
@@ -221,6 +228,12 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between in-server ETL runs (default 60)",
     )
     serve.add_argument("--hash-key", help=f"secret for hashing user ids (default: ${HASH_KEY_ENV})")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes sharing the port, one per core (default 1; PostgreSQL warehouses only)",
+    )
     serve.set_defaults(handler=_serve)
 
     validate = commands.add_parser(

@@ -25,22 +25,29 @@ from metrics.results import QueryResult
 
 
 def merge_key(registry: Registry, request: MetricRequest) -> tuple[MetricRequest, frozenset[str]]:
-    """What two requests must share to be answered by one query: everything but the metrics, and their facts."""
+    """What two requests must share to be answered by one query: everything but the metrics (and whether
+    to count the rows: the merged query counts them if any asks), and their facts."""
     facts = frozenset(
         fact.name for metric in request.metrics if metric in registry.metrics for fact in registry.facts_of(metric)
     )
-    return replace(request, metrics=()), facts
+    return replace(request, metrics=(), total_count=False), facts
 
 
 async def load_metrics(engine: MetricsEngine, requests: Sequence[MetricRequest]) -> list[QueryResult | BaseException]:
     keys = [merge_key(engine.registry, request) for request in requests]
     groups: dict[tuple[MetricRequest, frozenset[str]], list[str]] = {}
+    counted: set[tuple[MetricRequest, frozenset[str]]] = set()
     for key, request in zip(keys, requests, strict=True):
         metrics = groups.setdefault(key, [])
         metrics.extend(m for m in request.metrics if m not in metrics)
+        if request.total_count:
+            counted.add(key)
     merged = list(groups)
     outcomes = await asyncio.gather(
-        *(engine.query(replace(shape, metrics=tuple(groups[(shape, facts)]))) for shape, facts in merged),
+        *(
+            engine.query(replace(shape, metrics=tuple(groups[(shape, facts)]), total_count=(shape, facts) in counted))
+            for shape, facts in merged
+        ),
         return_exceptions=True,
     )
     results = dict(zip(merged, outcomes, strict=True))

@@ -25,14 +25,15 @@ from graphql_api.types import (
     Explanation,
     Member,
     PageInfo,
-    Row,
+    ResultRows,
     Table,
     TableColumn,
+    TableRows,
 )
-from metrics.compiler import DimensionRef, Filter, MetricRequest, OrderBy, TimeRange
+from metrics.compiler import DimensionRef, Filter, MetricRequest, OrderBy, OutputColumn, TimeRange
 from metrics.compiler.request import TIME_PARTS
 from metrics.errors import InvalidFilter, InvalidRequest, UnknownMetric, did_you_mean
-from metrics.model import Dimension
+from metrics.model import DataType, Dimension
 from metrics.registry import TIME, Registry
 from metrics.results import QueryResult
 from metrics.validation import camel
@@ -82,6 +83,7 @@ def build_request(
     limit: int | None,
     offset: int,
     timezone: str,
+    total_count: bool,
 ) -> MetricRequest:
     condition, time_range = convert_where(registry, where)
     selected = {*selection.metrics, *(ref.key for ref in selection.dimensions)}
@@ -90,8 +92,9 @@ def build_request(
         field = selection.names.get(order.field) or registry.by_graphql_name.get(order.field) or order.field
         if field not in selected:
             raise ApiError(
-                f"cannot order by {order.field!r}{did_you_mean(order.field, selection.names)}: order by a selected metric "
-                f"or dimension attribute, by its name, alias or path ({', '.join(selection.names)})",
+                f"cannot order by {order.field!r}{did_you_mean(order.field, selection.names)}: "
+                "order by a selected metric or dimension attribute, by its name, alias or path "
+                f"({', '.join(selection.names)})",
                 "UNKNOWN_FIELD",
             )
         orders.append(OrderBy(field, descending=order.direction.value == "desc"))
@@ -105,7 +108,13 @@ def build_request(
         limit=limit,
         offset=offset,
         timezone=timezone,
+        total_count=total_count,
     )
+
+
+def _counts_rows(info: Info) -> bool:
+    """Whether ``totalCount`` or ``pageInfo`` is selected: only then is the total worth computing."""
+    return any(node.name.value in ("totalCount", "pageInfo") for node in own_fields(info))
 
 
 def metrics(registry: Registry, result_type: type, where_type: type, having_type: type) -> Callable[..., Any]:
@@ -122,7 +131,9 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         selection = metric_selection(info, registry, child_fields(info, "rows"))
         if not selection.metrics:
             raise InvalidRequest("select at least one metric under rows")
-        request = build_request(registry, selection, where, having, order_by, limit, offset, timezone)
+        request = build_request(
+            registry, selection, where, having, order_by, limit, offset, timezone, _counts_rows(info)
+        )
         return ResultPage(await info.context.metrics.load(request), offset)
 
     return _annotate(
@@ -140,17 +151,21 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
 
 def rows(row_type: type) -> Callable[..., Any]:
     def resolve(root: ResultPage) -> Any:
-        return [Row(record) for record in root.result.records()]
+        return ResultRows(root.result)
 
     return _annotate(resolve, list[row_type])
 
 
 def total_count(root: ResultPage) -> int:
-    return root.result.total_count
+    total = root.result.total_count
+    assert total is not None, "a selected totalCount is always computed (_counts_rows)"
+    return total
 
 
 def page_info(root: ResultPage) -> PageInfo:
-    return PageInfo(has_next_page=root.result.total_count > root.offset + len(root.result.rows))
+    total = root.result.total_count
+    assert total is not None, "a selected pageInfo always has the total (_counts_rows)"
+    return PageInfo(has_next_page=total > root.offset + len(root.result))
 
 
 def _named_request(
@@ -163,6 +178,7 @@ def _named_request(
     limit: Any,
     offset: int,
     timezone: str,
+    total_count: bool = False,
 ) -> MetricRequest:
     dimensions_by_camel = {camel(name): name for name in registry.dimensions}
     selection = Selection()
@@ -175,11 +191,26 @@ def _named_request(
         head, dot, rest = name.partition(".")
         ref = DimensionRef.parse(dimensions_by_camel.get(head, head) + dot + rest)
         selection.add_dimension(ref, name, ref.key)
-    return build_request(registry, selection, where, having, order_by, limit, offset, timezone)
+    return build_request(registry, selection, where, having, order_by, limit, offset, timezone, total_count)
 
 
-def _json(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+def _isoformats(values: list[datetime | None]) -> list[str | None]:
+    """Time buckets as JSON text, each bucket object once (results share one object per repeated bucket)."""
+    texts: dict[int, str] = {}
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        if id(value) not in texts:
+            texts[id(value)] = value.isoformat()
+        out.append(texts[id(value)])
+    return out
+
+
+def _shown(column: OutputColumn, request: MetricRequest) -> bool:
+    """Dimension columns, and the requested metrics (a merged query may have computed others)."""
+    return not column.is_metric or column.name in request.metrics
 
 
 def table(registry: Registry, where_type: type, having_type: type) -> Callable[..., Any]:
@@ -195,14 +226,16 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         timezone: str = "UTC",
     ) -> Table:
         info.context.require("viewer")
-        request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
+        request = _named_request(
+            registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone, _counts_rows(info)
+        )
         result: QueryResult = await info.context.metrics.load(request)
-        wanted = [c for c in result.columns if not c.is_metric or c.name in request.metrics]
-        index = {c.name: i for i, c in enumerate(result.columns)}
+        wanted = [(c, data) for c, data in zip(result.columns, result.values, strict=True) if _shown(c, request)]
+        data = [_isoformats(values) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
         return Table(
-            columns=[TableColumn(name=c.name, type=c.type.value) for c in wanted],
-            rows=[[_json(row[index[c.name]]) for c in wanted] for row in result.rows],
-            total_count=result.total_count,
+            columns=[TableColumn(name=c.name, type=c.type.value) for c, _ in wanted],
+            rows=TableRows(map(list, zip(*data, strict=True))),
+            total_count=result.total_count,  # type: ignore[arg-type]  # computed whenever selected
         )
 
     return _annotate(

@@ -23,7 +23,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
+from graphql_api.document_cache import DocumentCache
 from graphql_api.errors import ErrorCodes
+from graphql_api.execution import RowsExecutionContext
 from graphql_api.inputs import (
     FILTER_INPUTS,
     TIME_ZONE,
@@ -290,12 +292,14 @@ class SchemaBuilder:
         limits = Limits(self.settings.max_depth, self.settings.max_aliases, self.settings.max_cost)
         return MetricsSchema(
             query=query,
+            execution_context_class=RowsExecutionContext,
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
             config=StrawberryConfig(scalar_map={TimeZone: TIME_ZONE}),
             extensions=[
                 ErrorCodes,
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
-                lambda: DocumentLimits(limits),  # before anything else walks the document
+                DocumentCache().extension,  # a known text's parse and validation outcome, reused
+                lambda: DocumentLimits(limits),  # before anything else walks a new document
                 NamedOperation,
             ],
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from graphql import FieldNode, FragmentSpreadNode, GraphQLBoolean, GraphQLInputType, InlineFragmentNode, value_from_ast
@@ -82,6 +83,36 @@ def own_fields(info: Info) -> Iterator[FieldNode]:
     """Fields selected under the current field."""
     for node in info._raw_info.field_nodes:
         yield from fields(node.selection_set, info)
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Which result column each field of a ``MetricRow`` shows, by GraphQL field name.
+
+    ``values`` maps a leaf field to its column (a metric name or attribute key); ``objects`` maps a table
+    dimension's field to its attributes' fields and columns. ``time`` is the one field whose column depends
+    on an argument (``time_key``). The generated resolvers read the same keys, one cell at a time.
+    """
+
+    values: dict[str, str]
+    objects: dict[str, dict[str, str]]
+
+    @staticmethod
+    def time_key(grain: Any) -> str:
+        return f"time.{_grain(grain).value}"
+
+
+@lru_cache(maxsize=8)
+def row_layout(registry: Registry) -> RowLayout:
+    values = {camel(name): name for name in registry.metrics}
+    values |= {graphql: f"time.{part}" for graphql, part in TIME_FIELDS.items()}
+    objects: dict[str, dict[str, str]] = {}
+    for name, dimension in registry.dimensions.items():
+        if dimension.is_table:
+            objects[camel(name)] = {camel(a.name): f"{name}.{a.name}" for a in dimension.attributes}
+        else:
+            values[camel(name)] = name
+    return RowLayout(values, objects)
 
 
 def _grain(value: Any) -> TimeGrain:

@@ -12,6 +12,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
+import signal
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -95,8 +97,13 @@ def not_loaded(url: str) -> WarehouseUnavailable:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port``, bound before anything else starts so a taken port is one message."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    """A socket bound to ``host:port``, bound before anything else starts so a taken port is one message.
+
+    The protocol is named (``IPPROTO_TCP``, not 0): asyncio sets ``TCP_NODELAY`` only on accepted sockets whose
+    protocol says TCP, and without it a keep-alive client waits some 40 ms per request for a delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -120,12 +127,18 @@ def serve(
     source: str | None = None,
     etl_every: float = 60.0,
     hash_key: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve until interrupted; bad config, a taken port and an unusable warehouse fail here, before uvicorn starts.
 
     With a source, a warehouse that was never loaded is loaded before serving (a failure then is fatal);
     later runs follow the schedule, and their failures are logged while the server keeps answering.
     """
+    if workers > 1 and (source or settings.warehouse_url.startswith("duckdb")):
+        raise ListenError(
+            "--workers above 1 needs a PostgreSQL warehouse and no --source: a DuckDB file has one writing "
+            "process, and the in-server ETL must run once"
+        )
     registry = load_registry(settings.config_dirs)
     if not source and missing_duckdb_file(settings.warehouse_url):
         raise not_loaded(settings.warehouse_url)
@@ -141,6 +154,8 @@ def serve(
         config = uvicorn.Config(
             create_app(settings, registry, background),
             log_level="info",
+            http="httptools",
+            loop="uvloop",
             timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
         )
         logging.getLogger("grace_metrics.server").info(
@@ -148,5 +163,19 @@ def serve(
             address(host, port),
             address(host, port),
         )
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped, not a failure
-            uvicorn.Server(config).run(sockets=[sock])
+        children = []
+        for _ in range(workers - 1):
+            pid = os.fork()  # before any event loop or connection exists; the kernel spreads connections
+            if pid == 0:  # a worker: serve on the shared socket, and leave without the parent's clean-up
+                with contextlib.suppress(KeyboardInterrupt):
+                    uvicorn.Server(config).run(sockets=[sock])
+                os._exit(0)
+            children.append(pid)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped, not a failure
+                uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
+
+from metrics.results import QueryResult
 
 
 @dataclass
@@ -14,6 +17,21 @@ class Row:
     """One result row; generated fields read their value by attribute key or metric name."""
 
     values: dict[str, Any]
+
+
+@dataclass
+class ResultRows:
+    """What ``rows`` resolves to: the result by column, which ``execution.RowsExecutionContext`` projects
+    straight into response rows; iterating gives ``Row`` objects for graphql-core's ordinary execution."""
+
+    result: QueryResult
+
+    def __iter__(self) -> Iterator[Row]:
+        return (Row(record) for record in self.result.records())
+
+
+class TableRows(list[list[Any]]):
+    """``table``'s rows (JSON arrays), marked so the execution context completes them as one list."""
 
 
 @dataclass

@@ -7,7 +7,8 @@ connection. Settings (timeout, row cap) come from the caller, read once.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
 from metrics.compiler import CompiledQuery, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
-from metrics.compiler.spec import check_paging
+from metrics.compiler.spec import check_paging, predicates
 from metrics.errors import BackendError, LimitExceeded
 from metrics.registry import Registry, load_registry
 from metrics.results import QueryResult
@@ -24,6 +25,12 @@ from metrics.results import QueryResult
 MAX_PARAMETERS = 32_000
 """Bound values one statement may carry: PostgreSQL's protocol takes at most 32,767, and DuckDB is held to the same
 so that a request answers alike on both (a filter is repeated in the query of every fact it applies to)."""
+CACHED_FILTER_VALUES = 100
+"""Requests with more filter values than this are compiled each time (in a thread), so the cache of 256 stays small."""
+
+
+def _filter_values(request: MetricRequest) -> int:
+    return sum(len(p.value) if isinstance(p.value, (list, tuple)) else 1 for p in predicates(request.where))
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class MetricsEngine:
         self.backend = backend
         self.registry = registry
         self.settings = settings or EngineSettings()
+        self._prepared = functools.lru_cache(maxsize=256)(self._prepare)
 
     @classmethod
     async def connect(
@@ -92,28 +100,59 @@ class MetricsEngine:
                 f"the warehouse could not run the query ({type(exc).__module__}.{type(exc).__name__})"
             ) from exc
 
+    def _prepare(self, request: MetricRequest) -> tuple[CompiledQuery, str, list[Any]]:
+        compiled = self.compile(request)
+        return (compiled, *self.render(compiled))
+
+    def prepare(self, request: MetricRequest) -> tuple[CompiledQuery, str, list[Any]]:
+        """The compiled query, SQL and parameters of a request, once per distinct request (an LRU).
+
+        Dashboards send the same requests again and again, and compiling and rendering cost some
+        milliseconds each time; requests are frozen values, so equal ones share their SQL.
+        """
+        if _filter_values(request) > CACHED_FILTER_VALUES:  # long lists make large entries and are rarely repeated
+            return self._prepare(request)
+        try:
+            hash(request)
+        except TypeError:  # a value that cannot be a key (a list inside a filter, say): compiled each time
+            return self._prepare(request)
+        return self._prepared(request)
+
     async def run(self, compiled: CompiledQuery) -> QueryResult:
         # Rendering thousands of filter values takes a while: in a thread, other requests go on meanwhile.
-        sql, params = await asyncio.to_thread(self.render, compiled)
+        return await self._run(compiled, *await asyncio.to_thread(self.render, compiled))
+
+    async def _run(self, compiled: CompiledQuery, sql: str, params: list[Any]) -> QueryResult:
         raw = await self._fetch(sql, params)
-        result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone)
+        plan = compiled.plan
         cap = self.settings.max_rows
-        if compiled.plan.limit is None and cap is not None and result.total_count > cap:
+        if plan.limit is None and cap is not None and len(raw) > cap:
             raise LimitExceeded(
-                f"the query returns {result.total_count} rows, more than the maximum of {cap}; "
-                "add filters, or page with limit and offset"
+                f"the query returns {await self._count(compiled)} rows, more than the maximum of "
+                f"{cap}; add filters, or page with limit and offset"
             )
+        result = QueryResult.from_rows(compiled.columns, raw, compiled.timezone, counted=plan.total_count)
+        if plan.total_count and not raw and plan.offset:
+            # A page past the last row has no row to carry the window's count.
+            return replace(result, total_count=await self._count(compiled))
         return result
 
+    async def _count(self, compiled: CompiledQuery) -> int:
+        [(count,)] = await self.execute(compiled.count)
+        return int(count)
+
     async def query(self, request: MetricRequest) -> QueryResult:
-        return await self.run(self.compile(request))
+        if _filter_values(request) > CACHED_FILTER_VALUES:
+            # Thousands of values take a while to compile and render: in a thread, other requests go on meanwhile.
+            return await self._run(*await asyncio.to_thread(self._prepare, request))
+        return await self._run(*self.prepare(request))
 
     async def members(self, dimension: str, *, limit: int, offset: int = 0) -> QueryResult:
         """Members of a table dimension with their current attributes."""
         check_paging(limit, offset, self.settings.max_rows)
         now = datetime.now(UTC).replace(tzinfo=None)
         statement, columns = compile_members(self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset)
-        return QueryResult.from_rows(columns, await self.execute(statement), "UTC")
+        return QueryResult.from_rows(columns, await self.execute(statement), "UTC", counted=True)
 
     async def close(self) -> None:
         await self.backend.close()

@@ -32,6 +32,8 @@ from metrics.registry import Registry
 @dataclass(frozen=True)
 class CompiledQuery:
     statement: sa.Select[Any]
+    count: sa.Select[Any]
+    """Counts the rows before limit and offset, for a page that is empty or a result over the row cap."""
     columns: tuple[OutputColumn, ...]
     plan: QueryPlan
 
@@ -46,8 +48,8 @@ class CompiledQuery:
 
 def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
     plan = plan_query(resolve(request, registry, max_limit=max_limit), registry)
-    statement, columns = plan_to_sql(plan, registry)
-    return CompiledQuery(statement, columns, plan)
+    sql = plan_to_sql(plan, registry)
+    return CompiledQuery(sql.statement, sql.count, sql.columns, plan)
 
 
 __all__ = [

@@ -89,6 +89,7 @@ class QueryPlan:
     limit: int | None
     offset: int
     timezone: str
+    total_count: bool
 
     def __str__(self) -> str:
         lines = [f"by [{', '.join(ref.key for ref in self.dimensions)}] in {self.timezone}"]
@@ -106,4 +107,6 @@ class QueryPlan:
             lines.append("order by " + ", ".join(f"{o.field}{' desc' if o.descending else ''}" for o in self.order_by))
         if self.limit is not None or self.offset:
             lines.append(f"limit {self.limit} offset {self.offset}")
+        if self.total_count:
+            lines.append("count the rows before limit and offset")
         return "\n".join(lines)

@@ -65,4 +65,5 @@ def plan_query(spec: QuerySpec, registry: Registry) -> QueryPlan:
         limit=request.limit,
         offset=request.offset,
         timezone=request.timezone,
+        total_count=request.total_count,
     )

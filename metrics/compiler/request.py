@@ -133,3 +133,5 @@ class MetricRequest:
     limit: int | None = None
     offset: int = 0
     timezone: str = "UTC"
+    total_count: bool = False
+    """Also count the rows before limit and offset (``totalCount``), which makes the database compute them all."""

@@ -275,7 +275,21 @@ def _leaves(plan: QueryPlan) -> Iterator[Leaf]:
         yield from walk(output.expression)
 
 
-def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tuple[OutputColumn, ...]]:
+@dataclass(frozen=True)
+class SqlQuery:
+    """The statement of a plan, and the statement that counts its rows before limit and offset.
+
+    ``statement`` computes ``count(*) OVER ()`` only when the plan asks for the total: the window makes the
+    database produce every row before it can return the first. A page past the last row has no row to
+    carry that window's value, so ``count`` answers the total whatever the page.
+    """
+
+    statement: sa.Select[Any]
+    count: sa.Select[Any]
+    columns: tuple[OutputColumn, ...]
+
+
+def plan_to_sql(plan: QueryPlan, registry: Registry) -> SqlQuery:
     ctes = {aggregate.fact: _aggregate_cte(registry, plan, aggregate) for aggregate in plan.aggregates}
     keys = [label(ref.key) for ref in plan.dimensions]
     drill_across = len(ctes) > 1
@@ -306,9 +320,11 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
         for ref, column, key in zip(plan.dimensions, dimension_columns, keys, strict=True)
     }
     labelled |= {name: expression.label(label(name)) for name, expression in metrics.items()}
-    statement = sa.select(*labelled.values(), sa.func.count().over().label(ROW_COUNT)).select_from(rows)
+    unpaged = sa.select(*labelled.values()).select_from(rows)
     if plan.having:
-        statement = statement.where(*(_compare(metrics[c.metric], c.op, sql_value(c.value)) for c in plan.having))
+        unpaged = unpaged.where(*(_compare(metrics[c.metric], c.op, sql_value(c.value)) for c in plan.having))
+    count = sa.select(sa.func.count().label(ROW_COUNT)).select_from(unpaged.subquery(ROW_COUNT))
+    statement = unpaged.add_columns(sa.func.count().over().label(ROW_COUNT)) if plan.total_count else unpaged
     sortable = {
         ref.key: byte_order(column) if t is DataType.STRING else column
         for ref, column, t in zip(plan.dimensions, dimension_columns, plan.dimension_types, strict=True)
@@ -332,4 +348,4 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> tuple[sa.Select[Any], tu
         for ref, t in zip(plan.dimensions, plan.dimension_types, strict=True)
     )
     columns += tuple(OutputColumn(o.name, label(o.name), o.type, True) for o in plan.outputs)
-    return statement, columns
+    return SqlQuery(statement, count, columns)

@@ -193,8 +193,9 @@ async def test_having_on_a_timestamp_metric_compares_times(warehouse_url: str, t
 
 async def test_roles_gate_the_api_and_explain(duckdb_warehouse: str) -> None:
     async for api in open_api(duckdb_warehouse, api_keys={"v-key": "viewer", "a-key": "analyst"}):
-        anonymous = await api("{ metrics { rows { errorCount } } }")
-        assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
+        anonymous = await api.client.post("/graphql", json={"query": "{ metrics { rows { errorCount } } }"})
+        assert anonymous.status_code == 401  # refused before execution
+        assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
         viewer = await api('{ explain(metrics: ["errorCount"]) { sql } }', authorization="Bearer v-key")
         assert viewer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         analyst = await api('{ explain(metrics: ["errorCount"]) { sql } }', authorization="Bearer a-key")

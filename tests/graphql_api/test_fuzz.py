@@ -130,8 +130,11 @@ HOSTILE: list[tuple[str, str, dict[str, Any] | None, str | None]] = [
             {"tz": zone},
             "INVALID_ARGUMENT",
         )
-        for zone in ("localtime", "posixrules", "right/UTC", "posix/Europe/Berlin", "CET", "x" * 300, "\ud800")
+        for zone in ("localtime", "posixrules", "right/UTC", "posix/Europe/Berlin", "CET", "x" * 300)
     ),
+    # A lone surrogate is no Unicode text: the JSON body carrying one is refused before GraphQL reads it,
+    # and a GraphQL string escaping one does not parse.
+    ("time zone \\ud800", metrics("timezone: $tz", variables="$tz: TimeZone!"), {"tz": "\ud800"}, "BAD_REQUEST"),
     (
         "member metrics zone",
         '{ agents { name metrics(timezone: "posixrules") { queryCount } } }',
@@ -145,7 +148,8 @@ HOSTILE: list[tuple[str, str, dict[str, Any] | None, str | None]] = [
         "INVALID_ARGUMENT",
     ),
     ("explain zone", '{ explain(metrics: ["errorCount"], timezone: "right/UTC") { sql } }', None, "INVALID_ARGUMENT"),
-    ("lone surrogate", metrics(STRING_EQ, variables="$s: String"), {"s": "\ud800"}, "INVALID_FILTER"),
+    ("lone surrogate", metrics(STRING_EQ, variables="$s: String"), {"s": "\ud800"}, "BAD_REQUEST"),
+    ("escaped lone surrogate", metrics('where: {tier: {name: {eq: "\\ud800"}}}'), None, "BAD_REQUEST"),
     ("NUL", metrics("where: {tier: {name: {in: $s}}}", variables="$s: [String!]"), {"s": ["a\x00b"]}, "INVALID_FILTER"),
     ("like ending in \\", metrics(LIKE, variables="$s: String"), {"s": "Obs\\"}, "INVALID_FILTER"),
     ("like with escapes", metrics(LIKE, variables="$s: String"), {"s": "Obs\\erv\\_%"}, None),

@@ -188,6 +188,7 @@ def requests(draw: st.DrawFn) -> MetricRequest:
         limit=limit,
         offset=draw(st.integers(0, 5)) if limit else 0,
         timezone=draw(st.sampled_from(ZONES)),
+        total_count=draw(st.booleans()),
     )
 
 

@@ -16,8 +16,10 @@ import sqlalchemy as sa
 import metrics
 from metrics import MetricsClient
 from metrics.backends import DRIVER_ERRORS, BackendUnavailable, DuckDBBackend, PostgresBackend
-from metrics.engine import EngineSettings
+from metrics.compiler import DimensionRef, MetricRequest, Predicate
+from metrics.engine import CACHED_FILTER_VALUES, EngineSettings, MetricsEngine
 from metrics.errors import BackendError, InvalidFilter, LimitExceeded, MetricsError, QueryTimeout, UnknownDimension
+from metrics.model import FilterOp
 from tests.small_source import AGENTS
 from tests.warehouse.conftest import hold_duckdb_file
 
@@ -209,3 +211,27 @@ def test_the_public_api_is_what_all_lists() -> None:
     }
     assert public == set(metrics.__all__)
     assert issubclass(metrics.BackendError, metrics.MetricsError) and metrics.QueryTimeout.code == "TIMEOUT"
+
+
+async def test_a_repeated_request_is_compiled_once_and_unhashable_ones_still_run(duckdb_warehouse: str) -> None:
+    engine = await MetricsEngine.connect(duckdb_warehouse)
+    try:
+        request = MetricRequest(("verification_count",), (DimensionRef.parse("tier.name"),))
+        assert engine.prepare(request) is engine.prepare(MetricRequest(("verification_count",), request.dimensions))
+        listed = Predicate(DimensionRef.parse("tier.name"), FilterOp.IN, ["Assist"])
+        result = await engine.query(MetricRequest(("verification_count",), where=listed))
+        assert result.rows == [(20,)]
+    finally:
+        await engine.close()
+
+
+async def test_requests_with_long_filter_lists_are_not_kept(duckdb_warehouse: str) -> None:
+    engine = await MetricsEngine.connect(duckdb_warehouse)
+    try:
+        names = tuple(f"tier {i}" for i in range(CACHED_FILTER_VALUES + 1))
+        request = MetricRequest(
+            ("verification_count",), where=Predicate(DimensionRef.parse("tier.name"), FilterOp.IN, names)
+        )
+        assert engine.prepare(request) is not engine.prepare(request)
+    finally:
+        await engine.close()

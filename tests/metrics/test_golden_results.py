@@ -23,7 +23,10 @@ REGISTRY = load_registry()
 def test_golden_sql_gives_the_engines_rows(case: str, backend: str, engines: Engines) -> None:
     compiled = compile_query(CASES[case], REGISTRY)
     golden = QueryResult.from_rows(
-        compiled.columns, engines.fetch(backend, (GOLDEN / f"{case}.{backend}.sql").read_text()), compiled.timezone
+        compiled.columns,
+        engines.fetch(backend, (GOLDEN / f"{case}.{backend}.sql").read_text()),
+        compiled.timezone,
+        counted=compiled.plan.total_count,
     )
     answer = engines.query(backend, CASES[case])
     assert golden.rows == answer.rows and golden.total_count == answer.total_count

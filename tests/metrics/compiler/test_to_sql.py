@@ -45,6 +45,7 @@ CASES: dict[str, MetricRequest] = {
         order_by=(OrderBy("verification_success_rate", descending=True),),
         limit=100,
         timezone="Europe/Berlin",
+        total_count=True,
     ),
     "drill_across_errors_per_verification": MetricRequest(
         metrics=("errors_per_verification", "error_count", "verification_count"),

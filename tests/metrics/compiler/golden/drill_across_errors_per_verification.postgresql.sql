@@ -8,5 +8,5 @@ dimension_rows AS
 (SELECT errors.agent__type AS agent__type 
 FROM errors UNION SELECT verifications.agent__type AS agent__type 
 FROM verifications)
- SELECT dimension_rows.agent__type AS agent__type, CAST(coalesce(errors.error_count, 0) AS DOUBLE PRECISION) / CAST(nullif(CAST(coalesce(verifications.verification_count, 0) AS DOUBLE PRECISION), 0) AS DOUBLE PRECISION) AS errors_per_verification, coalesce(errors.error_count, 0) AS error_count, coalesce(verifications.verification_count, 0) AS verification_count, count(*) OVER () AS total_count 
+ SELECT dimension_rows.agent__type AS agent__type, CAST(coalesce(errors.error_count, 0) AS DOUBLE PRECISION) / CAST(nullif(CAST(coalesce(verifications.verification_count, 0) AS DOUBLE PRECISION), 0) AS DOUBLE PRECISION) AS errors_per_verification, coalesce(errors.error_count, 0) AS error_count, coalesce(verifications.verification_count, 0) AS verification_count 
 FROM dimension_rows LEFT OUTER JOIN errors ON dimension_rows.agent__type IS NOT DISTINCT FROM errors.agent__type LEFT OUTER JOIN verifications ON dimension_rows.agent__type IS NOT DISTINCT FROM verifications.agent__type ORDER BY (dimension_rows.agent__type COLLATE "C") ASC NULLS LAST

@@ -10,5 +10,5 @@ dimension_rows AS
 (SELECT traces.practice AS practice 
 FROM traces UNION SELECT practice_steps.practice AS practice 
 FROM practice_steps)
- SELECT dimension_rows.practice AS practice, coalesce(traces.trace_count, 0) AS trace_count, coalesce(practice_steps.practice_recommendation_count, 0) AS practice_recommendation_count, count(*) OVER () AS total_count 
+ SELECT dimension_rows.practice AS practice, coalesce(traces.trace_count, 0) AS trace_count, coalesce(practice_steps.practice_recommendation_count, 0) AS practice_recommendation_count 
 FROM dimension_rows LEFT OUTER JOIN traces ON dimension_rows.practice IS NOT DISTINCT FROM traces.practice LEFT OUTER JOIN practice_steps ON dimension_rows.practice IS NOT DISTINCT FROM practice_steps.practice ORDER BY (dimension_rows.practice COLLATE "C") ASC NULLS LAST
