@@ -45,7 +45,10 @@ async def test_rows_selection_with_fragments_aliases_and_variables(api: Api) -> 
         """
         query ($grain: TimeGrain!, $tiers: [String!]) {
           metrics(where: {tier: {name: {in: $tiers}}}, orderBy: [{field: "tier.name"}]) {
-            rows { ...Tier ... on MetricRow { count: verificationCount rate: verificationSuccessRate } bucket: time(grain: $grain) }
+            rows {
+              ...Tier ... on MetricRow { count: verificationCount rate: verificationSuccessRate }
+              bucket: time(grain: $grain)
+            }
             totalCount
           }
         }
@@ -64,7 +67,8 @@ async def test_rows_selection_with_fragments_aliases_and_variables(api: Api) -> 
 
 async def test_two_grains_in_one_row_and_time_zone(api: Api) -> None:
     body = await api(
-        '{ metrics(timezone: "America/New_York", limit: 1) { rows { d: time(grain: DAY) w: time(grain: WEEK) hourOfDay verificationCount } } }'
+        '{ metrics(timezone: "America/New_York", limit: 1) '
+        "{ rows { d: time(grain: DAY) w: time(grain: WEEK) hourOfDay verificationCount } } }"
     )
     [row] = body["data"]["metrics"]["rows"]
     # The first contract is at 09:00 UTC, 04:00 in New York.
@@ -77,7 +81,10 @@ async def test_two_grains_in_one_row_and_time_zone(api: Api) -> None:
 
 
 async def test_order_limit_offset_and_page_info(api: Api) -> None:
-    query = 'query ($offset: Int!) { metrics(orderBy: [{field: "verificationCount", direction: DESC}], limit: 2, offset: $offset) { rows { agent { name } verificationCount } totalCount pageInfo { hasNextPage } } }'
+    query = (
+        'query ($offset: Int!) { metrics(orderBy: [{field: "verificationCount", direction: DESC}], limit: 2, '
+        "offset: $offset) { rows { agent { name } verificationCount } totalCount pageInfo { hasNextPage } } }"
+    )
     first = (await api(query, {"offset": 0}))["data"]["metrics"]
     last = (await api(query, {"offset": 2}))["data"]["metrics"]
     counts = Counter(AGENTS[i % 3][0] if i % 4 else None for i in range(60))
@@ -88,7 +95,8 @@ async def test_order_limit_offset_and_page_info(api: Api) -> None:
 
 async def test_drill_across_and_having(api: Api) -> None:
     body = await api(
-        "{ metrics(having: {errorCount: {gte: 7}}) { rows { agent { name } errorCount verificationCount errorsPerVerification } } }"
+        "{ metrics(having: {errorCount: {gte: 7}}) "
+        "{ rows { agent { name } errorCount verificationCount errorsPerVerification } } }"
     )
     rows = body["data"]["metrics"]["rows"]
     errors = Counter(AGENTS[i % 3][0] for i in range(20))
@@ -125,7 +133,9 @@ async def test_member_navigation_costs_one_query_for_all_members(api: Api) -> No
 async def test_catalog_table_and_explain(api: Api) -> None:
     body = await api(
         """{ catalog { metrics { name graphqlName kind type format dimensions } }
-             table(metrics: ["verificationCount", "error_count"], dimensions: ["tier.name"], limit: 1) { columns { name type } rows totalCount }
+             table(metrics: ["verificationCount", "error_count"], dimensions: ["tier.name"], limit: 1) {
+               columns { name type } rows totalCount
+             }
              explain(metrics: ["verificationCount"], dimensions: ["tier.name"]) { sql plan } }"""
     )
     data = body["data"]

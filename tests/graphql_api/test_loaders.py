@@ -12,7 +12,10 @@ ERRORS_BY_TIER = (
 VERIFICATIONS_BY_TIER = (
     'metrics(orderBy: [{field: "tier.name"}]) { rows { tier { name } verificationCount } totalCount }'
 )
-PAGED_ERRORS = 'metrics(orderBy: [{field: "tier.name", direction: DESC}], limit: 1) { rows { tier { name } errorCount } totalCount pageInfo { hasNextPage } }'
+PAGED_ERRORS = (
+    'metrics(orderBy: [{field: "tier.name", direction: DESC}], limit: 1) '
+    "{ rows { tier { name } errorCount } totalCount pageInfo { hasNextPage } }"
+)
 
 
 async def _alone(api: Api, field: str) -> object:
@@ -56,7 +59,8 @@ async def test_fields_sharing_facts_and_arguments_cost_one_query_per_fact(api: A
 
 async def test_same_fact_with_other_dimensions_is_not_merged(api: Api) -> None:
     body = await api(
-        "{ a: metrics { rows { tier { name } verificationCount } } b: metrics { rows { agent { name } verificationCount } } }"
+        "{ a: metrics { rows { tier { name } verificationCount } } "
+        "b: metrics { rows { agent { name } verificationCount } } }"
     )
     assert api.statements == 2
     assert len(body["data"]["a"]["rows"]) == 3 and len(body["data"]["b"]["rows"]) == 4
@@ -64,7 +68,8 @@ async def test_same_fact_with_other_dimensions_is_not_merged(api: Api) -> None:
 
 async def test_having_on_a_metric_only_another_field_selects_is_refused(api: Api) -> None:
     body = await api(
-        "{ a: metrics(having: {errorCount: {gt: 0}}) { rows { tier { name } errorCount } } b: metrics(having: {errorCount: {gt: 0}}) { rows { tier { name } autoResolutionRate } } }"
+        "{ a: metrics(having: {errorCount: {gt: 0}}) { rows { tier { name } errorCount } } "
+        "b: metrics(having: {errorCount: {gt: 0}}) { rows { tier { name } autoResolutionRate } } }"
     )
     assert body["data"] is None or body["data"]["b"] is None
     [error] = body["errors"]

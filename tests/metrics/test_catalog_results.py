@@ -124,7 +124,8 @@ def test_the_reference_knows_every_registry_metric(loaded: Loaded) -> None:
 
 
 def test_the_source_is_nasty(loaded: Loaded) -> None:
-    """NULL in every nullable column, an unknown member and a NULL behind every nullable reference, repeated practices."""
+    """NULL in every nullable column, an unknown member and a NULL behind every nullable reference, repeated
+    practices."""
     current = loaded.reference.current
     for table in SOURCE_TABLES:
         for column in (c for c in table.columns if c.nullable):

@@ -1,4 +1,5 @@
-"""A team's config adds a dimension to a built-in fact: the built-in metrics slice by it, as plain Python over the source says."""
+"""A team's config adds a dimension to a built-in fact: the built-in metrics slice by it, as plain Python over the
+source says."""
 
 from __future__ import annotations
 
