@@ -21,13 +21,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from graphql_api.context import Context, caller_role
+from graphql_api.access import Schemas
+from graphql_api.auth import Authenticator, AuthError
+from graphql_api.context import Context
 from graphql_api.graphiql import graphiql_page
-from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 from metrics.engine import EngineSettings, MetricsEngine
 from metrics.errors import MetricsError
-from metrics.registry import Registry, load_registry
+from metrics.policy import Policies, load_policies
+from metrics.registry import Registry, config_directories, load_registry
 from warehouse import schema as warehouse_schema
 
 STATIC = Path(__file__).parent / "static"
@@ -69,13 +71,25 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class GraphQLApp(GraphQL):
     """Strawberry's ASGI app with a body-size cap and JSON (not plain text) HTTP errors."""
 
-    def __init__(self, engine: MetricsEngine, settings: Settings) -> None:
-        super().__init__(build_schema(engine.registry, settings), graphql_ide=None, allow_queries_via_get=True)
+    def __init__(self, engine: MetricsEngine, settings: Settings, policies: Policies | None = None) -> None:
+        self.policies = policies or Policies()
+        self.schemas = Schemas(engine.registry, settings, restricted=bool(self.policies.policies))
+        super().__init__(self.schemas, graphql_ide=None, allow_queries_via_get=True)  # type: ignore[arg-type]
         self.engine = engine
         self.settings = settings
+        self.authenticator = Authenticator(settings)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        return Context(self.engine, self.settings, caller_role(request, self.settings))
+        failure = None
+        try:
+            caller = self.authenticator.authenticate(request.headers)
+        except AuthError as error:
+            caller, failure = None, str(error)
+        scope = None
+        if caller is not None and not caller.is_admin:
+            scope = self.policies.scope(self.engine.registry, caller.groups, caller.claims)
+        schema = self.schemas.for_scope(scope, authenticated=caller is not None)
+        return Context(self.engine, self.settings, caller, scope, schema, failure)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.max_body_bytes
@@ -157,7 +171,8 @@ def create_app(
             EngineSettings(statement_timeout=settings.statement_timeout, max_rows=settings.max_rows),
         )
         app.state.engine = engine
-        app.state.graphql = GraphQLApp(engine, settings)
+        policies = load_policies(config_directories(settings.config_dirs), engine.registry)
+        app.state.graphql = GraphQLApp(engine, settings, policies)
         try:
             async with background(engine) if background else contextlib.nullcontext():
                 yield

@@ -86,6 +86,7 @@ def _serve(args: argparse.Namespace) -> None:
     if args.etl_every <= 0:
         raise CommandError(f"--etl-every must be a number of seconds greater than 0, not {args.etl_every:g}")
     settings = _settings(warehouse_url=args.warehouse, config_dirs=tuple(Path(c) for c in args.config or ()))
+    _check_exposure(settings, args)
     serve(
         settings,
         host=args.host,
@@ -99,12 +100,25 @@ def _serve(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from graphql_api.demo import run_demo
 
+    _check_exposure(_settings(), args)
     run_demo(_settings(), host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
+
+
+def _check_exposure(settings: Settings, args: argparse.Namespace) -> None:
+    from graphql_api.auth import AuthError, check_exposure
+
+    try:
+        check_exposure(settings, args.host, insecure=args.insecure)
+    except AuthError as error:
+        raise CommandError(str(error)) from None
 
 
 def _add_server_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     command.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    command.add_argument(
+        "--insecure", action="store_true", help="serve beyond loopback without API keys or tokens (everyone is admin)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:

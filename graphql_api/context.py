@@ -1,19 +1,21 @@
-"""Per-request state: the engine, the caller's role, and DataLoaders created fresh for each request."""
+"""Per-request state: the engine, the caller and its access scope, and DataLoaders created fresh for each request."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
+from graphql_api.auth import Caller
 from graphql_api.errors import ApiError
 from graphql_api.loaders import MemberKey, load_member_metrics, load_metrics
-from graphql_api.settings import ROLES, Settings
+from graphql_api.settings import Settings
 from graphql_api.types import Row
 from metrics.compiler import MetricRequest
 from metrics.engine import MetricsEngine
+from metrics.policy import Scope
 from metrics.results import QueryResult
 
 
@@ -21,7 +23,12 @@ from metrics.results import QueryResult
 class Context:
     engine: MetricsEngine
     settings: Settings
-    role: str | None
+    caller: Caller | None
+    scope: Scope | None = None
+    """None: unrestricted (admins, or no policies configured)."""
+    schema: Any = None
+    """The schema of this caller's visible set (``graphql_api.access``)."""
+    auth_failure: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     metrics: DataLoader[MetricRequest, QueryResult] = field(init=False)
     members: DataLoader[MemberKey, Row | None] = field(init=False)
@@ -31,18 +38,13 @@ class Context:
         self.members = DataLoader(lambda keys: load_member_metrics(self.engine, keys))
 
     def require(self, role: str) -> None:
-        if self.role is None:
-            raise ApiError("missing or unknown API key: send `Authorization: Bearer <key>`", "UNAUTHORIZED")
-        if ROLES.index(self.role) < ROLES.index(role):
-            raise ApiError(f"this needs the {role} role; your API key has {self.role}", "FORBIDDEN")
+        if self.caller is None:
+            raise ApiError(
+                self.auth_failure or "missing or unknown API key: send `Authorization: Bearer <key>`", "UNAUTHORIZED"
+            )
+        if not self.caller.allows(role):
+            raise ApiError(f"this needs the {role} role; your credentials have {self.caller.role}", "FORBIDDEN")
 
-
-def caller_role(request: Request, settings: Settings) -> str | None:
-    """The caller's role from its API key; everyone is admin when no keys are configured."""
-    if not settings.api_keys:
-        return "admin"
-    header = request.headers.get("authorization", "")
-    key = (
-        header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.headers.get("x-api-key", "")
-    )
-    return settings.api_keys.get(key)
+    def scoped(self, request: MetricRequest) -> MetricRequest:
+        """``request`` under this caller's scope: the compiler applies it, and it keys every cache."""
+        return request if self.scope is None else replace(request, scope=self.scope)

@@ -123,7 +123,7 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         if not selection.metrics:
             raise InvalidRequest("select at least one metric under rows")
         request = build_request(registry, selection, where, having, order_by, limit, offset, timezone)
-        return ResultPage(await info.context.metrics.load(request), offset)
+        return ResultPage(await info.context.metrics.load(info.context.scoped(request)), offset)
 
     return _annotate(
         resolve,
@@ -196,7 +196,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
     ) -> Table:
         info.context.require("viewer")
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
-        result: QueryResult = await info.context.metrics.load(request)
+        result: QueryResult = await info.context.metrics.load(info.context.scoped(request))
         wanted = [c for c in result.columns if not c.is_metric or c.name in request.metrics]
         index = {c.name: i for i, c in enumerate(result.columns)}
         return Table(
@@ -235,7 +235,7 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         info.context.require("analyst")
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
         engine = info.context.engine
-        compiled = engine.compile(request)
+        compiled = engine.compile(info.context.scoped(request))
         return Explanation(sql=compiled.sql(engine.backend.dialect), plan=str(compiled.plan))
 
     return _annotate(
@@ -326,7 +326,9 @@ def member_metrics(registry: Registry, dimension: Dimension, values_type: type, 
         if not selection.metrics:
             raise InvalidRequest("select at least one metric under metrics")
         condition, time_range = convert_where(registry, where)
-        key = MemberKey(identifier, root.identifier, tuple(selection.metrics), condition, time_range, timezone)
+        key = MemberKey(
+            identifier, root.identifier, tuple(selection.metrics), condition, time_range, timezone, info.context.scope
+        )
         return await info.context.members.load(key)
 
     return _annotate(resolve, Optional[values_type], info=Info, where=Optional[where_type], timezone=str)

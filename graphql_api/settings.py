@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROLES = ("viewer", "analyst", "admin")
+RESEARCH = "research"
+"""The anonymised-data role (see docs in graphql_api.auth): viewer's rights over a k-anonymous view."""
 WAREHOUSE_ENV = "GRACE_METRICS_WAREHOUSE"
 DEFAULT_WAREHOUSE = "duckdb:///grace-warehouse.duckdb"
 
@@ -25,17 +27,23 @@ class ListenError(Exception):
 
 
 def _api_keys(text: str) -> dict[str, str]:
-    """``key:role,key:role``; a key without a role is a viewer."""
+    """``key:role,sha256:HEX:role``; a key without a role is a viewer. Digest entries keep their ``sha256:`` prefix."""
     keys = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        key, _, role = item.partition(":")
+        digest = item.startswith("sha256:")
+        key, _, role = item.removeprefix("sha256:").partition(":")
         role = role or "viewer"
-        if not key or role not in ROLES:
+        if not key or role not in (*ROLES, RESEARCH) or (digest and not _is_sha256(key)):
             raise SettingsError(
-                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} (e.g. 's3cret:analyst,other:viewer')"
+                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE or sha256:HEXDIGEST:ROLE with a role of "
+                f"{', '.join((*ROLES, RESEARCH))} (e.g. 's3cret:analyst,sha256:9f86d0...:viewer')"
             )
-        keys[key] = role
+        keys["sha256:" + key.lower() if digest else key] = role
     return keys
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _positive(env: Mapping[str, str], name: str, parse: Callable[[str], float], what: str) -> float | None:
@@ -75,7 +83,8 @@ class Settings:
     max_body_bytes: int = 100_000
     """Largest request body; refused with 413 before it is parsed."""
     api_keys: dict[str, str] = field(default_factory=dict)
-    """API key -> role; empty means no authentication (every caller is admin)."""
+    """API key (or ``sha256:HEX`` digest of one) -> role; no keys and no token key mean every caller is admin."""
+    access: AccessSettings = field(default_factory=lambda: AccessSettings())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -83,6 +92,7 @@ class Settings:
         values: dict[str, object] = {
             "warehouse_url": env.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE),
             "api_keys": _api_keys(env.get("GRACE_METRICS_API_KEYS", "")),
+            "access": AccessSettings.from_env(env),
         }
         for name, (variable, parse, what) in _NUMBERS.items():
             value = _positive(env, variable, parse, what)
@@ -90,3 +100,37 @@ class Settings:
                 values[name] = value
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """Signed tokens, k-anonymity and the audit log (``../shared/spec/access.md``)."""
+
+    jwt_secret: str | None = None
+    """HS256 shared secret."""
+    jwt_public_key: str | None = None
+    """PEM public key for RS256 or ES256."""
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    k_anonymity: int = 5
+    audit_fail_open: bool = False
+    """Serve a request whose audit entry could not be written (the embedded demo); otherwise it fails INTERNAL."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AccessSettings:
+        k = _positive(env, "GRACE_METRICS_K_ANONYMITY", int, "a whole number")
+        fail_open = env.get("GRACE_METRICS_AUDIT_FAIL_OPEN", "").lower()
+        if fail_open not in ("", "0", "1", "true", "false"):
+            raise SettingsError(f"GRACE_METRICS_AUDIT_FAIL_OPEN: {fail_open!r} is not true or false")
+        return cls(
+            jwt_secret=env.get("GRACE_METRICS_JWT_SECRET") or None,
+            jwt_public_key=env.get("GRACE_METRICS_JWT_PUBLIC_KEY") or None,
+            jwt_audience=env.get("GRACE_METRICS_JWT_AUDIENCE") or None,
+            jwt_issuer=env.get("GRACE_METRICS_JWT_ISSUER") or None,
+            k_anonymity=int(k) if k is not None else 5,
+            audit_fail_open=fail_open in ("1", "true"),
+        )
+
+    @property
+    def tokens(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key)

@@ -367,3 +367,5 @@ class FileSpec(Spec):
     facts: dict[Name, FactSpec] = {}
     metrics: dict[Name, MetricSpec] = {}
     extend_facts: dict[Name, FactBodySpec] = {}
+    policies: list[Any] = []
+    """Access policies: their shape and names are checked by ``metrics.policy``, against the whole registry."""

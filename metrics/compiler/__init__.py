@@ -24,6 +24,7 @@ from metrics.compiler.request import (
     Predicate,
     TimeRange,
 )
+from metrics.compiler.scope import apply_scope
 from metrics.compiler.spec import resolve
 from metrics.compiler.to_sql import OutputColumn, plan_to_sql
 from metrics.registry import Registry
@@ -45,6 +46,8 @@ class CompiledQuery:
 
 
 def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
+    if request.scope is not None:
+        request = apply_scope(request, registry, request.scope)
     plan = plan_query(resolve(request, registry, max_limit=max_limit), registry)
     statement, columns = plan_to_sql(plan, registry)
     return CompiledQuery(statement, columns, plan)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from metrics.errors import UnknownDimension
 from metrics.model import FilterOp, TimeGrain
+
+if TYPE_CHECKING:
+    from metrics.policy import Scope
 
 TIME_PARTS = ("day_of_week", "hour_of_day", "is_weekend")
 
@@ -133,3 +137,5 @@ class MetricRequest:
     limit: int | None = None
     offset: int = 0
     timezone: str = "UTC"
+    scope: Scope | None = None
+    """The caller's access scope (``metrics.policy``); None means unrestricted. Part of every cache key."""

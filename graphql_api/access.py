@@ -1,0 +1,91 @@
+"""A schema per caller's visible set: hidden metrics and dimensions are not in that caller's schema at all.
+
+Introspection, GraphiQL's completion, ``catalog`` and GraphQL's own "did you
+mean" all read the schema, so a schema built from the caller's view of the
+registry (``metrics.policy.ScopedRegistry``) cannot name what the caller may
+not see. Schemas are built on first use and cached by the visible set, so a
+thousand callers in three groups cost three schemas.
+
+For a scoped caller, a name outside its schema is ``FORBIDDEN`` whether it
+exists or not (``Restricted``); a caller whose credentials failed gets one
+``UNAUTHORIZED`` error whatever it asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from graphql_api.errors import ErrorCodes
+from graphql_api.schema import MetricsSchema, build_schema
+from graphql_api.settings import Settings
+from graphql_api.types import Catalog
+from metrics.policy import Scope, ScopedRegistry
+from metrics.registry import Registry
+
+NOT_AUTHENTICATED = "missing or unknown API key: send `Authorization: Bearer <key or token>`"
+
+
+class Restricted(SchemaExtension):
+    """Unknown names are FORBIDDEN for scoped callers; every error is UNAUTHORIZED for unauthenticated ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        result, request = context.result, context.context
+        if result is not None and request.caller is None:
+            message = request.auth_failure or NOT_AUTHENTICATED
+            result.data, result.errors = None, [GraphQLError(message, extensions={"code": "UNAUTHORIZED"})]
+        elif result is not None and result.errors:
+            result.errors = [_forbidden(error) for error in result.errors]
+
+
+def _forbidden(error: GraphQLError) -> GraphQLError:
+    if (error.extensions or {}).get("code") != "UNKNOWN_FIELD":
+        return error
+    return GraphQLError(
+        error.message, nodes=error.nodes, path=error.path, extensions={**error.extensions, "code": "FORBIDDEN"}
+    )
+
+
+@strawberry.type(description="Nothing is visible to this caller.")
+class _Nothing:
+    @strawberry.field(description="Empty: no policy gives you any metric.")
+    def catalog(self) -> Catalog:
+        return Catalog(metrics=[], dimensions=[])
+
+
+class Schemas:
+    """Picks the request's schema (``Context.schema``); stands in for the one schema Strawberry's view expects."""
+
+    def __init__(self, registry: Registry, settings: Settings, *, restricted: bool) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.restricted = restricted
+        """Policies exist: then an unauthenticated caller sees the empty schema, not the full one."""
+        self.full = build_schema(registry, settings)
+        self.nothing = MetricsSchema(query=_Nothing, extensions=[Restricted, ErrorCodes])
+        self._scoped: dict[tuple[frozenset[str], frozenset[str]], strawberry.Schema] = {}
+
+    def for_scope(self, scope: Scope | None, *, authenticated: bool) -> strawberry.Schema:
+        if not authenticated:
+            return self.nothing if self.restricted else self.full
+        if scope is None:
+            return self.full
+        if not scope.metrics:
+            return self.nothing
+        schema = self._scoped.get(scope.visible)
+        if schema is None:
+            schema = build_schema(ScopedRegistry(self.registry, scope), self.settings, extensions=[Restricted])
+            self._scoped[scope.visible] = schema
+        return schema
+
+    async def execute(self, query: str | None, *, context_value: Any, **options: Any) -> Any:
+        return await context_value.schema.execute(query, context_value=context_value, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.full, name)
