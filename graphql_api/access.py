@@ -45,7 +45,12 @@ class Restricted(SchemaExtension):
 
 
 def _forbidden(error: GraphQLError) -> GraphQLError:
-    if (error.extensions or {}).get("code") != "UNKNOWN_FIELD":
+    """An unknown field, argument or input field (a where or having on a hidden name) is FORBIDDEN."""
+    code = (error.extensions or {}).get("code")
+    unknown_input = code == "INVALID_FILTER" and (
+        "unknown field" in error.message or "is not defined by" in error.message
+    )
+    if code != "UNKNOWN_FIELD" and not unknown_input:
         return error
     return GraphQLError(
         error.message, nodes=error.nodes, path=error.path, extensions={**error.extensions, "code": "FORBIDDEN"}

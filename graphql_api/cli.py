@@ -18,6 +18,7 @@ from graphql_api.console import ProgressBars, print_etl_summary
 from graphql_api.settings import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, ListenError, Settings, SettingsError
 from metrics.errors import ConfigError, MetricsError
 from metrics.loader import config_files
+from metrics.policy import load_policies
 from metrics.registry import config_directories, load_registry
 from warehouse.errors import WarehouseError
 from warehouse.etl import run_etl
@@ -55,13 +56,15 @@ def _validate(args: argparse.Namespace) -> None:
     directories = config_directories(args.config or [])
     try:
         registry = load_registry(args.config or [])
+        policies = load_policies(directories, registry)
     except ConfigError as error:
         for issue in error.issues:
             _err.print(str(issue), highlight=False, markup=False)
         raise CommandError(f"{len(error.issues)} problem(s) found; nothing was changed.") from None
     files = len(config_files([d for d in directories if d.is_dir()]))
     Console().print(
-        f"ok: {len(registry.metrics)} metrics, {len(registry.dimensions)} dimensions, {len(registry.facts)} facts "
+        f"ok: {len(registry.metrics)} metrics, {len(registry.dimensions)} dimensions, {len(registry.facts)} facts, "
+        f"{len(policies.policies)} access policies "
         f"from {files} file(s) in {', '.join(map(str, directories))}",
         highlight=False,
     )

@@ -311,7 +311,9 @@ def members(registry: Registry, dimension: Dimension, member_type: type) -> Call
 
     async def resolve(info: Info, limit: int = 100, offset: int = 0) -> Any:
         info.context.require("viewer")
-        result = await info.context.engine.members(dimension.name, limit=limit, offset=offset)
+        scope = info.context.scope
+        where = None if scope is None else scope.members(dimension.name)
+        result = await info.context.engine.members(dimension.name, limit=limit, offset=offset, where=where)
         return [Member(record[identifier], record) for record in result.records()]
 
     return _annotate(resolve, list[member_type], info=Info, limit=int, offset=int)

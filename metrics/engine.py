@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
-from metrics.compiler import CompiledQuery, MetricRequest, compile_query
+from metrics.compiler import CompiledQuery, Filter, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
 from metrics.compiler.spec import check_paging
 from metrics.errors import BackendError, LimitExceeded
@@ -88,11 +88,13 @@ class MetricsEngine:
     async def query(self, request: MetricRequest) -> QueryResult:
         return await self.run(self.compile(request))
 
-    async def members(self, dimension: str, *, limit: int, offset: int = 0) -> QueryResult:
-        """Members of a table dimension with their current attributes."""
+    async def members(self, dimension: str, *, limit: int, offset: int = 0, where: Filter | None = None) -> QueryResult:
+        """Members of a table dimension with their current attributes; ``where``: those a caller's scope admits."""
         check_paging(limit, offset, self.settings.max_rows)
         now = datetime.now(UTC).replace(tzinfo=None)
-        statement, columns = compile_members(self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset)
+        statement, columns = compile_members(
+            self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset, where=where
+        )
         return QueryResult.from_rows(columns, await self.execute(statement), "UTC")
 
     async def close(self) -> None:

@@ -111,6 +111,16 @@ class Scope:
     def dimensions(self) -> frozenset[str]:
         return frozenset().union(*(grant.dimensions for grant in self.grants))
 
+    def members(self, dimension: str) -> Filter | None:
+        """Which members of a table dimension the caller may list: those its row filters on that dimension admit,
+        under any grant that shows the dimension (all of them as soon as one such grant does not filter it)."""
+        filters: list[Filter | None] = []
+        for grant in self.grants:
+            if dimension in grant.dimensions:
+                own = [p for p in _conjuncts(grant.rows) if p.ref.dimension == dimension]
+                filters.append(None if not own else own[0] if len(own) == 1 else And(tuple(own)))
+        return union(filters)
+
     @property
     def visible(self) -> tuple[frozenset[str], frozenset[str]]:
         """What the caller's GraphQL schema shows: one schema per distinct visible set."""
@@ -157,6 +167,13 @@ def _grant(registry: Registry, policy: Policy, claims: Mapping[str, Any]) -> Gra
     bound = [row for row in rows if row is not None]
     where = None if not bound else bound[0] if len(bound) == 1 else And(tuple(bound))
     return Grant(str(policy), metrics, dimensions, where)
+
+
+def _conjuncts(rows: Filter | None) -> list[Predicate]:
+    """A grant's rows are one predicate or an ``And`` of predicates (see ``_grant``)."""
+    if rows is None:
+        return []
+    return [item for item in rows.items if isinstance(item, Predicate)] if isinstance(rows, And) else [rows]  # type: ignore[list-item]
 
 
 def union(filters: list[Filter | None]) -> Filter | None:
