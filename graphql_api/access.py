@@ -20,6 +20,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from graphql_api.audit import AuditTrail
 from graphql_api.errors import ErrorCodes
 from graphql_api.schema import MetricsSchema, build_schema
 from graphql_api.settings import Settings
@@ -72,8 +73,8 @@ class Schemas:
         self.settings = settings
         self.restricted = restricted
         """Policies exist: then an unauthenticated caller sees the empty schema, not the full one."""
-        self.full = build_schema(registry, settings)
-        self.nothing = MetricsSchema(query=_Nothing, extensions=[Restricted, ErrorCodes])
+        self.full = build_schema(registry, settings, extensions=[AuditTrail])
+        self.nothing = MetricsSchema(query=_Nothing, extensions=[AuditTrail, Restricted, ErrorCodes])
         self._scoped: dict[tuple[frozenset[str], frozenset[str]], strawberry.Schema] = {}
 
     def for_scope(self, scope: Scope | None, *, authenticated: bool) -> strawberry.Schema:
@@ -85,7 +86,9 @@ class Schemas:
             return self.nothing
         schema = self._scoped.get(scope.visible)
         if schema is None:
-            schema = build_schema(ScopedRegistry(self.registry, scope), self.settings, extensions=[Restricted])
+            schema = build_schema(
+                ScopedRegistry(self.registry, scope), self.settings, extensions=[AuditTrail, Restricted]
+            )
             self._scoped[scope.visible] = schema
         return schema
 

@@ -22,6 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from graphql_api.access import Schemas
+from graphql_api.audit import AuditWriter, audit_writer
 from graphql_api.auth import Authenticator, AuthError
 from graphql_api.context import Context
 from graphql_api.graphiql import graphiql_page
@@ -71,8 +72,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class GraphQLApp(GraphQL):
     """Strawberry's ASGI app with a body-size cap and JSON (not plain text) HTTP errors."""
 
-    def __init__(self, engine: MetricsEngine, settings: Settings, policies: Policies | None = None) -> None:
+    def __init__(
+        self,
+        engine: MetricsEngine,
+        settings: Settings,
+        policies: Policies | None = None,
+        audit: AuditWriter | None = None,
+    ) -> None:
         self.policies = policies or Policies()
+        self.audit = audit
         self.schemas = Schemas(engine.registry, settings, restricted=bool(self.policies.policies))
         super().__init__(self.schemas, graphql_ide=None, allow_queries_via_get=True)  # type: ignore[arg-type]
         self.engine = engine
@@ -89,7 +97,7 @@ class GraphQLApp(GraphQL):
         if caller is not None and not caller.is_admin:
             scope = self.policies.scope(self.engine.registry, caller.groups, caller.claims)
         schema = self.schemas.for_scope(scope, authenticated=caller is not None)
-        return Context(self.engine, self.settings, caller, scope, schema, failure)
+        return Context(self.engine, self.settings, caller, scope, schema, failure, self.audit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.max_body_bytes
@@ -172,10 +180,11 @@ def create_app(
         )
         app.state.engine = engine
         policies = load_policies(config_directories(settings.config_dirs), engine.registry)
-        app.state.graphql = GraphQLApp(engine, settings, policies)
         try:
-            async with background(engine) if background else contextlib.nullcontext():
-                yield
+            async with audit_writer(settings.warehouse_url, fail_open=settings.access.audit_fail_open) as audit:
+                app.state.graphql = GraphQLApp(engine, settings, policies, audit)
+                async with background(engine) if background else contextlib.nullcontext():
+                    yield
         finally:
             await engine.close()
 

@@ -101,10 +101,38 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     from graphql_api.demo import run_demo
 
-    _check_exposure(_settings(), args)
-    run_demo(_settings(), host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
+    settings = _settings()
+    _check_exposure(settings, args)
+    settings = replace(settings, access=replace(settings.access, audit_fail_open=True))  # a demo keeps answering
+    run_demo(settings, host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from graphql_api.console import print_audit_tail
+    from warehouse.audit import AuditLog, verify
+
+    log = AuditLog(args.warehouse or os.environ.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE))
+    try:
+        if args.action == "tail":
+            print_audit_tail(log.tail(args.count), Console())
+            return
+        verdict = verify(log)
+    finally:
+        log.close()
+    if verdict.broken is not None:
+        raise AuditBroken(
+            f"the audit chain is broken at entry {verdict.broken}: {verdict.reason}. "
+            f"The {verdict.entries} entries before it verify."
+        )
+    Console().print(f"ok: the audit chain of {verdict.entries} entries verifies", highlight=False)
+
+
+class AuditBroken(Exception):
+    """``audit verify`` found an entry that does not verify: exit 1, not 2 (the command itself worked)."""
 
 
 def _check_exposure(settings: Settings, args: argparse.Namespace) -> None:
@@ -195,6 +223,22 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     validate.set_defaults(handler=_validate)
 
+    audit = commands.add_parser(
+        "audit",
+        help="verify the query audit log's hash chain, or show its latest entries",
+        description="verify: exit 0 and the number of entries when the chain holds, exit 1 naming the first entry "
+        "that does not. tail: the latest entries as a table.",
+        epilog="examples:\n  grace-metrics audit verify --warehouse duckdb:///warehouse.duckdb\n"
+        "  grace-metrics audit tail --warehouse postgresql://api@dw/metrics -n 50",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit.add_argument("action", choices=["verify", "tail"])
+    audit.add_argument(
+        "--warehouse", help=f"SQLAlchemy URL of the warehouse (default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE})"
+    )
+    audit.add_argument("-n", "--count", type=int, default=20, help="entries to show with tail (default 20)")
+    audit.set_defaults(handler=_audit)
+
     schema = commands.add_parser(
         "schema",
         help="print the GraphQL SDL",
@@ -215,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, ListenError, WarehouseError, MetricsError) as exc:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
+    except AuditBroken as exc:
+        _err.print(f"[bold red]audit:[/] {exc}", highlight=False)
+        return 1
     except KeyboardInterrupt:
         _err.print("interrupted; nothing partial was committed.")
         return 130

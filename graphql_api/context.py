@@ -29,13 +29,32 @@ class Context:
     schema: Any = None
     """The schema of this caller's visible set (``graphql_api.access``)."""
     auth_failure: str | None = None
+    audit: Any = None
+    """The server's ``graphql_api.audit.AuditWriter``; the entry is built from the two fields below."""
+    audit_requests: list[MetricRequest] = field(default_factory=list)
+    rows_returned: int = 0
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     metrics: DataLoader[MetricRequest, QueryResult] = field(init=False)
     members: DataLoader[MemberKey, Row | None] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics = DataLoader(lambda keys: load_metrics(self.engine, keys))
-        self.members = DataLoader(lambda keys: load_member_metrics(self.engine, keys))
+        self.metrics = DataLoader(self._load_metrics)
+        self.members = DataLoader(self._load_members)
+
+    async def _load_metrics(self, keys: list[MetricRequest]) -> list[QueryResult | BaseException]:
+        results = await load_metrics(self.engine, keys)
+        answered = {id(r): r for r in results if isinstance(r, QueryResult)}  # merged loads share one result
+        self.rows_returned += sum(len(r.rows) for r in answered.values())
+        return results
+
+    async def _load_members(self, keys: list[MemberKey]) -> list[Row | Exception | None]:
+        self.audit_requests.extend(
+            MetricRequest(key.metrics, (key.identifier,), key.where)
+            for key in dict.fromkeys(replace(k, member=None) for k in keys)
+        )
+        answers = await load_member_metrics(self.engine, keys)
+        self.rows_returned += sum(isinstance(a, Row) and bool(a.values) for a in answers)
+        return answers
 
     def require(self, role: str) -> None:
         if self.caller is None:
@@ -46,5 +65,7 @@ class Context:
             raise ApiError(f"this needs the {role} role; your credentials have {self.caller.role}", "FORBIDDEN")
 
     def scoped(self, request: MetricRequest) -> MetricRequest:
-        """``request`` under this caller's scope: the compiler applies it, and it keys every cache."""
+        """``request`` under this caller's scope: the compiler applies it, and it keys every cache. Recorded for the
+        audit log."""
+        self.audit_requests.append(request)
         return request if self.scope is None else replace(request, scope=self.scope)
