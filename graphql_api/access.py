@@ -32,7 +32,8 @@ NOT_AUTHENTICATED = "missing or unknown API key: send `Authorization: Bearer <ke
 
 
 class Restricted(SchemaExtension):
-    """Unknown names are FORBIDDEN for scoped callers; every error is UNAUTHORIZED for unauthenticated ones."""
+    """Unknown names are FORBIDDEN for scoped callers; every error is UNAUTHORIZED for unauthenticated ones; a
+    research caller's response says how many rows k-anonymity left out."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -43,6 +44,12 @@ class Restricted(SchemaExtension):
             result.data, result.errors = None, [GraphQLError(message, extensions={"code": "UNAUTHORIZED"})]
         elif result is not None and result.errors:
             result.errors = [_forbidden(error) for error in result.errors]
+
+    def get_results(self) -> dict[str, Any]:
+        """``suppressedRows`` for a k-anonymous caller: how many rows its answer left out."""
+        request = self.execution_context.context
+        scope = request.scope
+        return {"suppressedRows": request.suppressed_rows} if scope is not None and scope.k_anonymity else {}
 
 
 def _forbidden(error: GraphQLError) -> GraphQLError:

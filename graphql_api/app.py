@@ -26,10 +26,10 @@ from graphql_api.audit import AuditWriter, audit_writer
 from graphql_api.auth import Authenticator, AuthError
 from graphql_api.context import Context
 from graphql_api.graphiql import graphiql_page
-from graphql_api.settings import Settings
+from graphql_api.settings import RESEARCH, Settings
 from metrics.engine import EngineSettings, MetricsEngine
 from metrics.errors import MetricsError
-from metrics.policy import Policies, load_policies
+from metrics.policy import Policies, load_policies, research_scope
 from metrics.registry import Registry, config_directories, load_registry
 from warehouse import schema as warehouse_schema
 
@@ -96,6 +96,8 @@ class GraphQLApp(GraphQL):
         scope = None
         if caller is not None and not caller.is_admin:
             scope = self.policies.scope(self.engine.registry, caller.groups, caller.claims)
+            if caller.role == RESEARCH:
+                scope = research_scope(self.engine.registry, scope, self.settings.access.k_anonymity)
         schema = self.schemas.for_scope(scope, authenticated=caller is not None)
         return Context(self.engine, self.settings, caller, scope, schema, failure, self.audit)
 

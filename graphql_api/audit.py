@@ -107,6 +107,7 @@ def _entry(request: Any, operation: str | None, errors: list[GraphQLError] | Non
         dimensions=tuple(dict.fromkeys(d.key for r in requests for d in r.dimensions)),
         filters=tuple(dict.fromkeys(str(p) for r in requests for p in predicates(r.where))),
         rows_returned=request.rows_returned,
+        suppressed_rows=request.suppressed_rows,
         outcome=str((errors[0].extensions or {}).get("code", "INTERNAL")) if errors else "OK",
         duration_ms=duration_ms,
     )

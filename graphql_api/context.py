@@ -13,7 +13,7 @@ from graphql_api.errors import ApiError
 from graphql_api.loaders import MemberKey, load_member_metrics, load_metrics
 from graphql_api.settings import Settings
 from graphql_api.types import Row
-from metrics.compiler import MetricRequest
+from metrics.compiler import MetricRequest, suppressed_rows
 from metrics.engine import MetricsEngine
 from metrics.policy import Scope
 from metrics.results import QueryResult
@@ -33,6 +33,8 @@ class Context:
     """The server's ``graphql_api.audit.AuditWriter``; the entry is built from the two fields below."""
     audit_requests: list[MetricRequest] = field(default_factory=list)
     rows_returned: int = 0
+    suppressed_rows: int = 0
+    """Rows k-anonymity left out of this request's answers (research callers)."""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     metrics: DataLoader[MetricRequest, QueryResult] = field(init=False)
     members: DataLoader[MemberKey, Row | None] = field(init=False)
@@ -45,6 +47,10 @@ class Context:
         results = await load_metrics(self.engine, keys)
         answered = {id(r): r for r in results if isinstance(r, QueryResult)}  # merged loads share one result
         self.rows_returned += sum(len(r.rows) for r in answered.values())
+        if self.scope is not None and self.scope.k_anonymity:
+            for key in dict.fromkeys(keys):
+                count = suppressed_rows(key, self.engine.registry)
+                self.suppressed_rows += (await self.engine.execute(count))[0][0] if count is not None else 0
         return results
 
     async def _load_members(self, keys: list[MemberKey]) -> list[Row | Exception | None]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics.compiler.request import And, DimensionRef, Filter, Or, Predicate
@@ -33,6 +33,8 @@ from metrics.validation import references
 from metrics.yaml_lines import Document, read_yaml
 
 EVERYONE = "*"
+USER = "user"
+"""The dimension of the anonymised user key: what k-anonymity counts, and what research may not slice by."""
 _CLAIM = re.compile(r"^\{claims\.([A-Za-z_][A-Za-z0-9_]*)\}$")
 _OPERATORS = {op.value: op for op in FilterOp} | {"notIn": FilterOp.NOT_IN, "isNull": FilterOp.IS_NULL}
 
@@ -102,6 +104,8 @@ class Scope:
     """A caller's effective access: hashable, so it can be part of a request and of every cache key."""
 
     grants: tuple[Grant, ...]
+    k_anonymity: int | None = None
+    """The research role's k: result rows over a fact with users aggregate at least k distinct users."""
 
     @property
     def metrics(self) -> frozenset[str]:
@@ -138,6 +142,18 @@ class Policies:
         groups = tuple(groups)
         grants = [_grant(registry, p, claims) for p in self.policies if p.matches(groups)]
         return Scope(tuple(grant for grant in grants if grant is not None))
+
+
+def research_scope(registry: Registry, scope: Scope | None, k: int) -> Scope:
+    """The research role's scope: its policies' (or everything), without the user key and the sensitive dimensions
+    (filtering or grouping by them would isolate people), and k-anonymous."""
+    hidden = {USER} | {name for name, dimension in registry.dimensions.items() if dimension.sensitive}
+    grants = (
+        scope.grants
+        if scope is not None
+        else (Grant("research", frozenset(registry.metrics), frozenset((TIME, *registry.dimensions)), None),)
+    )
+    return Scope(tuple(replace(grant, dimensions=grant.dimensions - hidden) for grant in grants), k)
 
 
 def _grant(registry: Registry, policy: Policy, claims: Mapping[str, Any]) -> Grant | None:

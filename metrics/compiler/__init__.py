@@ -24,7 +24,7 @@ from metrics.compiler.request import (
     Predicate,
     TimeRange,
 )
-from metrics.compiler.scope import apply_scope
+from metrics.compiler.scope import anonymise, apply_scope, suppressed_rows
 from metrics.compiler.spec import resolve
 from metrics.compiler.to_sql import OutputColumn, plan_to_sql
 from metrics.registry import Registry
@@ -46,9 +46,12 @@ class CompiledQuery:
 
 
 def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
-    if request.scope is not None:
-        request = apply_scope(request, registry, request.scope)
+    scope = request.scope
+    if scope is not None:
+        request = apply_scope(request, registry, scope)
     plan = plan_query(resolve(request, registry, max_limit=max_limit), registry)
+    if scope is not None and scope.k_anonymity:
+        plan = anonymise(plan, registry, scope.k_anonymity)
     statement, columns = plan_to_sql(plan, registry)
     return CompiledQuery(statement, columns, plan)
 
@@ -67,4 +70,5 @@ __all__ = [
     "Predicate",
     "TimeRange",
     "compile_query",
+    "suppressed_rows",
 ]
