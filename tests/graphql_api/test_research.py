@@ -83,7 +83,7 @@ async def test_no_released_row_has_fewer_than_k_users(warehouse_url: str, k: int
     async for api in _api(warehouse_url, k):
         for size in range(len(FIELDS) + 1):
             for fields in itertools.combinations(FIELDS, size):
-                query = "{ metrics { totalCount rows { queryCount %s } } }" % " ".join(fields)
+                query = f"{{ metrics {{ totalCount rows {{ queryCount {' '.join(fields)} }} }} }}"
                 body = await api(query, **RESEARCH)
                 assert "errors" not in body, (query, body)
                 expected = _groups(fields)
