@@ -183,7 +183,10 @@ def create_app(
         app.state.engine = engine
         policies = load_policies(config_directories(settings.config_dirs), engine.registry)
         try:
-            async with audit_writer(settings.warehouse_url, fail_open=settings.access.audit_fail_open) as audit:
+            access = settings.access
+            async with audit_writer(
+                settings.warehouse_url, fail_open=access.audit_fail_open, durable=access.audit_durable
+            ) as audit:
                 app.state.graphql = GraphQLApp(engine, settings, policies, audit)
                 async with background(engine) if background else contextlib.nullcontext():
                     yield

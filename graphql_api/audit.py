@@ -61,8 +61,8 @@ class AuditWriter:
 
 
 @contextlib.asynccontextmanager
-async def audit_writer(url: str, *, fail_open: bool) -> AsyncIterator[AuditWriter]:
-    audit = AuditLog(url)
+async def audit_writer(url: str, *, fail_open: bool, durable: bool = True) -> AsyncIterator[AuditWriter]:
+    audit = AuditLog(url, durable=durable)
     try:
         await asyncio.to_thread(audit.create)
         yield AuditWriter(audit, fail_open=fail_open)

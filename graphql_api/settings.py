@@ -115,22 +115,30 @@ class AccessSettings:
     k_anonymity: int = 5
     audit_fail_open: bool = False
     """Serve a request whose audit entry could not be written (the embedded demo); otherwise it fails INTERNAL."""
+    audit_durable: bool = True
+    """Wait for each audit commit to reach disk; false trades the last moments before a database crash for speed
+    (PostgreSQL's synchronous_commit off, for the audit transaction only)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AccessSettings:
         k = _positive(env, "GRACE_METRICS_K_ANONYMITY", int, "a whole number")
-        fail_open = env.get("GRACE_METRICS_AUDIT_FAIL_OPEN", "").lower()
-        if fail_open not in ("", "0", "1", "true", "false"):
-            raise SettingsError(f"GRACE_METRICS_AUDIT_FAIL_OPEN: {fail_open!r} is not true or false")
         return cls(
             jwt_secret=env.get("GRACE_METRICS_JWT_SECRET") or None,
             jwt_public_key=env.get("GRACE_METRICS_JWT_PUBLIC_KEY") or None,
             jwt_audience=env.get("GRACE_METRICS_JWT_AUDIENCE") or None,
             jwt_issuer=env.get("GRACE_METRICS_JWT_ISSUER") or None,
             k_anonymity=int(k) if k is not None else 5,
-            audit_fail_open=fail_open in ("1", "true"),
+            audit_fail_open=_flag(env, "GRACE_METRICS_AUDIT_FAIL_OPEN", False),
+            audit_durable=_flag(env, "GRACE_METRICS_AUDIT_DURABLE", True),
         )
 
     @property
     def tokens(self) -> bool:
         return bool(self.jwt_secret or self.jwt_public_key)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in ("", "true", "1", "false", "0"):
+        return default if not text else text in ("true", "1")
+    raise SettingsError(f"{name}: {text!r} is not true or false")
