@@ -19,6 +19,7 @@ a ratio or an expression built on it).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -339,3 +340,9 @@ class ScopedRegistry(Registry):
     def measures(self, name: str) -> dict[str, Measure]:
         self.metric(name)
         return self.full.measures(name)
+
+
+@functools.lru_cache(maxsize=256)
+def scoped_view(registry: Registry, scope: Scope) -> ScopedRegistry:
+    """The caller's view, built once per scope: requests of one caller, and callers of one scope, share it."""
+    return ScopedRegistry(registry, scope)

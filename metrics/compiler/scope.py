@@ -39,9 +39,9 @@ if TYPE_CHECKING:  # metrics.policy builds on the compiler's request types; the 
 
 def apply_scope(request: MetricRequest, registry: Registry, scope: Scope) -> MetricRequest:
     """The request restricted to the caller's rows, without its scope; raises ``Forbidden`` for what it may not use."""
-    from metrics.policy import ScopedRegistry, union
+    from metrics.policy import scoped_view, union
 
-    resolve(replace(request, scope=None), ScopedRegistry(registry, scope))
+    resolve(replace(request, scope=None), scoped_view(registry, scope))
     dimensions = {ref.dimension for ref in request.dimensions} | {p.ref.dimension for p in predicates(request.where)}
     grants = [g for g in scope.grants if set(request.metrics) <= g.metrics and dimensions <= g.dimensions]
     if not grants:
