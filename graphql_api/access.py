@@ -75,18 +75,16 @@ class _Nothing:
 class Schemas:
     """Picks the request's schema (``Context.schema``); stands in for the one schema Strawberry's view expects."""
 
-    def __init__(self, registry: Registry, settings: Settings, *, restricted: bool) -> None:
+    def __init__(self, registry: Registry, settings: Settings) -> None:
         self.registry = registry
         self.settings = settings
-        self.restricted = restricted
-        """Policies exist: then an unauthenticated caller sees the empty schema, not the full one."""
         self.full = build_schema(registry, settings, extensions=[AuditTrail])
         self.nothing = MetricsSchema(query=_Nothing, extensions=[AuditTrail, Restricted, ErrorCodes])
         self._scoped: dict[tuple[frozenset[str], frozenset[str]], strawberry.Schema] = {}
 
     def for_scope(self, scope: Scope | None, *, authenticated: bool) -> strawberry.Schema:
-        if not authenticated:
-            return self.nothing if self.restricted else self.full
+        if not authenticated:  # not even the names of metrics before credentials
+            return self.nothing
         if scope is None:
             return self.full
         if not scope.metrics:

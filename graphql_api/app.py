@@ -81,7 +81,7 @@ class GraphQLApp(GraphQL):
     ) -> None:
         self.policies = policies or Policies()
         self.audit = audit
-        self.schemas = Schemas(engine.registry, settings, restricted=bool(self.policies.policies))
+        self.schemas = Schemas(engine.registry, settings)
         super().__init__(self.schemas, graphql_ide=None, allow_queries_via_get=True)  # type: ignore[arg-type]
         self.engine = engine
         self.settings = settings

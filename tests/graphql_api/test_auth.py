@@ -129,5 +129,7 @@ async def test_over_http_a_bad_token_is_unauthorized_with_its_reason(duckdb_ware
         expired = await api("{ metrics { rows { errorCount } } }", **_bearer(_token(exp=time.time() - 60)))
         assert expired["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
         assert expired["errors"][0]["message"] == "the token has expired"
+        anonymous = await api('{ __type(name: "MetricRow") { fields { name } } }')  # no policies, still no names
+        assert anonymous["data"] is None and anonymous["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
         fine = await api("{ metrics { rows { errorCount } } }", **_bearer(_token()))
         assert fine["data"]["metrics"]["rows"] == [{"errorCount": 20}]
