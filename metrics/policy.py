@@ -70,6 +70,8 @@ class RowFilter:
             return None
         if self.op in (FilterOp.IN, FilterOp.NOT_IN):
             value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        elif isinstance(value, list):  # kept hashable (scopes key caches); the compiler refuses it as a bad value
+            value = tuple(value)
         return Predicate(self.ref, self.op, value)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 import pytest
 
+from graphql_api.cli import main
 from graphql_api.settings import AccessSettings
 from metrics.errors import ConfigError
 from metrics.policy import load_policies
@@ -184,3 +185,18 @@ def test_policy_files_are_validated_with_file_line_and_suggestions(tmp_path: Pat
     assert ("unknown_metric", 3) in [(c, ln) for c, ln, _ in found] and "did you mean 'error_count'" in found[0][2]
     assert ("unknown_dimension", 5) in [(c, ln) for c, ln, _ in found]
     assert {("unknown_key", 6), ("missing_key", 6), ("invalid_value", 7)} <= {(c, ln) for c, ln, _ in found}
+
+
+async def test_a_claim_of_the_wrong_shape_fails_closed(api: Api) -> None:
+    """``agent_types`` holding a number, not names: the policy's filter cannot hold, so nothing is answered."""
+    odd = token(groups=["support"], agent_types=[7])
+    body = await api("{ metrics { rows { errorCount } } }", **odd)
+    assert body["data"] is None and _codes(body) == ["INVALID_FILTER"]
+
+
+def test_validate_reports_policy_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.yaml").write_text("policies:\n  - group: a\n    metrics: {includes: [eror_count]}\n")
+    assert main(["validate", "--config", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'p.yaml'}:3: error: policy metrics.includes: unknown metric 'eror_count'" in (
+        capsys.readouterr().err
+    )
