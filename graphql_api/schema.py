@@ -131,9 +131,10 @@ def _describe_metric(registry: Registry, name: str) -> str:
 
 
 class SchemaBuilder:
-    def __init__(self, registry: Registry, settings: Settings) -> None:
+    def __init__(self, registry: Registry, settings: Settings, extensions: list[Any] | None = None) -> None:
         self.registry = registry
         self.settings = settings
+        self.extensions = extensions or []
         self.table_dimensions = [d for d in registry.dimensions.values() if d.is_table]
         self.value_dimensions = [d for d in registry.dimensions.values() if not d.is_table]
 
@@ -296,6 +297,7 @@ class SchemaBuilder:
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
             config=StrawberryConfig(scalar_map={TimeZone: TIME_ZONE}),
             extensions=[
+                *self.extensions,  # before ErrorCodes: they see the coded errors on the way out
                 ErrorCodes,
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
                 DocumentCache().extension,  # a known text's parse and validation outcome, reused
@@ -310,6 +312,8 @@ class MetricsSchema(strawberry.Schema):
         """``ErrorCodes`` logs the unexpected errors with their request id; expected ones are the client's."""
 
 
-def build_schema(registry: Registry, settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(
+    registry: Registry, settings: Settings | None = None, extensions: list[Any] | None = None
+) -> strawberry.Schema:
     """The schema of ``registry``, limiting queries as ``settings`` say (the defaults without)."""
-    return SchemaBuilder(registry, settings or Settings(warehouse_url="")).build()
+    return SchemaBuilder(registry, settings or Settings(warehouse_url=""), extensions).build()

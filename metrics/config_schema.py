@@ -245,6 +245,8 @@ class DimensionSpec(Spec):
     history: HistorySpec | None = None
     attributes: dict[Name, AttributeSpec] = {}
     type: Type | None = None
+    sensitive: bool = False
+    """Identifies people (ids, names, free text): hidden from the research role."""
 
     _TABLE_ONLY: ClassVar = ("key", "history", "attributes")
 
@@ -265,13 +267,13 @@ class DimensionSpec(Spec):
     def build(self, name: str) -> Dimension:
         label, description = self.label or _label(name), self.description or ""
         if self.table is None:
-            return Dimension(name, label, description, type=self.type or DataType.STRING)
+            return Dimension(name, label, description, type=self.type or DataType.STRING, sensitive=self.sensitive)
         attributes = tuple(
             Attribute(attribute, spec.column, spec.type, spec.label or _label(attribute), spec.description or "")
             for attribute, spec in self.attributes.items()
         )
         history = History(self.history.valid_from, self.history.valid_to) if self.history else None
-        return Dimension(name, label, description, self.table, self.key, history, attributes)
+        return Dimension(name, label, description, self.table, self.key, history, attributes, sensitive=self.sensitive)
 
 
 def _filter_value(value: Any) -> object:
@@ -367,3 +369,5 @@ class FileSpec(Spec):
     facts: dict[Name, FactSpec] = {}
     metrics: dict[Name, MetricSpec] = {}
     extend_facts: dict[Name, FactBodySpec] = {}
+    policies: list[Any] = []
+    """Access policies: their shape and names are checked by ``metrics.policy``, against the whole registry."""

@@ -9,6 +9,7 @@ MetricsError                      code
 │   ├── InvalidFilter             INVALID_FILTER   also an unknown filter or having operator
 │   ├── InvalidRequest            INVALID_ARGUMENT no metric, bad order, time zone, paging
 │   ├── LimitExceeded             LIMIT_EXCEEDED
+│   ├── Forbidden                 FORBIDDEN        the caller's policies do not allow it (or it does not exist)
 │   └── QueryTimeout              TIMEOUT
 └── BackendError                  INTERNAL         the warehouse failed (driver errors, translated by the engine)
     └── BackendUnavailable        UNAVAILABLE      no such warehouse, no connection, or no answer in time: retry later
@@ -94,6 +95,12 @@ class InvalidRequest(QueryError):
 
 class LimitExceeded(QueryError):
     code = "LIMIT_EXCEEDED"
+
+
+class Forbidden(QueryError):
+    """Outside the caller's policies; said the same way whether or not the name exists, so nothing leaks."""
+
+    code = "FORBIDDEN"
 
 
 class QueryTimeout(QueryError):

@@ -129,6 +129,8 @@ class Dimension:
     history: History | None = None
     attributes: tuple[Attribute, ...] = ()
     type: DataType = DataType.STRING
+    sensitive: bool = False
+    """Identifies people (ids, names, free text): never shown to the research role."""
 
     @property
     def is_table(self) -> bool:

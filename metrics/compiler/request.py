@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from metrics.errors import UnknownDimension
 from metrics.model import FilterOp, TimeGrain
+
+if TYPE_CHECKING:
+    from metrics.policy import Scope
 
 TIME_PARTS = ("day_of_week", "hour_of_day", "is_weekend")
 
@@ -135,3 +139,5 @@ class MetricRequest:
     timezone: str = "UTC"
     total_count: bool = False
     """Also count the rows before limit and offset (``totalCount``), which makes the database compute them all."""
+    scope: Scope | None = None
+    """The caller's access scope (``metrics.policy``); None means unrestricted. Part of every cache key."""

@@ -77,7 +77,8 @@ def test_serve_on_a_taken_port_says_so(capsys: pytest.CaptureFixture[str]) -> No
         (
             "GRACE_METRICS_API_KEYS",
             "k:boss",
-            "GRACE_METRICS_API_KEYS: 'k:boss' is not KEY:ROLE with a role of viewer, analyst, admin",
+            "GRACE_METRICS_API_KEYS: 'k:boss' is not KEY:ROLE or sha256:HEXDIGEST:ROLE with a role of "
+            "viewer, analyst, admin, research",
         ),
     ],
 )
