@@ -133,3 +133,5 @@ class MetricRequest:
     limit: int | None = None
     offset: int = 0
     timezone: str = "UTC"
+    fill_gaps: bool = False
+    """Return every time bucket of the range for every metric (counts 0, other values null or the metric's fill)."""

@@ -1,0 +1,57 @@
+"""The plan node of a time-relative aggregate: one fact's measures over a window of each output time bucket.
+
+Kept apart from ``plan`` so the window logic stays in its own modules (``planner`` builds these nodes,
+``windows`` turns them into SQL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from metrics.compiler.request import DimensionRef
+from metrics.model import Measure, TimeGrain, Window, WindowKind
+
+_CALENDAR_INPUT = (WindowKind.TRAILING, WindowKind.TO_DATE, WindowKind.SHIFTED)
+
+
+@dataclass(frozen=True)
+class WindowAggregate:
+    """Measures of one fact, each output bucket (at ``grain``, per partition) reading the rows of its ``window``.
+
+    ``additive`` measures (counts, integer sums) are summed from per-input-bucket partial aggregates; the
+    others (distinct counts, percentiles, averages) are computed over the window's raw rows.
+    """
+
+    fact: str
+    window: Window
+    grain: TimeGrain
+    time_key: str
+    partitions: tuple[DimensionRef, ...]
+    measures: tuple[tuple[str, Measure], ...]
+    additive: bool
+    counts: frozenset[str]
+    """The measures that read 0, not null, where a window has no rows (counts, integer sums)."""
+
+    @property
+    def name(self) -> str:
+        """The CTE's name; config names never hold ``__``, so it cannot clash with a fact's."""
+        return f"{self.fact}__{self.window.tag}"
+
+    @property
+    def input_grain(self) -> TimeGrain:
+        """The buckets a window is made of: calendar windows start on a local day, others on a bucket."""
+        if self.window.kind in _CALENDAR_INPUT and self.grain not in (TimeGrain.MINUTE, TimeGrain.HOUR):
+            return TimeGrain.DAY
+        return self.grain
+
+    def __str__(self) -> str:
+        listed = ", ".join(name for name, _ in self.measures)
+        how = "partial sums" if self.additive else "raw rows"
+        by = ", ".join(ref.key for ref in self.partitions)
+        per = f" per {by}" if by else ""
+        return f"window {self.fact} over {self.window} of each {self.grain.value}{per}, from {how}: {listed}"
+
+
+def leaf_name(measure: str, window: Window) -> str:
+    """A windowed measure's name in the plan and its column label."""
+    return f"{measure}__{window.tag}"
