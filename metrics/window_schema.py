@@ -16,7 +16,9 @@ from metrics.schema_base import Path_, Spec, Text, number, problem
 _PERIOD = re.compile(r"^([1-9][0-9]{0,3}) (day|week|month|quarter|year)s?$")
 
 
-def _period(what: str, units: tuple[TimeGrain, ...], special: dict[str, WindowKind]) -> Callable[[Any], Any]:
+def _period(
+    what: str, kind: WindowKind, units: tuple[TimeGrain, ...], special: dict[str, WindowKind]
+) -> Callable[[Any], Any]:
     """``7 days``, ``1 year`` or a special word, as a ``Window``; an ``invalid_value`` says what is allowed."""
     allowed = ", ".join([*special, *(f"N {unit.value}s" for unit in units)])
 
@@ -27,7 +29,6 @@ def _period(what: str, units: tuple[TimeGrain, ...], special: dict[str, WindowKi
         if match is None or TimeGrain(match[2]) not in units:
             hint = did_you_mean(str(value), special) or f" (use {allowed}, N from 1 to 9999)"
             raise problem("invalid_value", f"{what} {value!r} is not valid{hint}")
-        kind = WindowKind.SHIFTED if what == "offset" else WindowKind.TRAILING
         return Window(kind, int(match[1]), TimeGrain(match[2]))
 
     return window
@@ -51,13 +52,17 @@ def _fill(value: Any) -> Any:
 
 
 TrailingWindow = Annotated[
-    Window, BeforeValidator(_period("window", (TimeGrain.DAY, TimeGrain.WEEK), {"unbounded": WindowKind.ALL}))
+    Window,
+    BeforeValidator(
+        _period("window", WindowKind.TRAILING, (TimeGrain.DAY, TimeGrain.WEEK), {"unbounded": WindowKind.ALL})
+    ),
 ]
 OffsetWindow = Annotated[
     Window,
     BeforeValidator(
         _period(
-            "offset",
+            "by",
+            WindowKind.SHIFTED,
             (TimeGrain.DAY, TimeGrain.WEEK, TimeGrain.MONTH, TimeGrain.QUARTER, TimeGrain.YEAR),
             {"previous_period": WindowKind.PREVIOUS},
         )
