@@ -46,7 +46,7 @@ def check_windows(config: Config) -> Iterator[Finding]:
             yield (
                 "nested_window",
                 f"metric {metric.name!r}: its base {metric.base!r} is time-relative ({inner!r} is "
-                f"{_kind(config.metrics[inner])}); a {metric.kind} metric's base must be a plain metric",
+                f"{_kind(config.metrics[inner])}); a time-relative metric's base must be a plain metric",
                 where,
             )
 

@@ -39,7 +39,7 @@ def test_every_problem_of_time_relative_metrics_has_its_line() -> None:
     assert "its base 'verification_count_7d' is time-relative" in text
     assert (
         "its base 'error_count_change' is time-relative ('error_count_previous' is offset, reading the previous "
-        "period); a cumulative metric's base must be a plain metric" in text
+        "period); a time-relative metric's base must be a plain metric" in text
     )
     assert "unknown key 'windw'" in text
     assert "fill must be a number, not 'nothing'" in text
