@@ -163,7 +163,7 @@ def _inside(moment: datetime, lo: datetime | None, hi: datetime) -> bool:
 
 def compute(
     reference: Reference,
-    metric: str,
+    metric: str | Windowed | Combined,
     grain: str,
     timezone: str,
     key: str | None,
@@ -172,7 +172,7 @@ def compute(
 ) -> dict[tuple[datetime, Any], Any]:
     """``{(bucket start as aware UTC, group or None): value}`` for every bucket of the range and group present;
     ``where`` (an attribute and the values it may have) is the request's filter, applied to each window's rows."""
-    definition = TIME_RELATIVE[metric]
+    definition = TIME_RELATIVE[metric] if isinstance(metric, str) else metric
     parts = definition.parts if isinstance(definition, Combined) else (definition,)
     zone, (start, end) = ZoneInfo(timezone), time_range
     facts = {part.base: METRICS[part.base] for part in parts}
