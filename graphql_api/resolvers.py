@@ -108,6 +108,7 @@ def build_request(
         offset=offset,
         timezone=timezone,
         fill_gaps=fill_gaps,
+        derived=tuple(selection.derived),
     )
 
 

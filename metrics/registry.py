@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -110,6 +111,13 @@ class Registry:
         if isinstance(node, ast.BinOp):
             return not isinstance(node.op, ast.Div) and self._is_integer(node.left) and self._is_integer(node.right)
         return False
+
+    def extended(self, metrics: Iterable[Metric]) -> Registry:
+        """This registry plus metrics a request defines (``compiler.adhoc``); this one is left as it is."""
+        extended = copy.copy(self)
+        extended.metrics = {**self.metrics, **{metric.name: metric for metric in metrics}}
+        extended.__dict__.pop("by_graphql_name", None)
+        return extended
 
     def is_time_relative(self, name: str) -> bool:
         """Whether the metric reads windows or earlier buckets (itself or a metric it uses), so needs a time grain."""

@@ -45,6 +45,7 @@ class CompiledQuery:
 
 
 def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
+    registry = registry.extended(request.derived) if request.derived else registry
     plan = plan_query(resolve(request, registry, max_limit=max_limit), registry)
     statement, columns = plan_to_sql(plan, registry)
     return CompiledQuery(statement, columns, plan)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from metrics.errors import UnknownDimension
-from metrics.model import FilterOp, TimeGrain
+from metrics.model import FilterOp, Metric, TimeGrain
 
 TIME_PARTS = ("day_of_week", "hour_of_day", "is_weekend")
 
@@ -135,3 +135,5 @@ class MetricRequest:
     timezone: str = "UTC"
     fill_gaps: bool = False
     """Return every time bucket of the range for every metric (counts 0, other values null or the metric's fill)."""
+    derived: tuple[Metric, ...] = ()
+    """Metrics the request defines itself (``compiler.adhoc``), selectable by name like the registry's."""
