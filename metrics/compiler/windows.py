@@ -113,27 +113,34 @@ class _WindowSql:
         self.input = _Calendar(aggregate.input_grain, self.zone)
         self.selected = {ref.dimension for ref in plan.dimensions}
         self.keys = [label(ref.key) for ref in aggregate.partitions]
+        self._span: Any = None
 
     def _filtered(self, query: FactRows, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
         where = [] if self.plan.where is None else [query.condition(self.plan.where, self.selected)]
         return [*conditions, *where]
 
-    def _extreme(self, function: Any) -> ColumnElement[Any]:
-        """The earliest or latest event time of the fact's filtered rows: the range where none was requested."""
-        query = self.rows()
-        conditions = self._filtered(query)
-        return sa.select(function(query.event_time)).select_from(query.source).where(*conditions).scalar_subquery()
+    def _extreme(self, which: str) -> ColumnElement[Any]:
+        """The ``first`` or ``last`` event time of the fact's filtered rows: the range where none was requested.
+
+        Both come from one scan (``<name>__span``), however often they are read.
+        """
+        if self._span is None:
+            query = self.rows()
+            statement = sa.select(
+                sa.func.min(query.event_time).label("first"), sa.func.max(query.event_time).label("last")
+            )
+            self._span = statement.select_from(query.source).where(*self._filtered(query))
+            self._span = self._span.cte(f"{self.aggregate.name}__span")
+        return sa.select(self._span.c[which]).scalar_subquery()
 
     def _param(self, name: str, value: Any) -> ColumnElement[Any]:
         return sa.cast(sa.bindparam(f"{self.aggregate.name}_{name}", value, sa.DateTime()), sa.DateTime())
 
     def buckets(self) -> sa.CTE:
         plan, grain = self.plan, self.aggregate.grain
-        first = self._param("from", plan.start) if plan.start is not None else self._extreme(sa.func.min)
+        first = self._param("from", plan.start) if plan.start is not None else self._extreme("first")
         last = (
-            self._param("last", plan.end - timedelta(microseconds=1))
-            if plan.end is not None
-            else self._extreme(sa.func.max)
+            self._param("last", plan.end - timedelta(microseconds=1)) if plan.end is not None else self._extreme("last")
         )
         series = sa.select(
             bucket_series(
@@ -149,7 +156,7 @@ class _WindowSql:
         if "lo" in buckets.c:
             first: ColumnElement[Any] = sa.select(sa.func.min(buckets.c.lo)).scalar_subquery()
         else:
-            first = self._extreme(sa.func.min)
+            first = self._extreme("first")
         last = sa.select(sa.func.max(buckets.c.hi)).scalar_subquery() - _ONE_MICROSECOND
         series = sa.select(
             bucket_series(
@@ -196,31 +203,38 @@ class _WindowSql:
         statement = sa.select(pairs.c.bucket, *(partial.c[key] for key in self.keys), *sums).select_from(source)
         return statement.group_by(*group).cte(name)
 
-    def present(self, buckets: sa.CTE) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
+    def present(self, buckets: sa.CTE, values: sa.CTE) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
         """Every output bucket for every combination of the partitions with rows in the requested range or in
-        a window of one of its buckets (a tier quiet in the range may still have a 7-day count on its first day)."""
+        a window of one of its buckets (a tier quiet in the range may still have a 7-day count on its first day).
+
+        Those with rows in a window are the ones the values have; a window that does not hold its own bucket
+        (an offset) adds those with rows in the range.
+        """
         if not self.keys:
             return buckets, {}
-        query = self.rows()
-        parts = [
-            query.attribute(ref, grouping=True).label(key)
-            for ref, key in zip(self.aggregate.partitions, self.keys, strict=True)
-        ]
-        in_range = [sa.true()]
-        if self.plan.start is not None:
-            in_range.append(query.event_time >= self._param("from", self.plan.start))
-        if self.plan.end is not None:
-            in_range.append(query.event_time < self._param("to", self.plan.end))
-        in_windows = self._input_range(query, buckets)
-        when = sa.or_(sa.and_(*in_range), sa.and_(*in_windows))
-        statement = sa.select(*parts).select_from(query.source).where(*self._filtered(query, when))
-        combinations = statement.distinct().subquery(f"{self.aggregate.name}__partitions")
-        return buckets.join(combinations, sa.true()), {key: combinations.c[key] for key in self.keys}
+        combinations: Any = sa.select(*(values.c[key] for key in self.keys))
+        if self.aggregate.window.kind in (WindowKind.SHIFTED, WindowKind.PREVIOUS):
+            query = self.rows()
+            parts = [
+                query.attribute(ref, grouping=True).label(key)
+                for ref, key in zip(self.aggregate.partitions, self.keys, strict=True)
+            ]
+            in_range = [sa.true()]
+            if self.plan.start is not None:
+                in_range.append(query.event_time >= self._param("from", self.plan.start))
+            if self.plan.end is not None:
+                in_range.append(query.event_time < self._param("to", self.plan.end))
+            rows = sa.select(*parts).select_from(query.source).where(*self._filtered(query, *in_range))
+            combinations = sa.union(combinations, rows)
+        else:
+            combinations = combinations.distinct()
+        found = combinations.subquery(f"{self.aggregate.name}__partitions")
+        return buckets.join(found, sa.true()), {key: found.c[key] for key in self.keys}
 
     def cte(self) -> sa.CTE:
         buckets = self.buckets()
         values = self.values(buckets, self.pairs(buckets))
-        grid, grid_key = self.present(buckets)
+        grid, grid_key = self.present(buckets, values)
         matched = [values.c.bucket == buckets.c.bucket] + [
             values.c[key].is_not_distinct_from(grid_key[key]) for key in self.keys
         ]
