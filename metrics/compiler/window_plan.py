@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metrics.compiler.request import DimensionRef
-from metrics.model import Measure, TimeGrain, Window, WindowKind
+from metrics.model import Aggregation, Measure, TimeGrain, Window, WindowKind
 
 _CALENDAR_INPUT = (WindowKind.TRAILING, WindowKind.TO_DATE, WindowKind.SHIFTED)
 
@@ -44,9 +44,17 @@ class WindowAggregate:
             return TimeGrain.DAY
         return self.grain
 
+    @property
+    def distinct_column(self) -> str | None:
+        """The column every measure counts the distinct values of, if so: then each input bucket's distinct
+        values stand for its rows (a user active on 20 of 28 days is read 20 times, not once per query)."""
+        columns = {m.column for _, m in self.measures if m.aggregation is Aggregation.COUNT_DISTINCT and not m.filter}
+        every = len(columns) == 1 and all(m.aggregation is Aggregation.COUNT_DISTINCT for _, m in self.measures)
+        return next(iter(columns)) if every else None
+
     def __str__(self) -> str:
         listed = ", ".join(name for name, _ in self.measures)
-        how = "partial sums" if self.additive else "raw rows"
+        how = "partial sums" if self.additive else "distinct values" if self.distinct_column else "raw rows"
         by = ", ".join(ref.key for ref in self.partitions)
         per = f" per {by}" if by else ""
         return f"window {self.fact} over {self.window} of each {self.grain.value}{per}, from {how}: {listed}"

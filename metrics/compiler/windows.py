@@ -51,6 +51,7 @@ class FactRows(Protocol):
     def attribute(self, ref: DimensionRef, *, grouping: bool = False) -> ColumnElement[Any]: ...
     def condition(self, where: Filter, selected: set[str]) -> ColumnElement[bool]: ...
     def measure(self, measure: Measure) -> ColumnElement[Any]: ...
+    def column(self, name: str) -> ColumnElement[Any]: ...
 
 
 def label(name: str) -> str:
@@ -129,7 +130,8 @@ class _WindowSql:
             statement = sa.select(
                 sa.func.min(query.event_time).label("first"), sa.func.max(query.event_time).label("last")
             )
-            self._span = statement.select_from(query.source).where(*self._filtered(query))
+            conditions = self._filtered(query)  # joins what the filter needs before the source is taken
+            self._span = statement.select_from(query.source).where(*conditions)
             self._span = self._span.cte(f"{self.aggregate.name}__span")
         return sa.select(self._span.c[which]).scalar_subquery()
 
@@ -177,43 +179,47 @@ class _WindowSql:
         return conditions
 
     def values(self, buckets: sa.CTE, pairs: sa.CTE) -> sa.CTE:
+        """The measures per output bucket and partition, from the rows of the input buckets paired with it:
+        summed partial aggregates, distinct values per input bucket, or else each raw row once per output
+        bucket whose window holds it."""
         query = self.rows()
         parts = [
             query.attribute(ref, grouping=True).label(key)
             for ref, key in zip(self.aggregate.partitions, self.keys, strict=True)
         ]
-        measures = [query.measure(measure).label(label(name)) for name, measure in self.aggregate.measures]
-        input_bucket = bucket_group(self.aggregate.input_grain, query.event_time, self.zone)
-        conditions = self._filtered(query, *self._input_range(query, buckets))
+        conditions = self._filtered(query, *self._input_range(query, buckets))  # joins what filters need, first
+        inputs = sa.select(bucket_group(self.aggregate.input_grain, query.event_time, self.zone).label("input"), *parts)
+        inputs = inputs.select_from(query.source).where(*conditions)
         group = [sa.literal_column(str(i)) for i in range(1, len(parts) + 2)]
-        name = f"{self.aggregate.name}__values"
-        if not self.aggregate.additive:
-            source = query.source.join(pairs, pairs.c.input == input_bucket)
-            statement = sa.select(pairs.c.bucket, *parts, *measures).select_from(source).where(*conditions)
-            return statement.group_by(*group).cte(name)
-        partial = (
-            sa.select(input_bucket.label("input"), *parts, *measures)
-            .select_from(query.source)
-            .where(*conditions)
-            .group_by(*group)
-            .subquery(f"{self.aggregate.name}__partial")
-        )
-        sums = [_additive_sum(partial.c[label(name)]).label(label(name)) for name, _ in self.aggregate.measures]
-        source = partial.join(pairs, pairs.c.input == partial.c.input)
-        statement = sa.select(pairs.c.bucket, *(partial.c[key] for key in self.keys), *sums).select_from(source)
-        return statement.group_by(*group).cte(name)
+        measures = self.aggregate.measures
+        if self.aggregate.distinct_column is not None:
+            value = query.column(self.aggregate.distinct_column).label("value")
+            rows = inputs.add_columns(value).distinct().subquery(f"{self.aggregate.name}__distinct")
+            values = [sa.func.count(sa.distinct(rows.c.value)).label(label(name)) for name, _ in measures]
+        elif self.aggregate.additive:
+            partial = [query.measure(measure).label(label(name)) for name, measure in measures]
+            rows = inputs.add_columns(*partial).group_by(*group).subquery(f"{self.aggregate.name}__partial")
+            values = [_additive_sum(rows.c[label(name)]).label(label(name)) for name, _ in measures]
+        else:
+            source = query.source.join(pairs, pairs.c.input == inputs.selected_columns.input)
+            values = [query.measure(measure).label(label(name)) for name, measure in measures]
+            statement = sa.select(pairs.c.bucket, *parts, *values).select_from(source)
+            return statement.where(inputs.whereclause).group_by(*group).cte(f"{self.aggregate.name}__values")
+        source = rows.join(pairs, pairs.c.input == rows.c.input)
+        statement = sa.select(pairs.c.bucket, *(rows.c[key] for key in self.keys), *values).select_from(source)
+        return statement.group_by(*group).cte(f"{self.aggregate.name}__values")
 
     def present(self, buckets: sa.CTE, values: sa.CTE) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
         """Every output bucket for every combination of the partitions with rows in the requested range or in
         a window of one of its buckets (a tier quiet in the range may still have a 7-day count on its first day).
 
-        Those with rows in a window are the ones the values have; a window that does not hold its own bucket
-        (an offset) adds those with rows in the range.
+        Those with rows in a window are the ones the values have; a window that may not hold all of its own
+        bucket (an offset, or 7 days of a month) adds those with rows in the range.
         """
         if not self.keys:
             return buckets, {}
         combinations: Any = sa.select(*(values.c[key] for key in self.keys))
-        if self.aggregate.window.kind in (WindowKind.SHIFTED, WindowKind.PREVIOUS):
+        if self.aggregate.window.kind not in (WindowKind.BUCKET, WindowKind.ALL, WindowKind.TO_DATE):
             query = self.rows()
             parts = [
                 query.attribute(ref, grouping=True).label(key)
@@ -224,7 +230,8 @@ class _WindowSql:
                 in_range.append(query.event_time >= self._param("from", self.plan.start))
             if self.plan.end is not None:
                 in_range.append(query.event_time < self._param("to", self.plan.end))
-            rows = sa.select(*parts).select_from(query.source).where(*self._filtered(query, *in_range))
+            conditions = self._filtered(query, *in_range)
+            rows = sa.select(*parts).select_from(query.source).where(*conditions)
             combinations = sa.union(combinations, rows)
         else:
             combinations = combinations.distinct()
