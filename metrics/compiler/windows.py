@@ -107,14 +107,15 @@ def _additive_sum(value: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 class _WindowSql:
-    def __init__(self, plan: QueryPlan, aggregate: WindowAggregate, rows: Callable[[], FactRows]) -> None:
-        self.plan, self.aggregate, self.rows = plan, aggregate, rows
+    def __init__(
+        self, plan: QueryPlan, aggregate: WindowAggregate, rows: Callable[[], FactRows], spans: dict[str, sa.CTE]
+    ) -> None:
+        self.plan, self.aggregate, self.rows, self.spans = plan, aggregate, rows, spans
         self.zone = None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
         self.output = _Calendar(aggregate.grain, self.zone)
         self.input = _Calendar(aggregate.input_grain, self.zone)
         self.selected = {ref.dimension for ref in plan.dimensions}
         self.keys = [label(ref.key) for ref in aggregate.partitions]
-        self._span: Any = None
 
     def _filtered(self, query: FactRows, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
         where = [] if self.plan.where is None else [query.condition(self.plan.where, self.selected)]
@@ -123,17 +124,17 @@ class _WindowSql:
     def _extreme(self, which: str) -> ColumnElement[Any]:
         """The ``first`` or ``last`` event time of the fact's filtered rows: the range where none was requested.
 
-        Both come from one scan (``<name>__span``), however often they are read.
+        Both come from one scan (``<fact>__span``), shared by every window of the fact.
         """
-        if self._span is None:
+        fact = self.aggregate.fact
+        if fact not in self.spans:
             query = self.rows()
             statement = sa.select(
                 sa.func.min(query.event_time).label("first"), sa.func.max(query.event_time).label("last")
             )
             conditions = self._filtered(query)  # joins what the filter needs before the source is taken
-            self._span = statement.select_from(query.source).where(*conditions)
-            self._span = self._span.cte(f"{self.aggregate.name}__span")
-        return sa.select(self._span.c[which]).scalar_subquery()
+            self.spans[fact] = statement.select_from(query.source).where(*conditions).cte(f"{fact}__span")
+        return sa.select(self.spans[fact].c[which]).scalar_subquery()
 
     def _param(self, name: str, value: Any) -> ColumnElement[Any]:
         return sa.cast(sa.bindparam(f"{self.aggregate.name}_{name}", value, sa.DateTime()), sa.DateTime())
@@ -264,7 +265,8 @@ def filled(value: float | None, expression: ColumnElement[Any]) -> ColumnElement
 
 def window_ctes(plan: QueryPlan, rows: Callable[[str], FactRows]) -> dict[str, sa.CTE]:
     """The CTE of each window aggregate by name (the ``fact`` of its leaves); ``rows(fact)`` gives fresh rows."""
+    spans: dict[str, sa.CTE] = {}
     return {
-        aggregate.name: _WindowSql(plan, aggregate, lambda fact=aggregate.fact: rows(fact)).cte()
+        aggregate.name: _WindowSql(plan, aggregate, lambda fact=aggregate.fact: rows(fact), spans).cte()
         for aggregate in plan.windows
     }
