@@ -195,9 +195,6 @@ class WindowKind(str, Enum):
     PREVIOUS = "previous"
 
 
-CALENDAR_UNITS = (TimeGrain.DAY, TimeGrain.WEEK, TimeGrain.MONTH, TimeGrain.QUARTER, TimeGrain.YEAR)
-
-
 @dataclass(frozen=True)
 class Window:
     """The input rows of one output time bucket [S, E), in calendar terms of the request's time zone.
