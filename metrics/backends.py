@@ -97,7 +97,10 @@ class PostgresBackend:
     async def connect(cls, url: sa.URL, *, max_connections: int = 10) -> PostgresBackend:
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections)
+            # No JIT: the time series a windowed query generates are estimated at 1000 rows each, and the JIT
+            # compile such estimates trigger costs more than the query (1 s of 1.3 s for a previous-period
+            # comparison by day and tier over 250k errors); plain aggregates gain from it too.
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections, server_settings={"jit": "off"})
         except (OSError, asyncpg.PostgresError) as exc:
             raise BackendUnavailable(f"cannot connect to the PostgreSQL warehouse: {exc}") from None
         return cls(pool)

@@ -12,6 +12,7 @@ from metrics.compiler.request import DimensionRef
 from metrics.model import Aggregation, Measure, TimeGrain, Window, WindowKind
 
 _CALENDAR_INPUT = (WindowKind.TRAILING, WindowKind.TO_DATE, WindowKind.SHIFTED)
+_LONGEST_DAYS = {TimeGrain.DAY: 1, TimeGrain.WEEK: 7, TimeGrain.MONTH: 31, TimeGrain.QUARTER: 92, TimeGrain.YEAR: 366}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,17 @@ class WindowAggregate:
         if self.window.kind in _CALENDAR_INPUT and self.grain not in (TimeGrain.MINUTE, TimeGrain.HOUR):
             return TimeGrain.DAY
         return self.grain
+
+    @property
+    def holds_bucket(self) -> bool:
+        """Whether every bucket's window holds the whole bucket, so reads every row the bucket has: a running
+        total, a grain to date, or a trailing window at least as long as the longest bucket (31 days a month)."""
+        if self.window.kind in (WindowKind.BUCKET, WindowKind.ALL, WindowKind.TO_DATE):
+            return True
+        if self.window.kind is not WindowKind.TRAILING or self.window.unit is None:
+            return False
+        days = self.window.amount * (7 if self.window.unit is TimeGrain.WEEK else 1)
+        return days >= _LONGEST_DAYS.get(self.grain, 0)
 
     @property
     def distinct_column(self) -> str | None:

@@ -172,7 +172,13 @@ class _WindowSql:
         return statement.select_from(buckets.join(series, sa.and_(*inside))).cte(f"{self.aggregate.name}__pairs")
 
     def _input_range(self, query: FactRows, buckets: sa.CTE) -> list[ColumnElement[bool]]:
-        """The event times some window reads: from the first window's start (if any) to the last one's end."""
+        """The event times some window reads: from the first window's start (if any) to the last one's end.
+
+        Without a requested range the buckets span every row, so their windows read them all: no condition,
+        which also keeps the backend's row estimates (and its choice of hash aggregation) intact.
+        """
+        if self.plan.start is None and self.plan.end is None:
+            return []
         hi = sa.select(sa.func.max(buckets.c.hi)).scalar_subquery()
         conditions = [query.event_time < hi]
         if "lo" in buckets.c:
@@ -215,12 +221,12 @@ class _WindowSql:
         a window of one of its buckets (a tier quiet in the range may still have a 7-day count on its first day).
 
         Those with rows in a window are the ones the values have; a window that may not hold all of its own
-        bucket (an offset, or 7 days of a month) adds those with rows in the range.
+        bucket (an offset, or 7 days of a month: ``holds_bucket``) adds those with rows in the range.
         """
         if not self.keys:
             return buckets, {}
         combinations: Any = sa.select(*(values.c[key] for key in self.keys))
-        if self.aggregate.window.kind not in (WindowKind.BUCKET, WindowKind.ALL, WindowKind.TO_DATE):
+        if not self.aggregate.holds_bucket:
             query = self.rows()
             parts = [
                 query.attribute(ref, grouping=True).label(key)
@@ -232,7 +238,7 @@ class _WindowSql:
             if self.plan.end is not None:
                 in_range.append(query.event_time < self._param("to", self.plan.end))
             conditions = self._filtered(query, *in_range)
-            rows = sa.select(*parts).select_from(query.source).where(*conditions)
+            rows = sa.select(*parts).select_from(query.source).where(*conditions).distinct()
             combinations = sa.union(combinations, rows)
         else:
             combinations = combinations.distinct()
