@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
+import strawberry
 from strawberry.types import Info
 
 from graphql_api.errors import ApiError
@@ -84,6 +85,7 @@ def build_request(
     offset: int,
     timezone: str,
     total_count: bool,
+    fill_gaps: bool = False,
 ) -> MetricRequest:
     condition, time_range = convert_where(registry, where)
     selected = {*selection.metrics, *(ref.key for ref in selection.dimensions)}
@@ -109,6 +111,8 @@ def build_request(
         offset=offset,
         timezone=timezone,
         total_count=total_count,
+        fill_gaps=fill_gaps,
+        derived=tuple(selection.derived),
     )
 
 
@@ -126,13 +130,14 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         limit: Any = None,
         offset: int = 0,
         timezone: str = "UTC",
+        fill_gaps: bool = False,
     ) -> Any:
         info.context.require("viewer")
         selection = metric_selection(info, registry, child_fields(info, "rows"))
         if not selection.metrics:
             raise InvalidRequest("select at least one metric under rows")
         request = build_request(
-            registry, selection, where, having, order_by, limit, offset, timezone, _counts_rows(info)
+            registry, selection, where, having, order_by, limit, offset, timezone, _counts_rows(info), fill_gaps
         )
         return ResultPage(await info.context.metrics.load(info.context.scoped(request)), offset)
 
@@ -146,6 +151,12 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         limit=Optional[int],
         offset=int,
         timezone=TimeZone,
+        fill_gaps=Annotated[
+            bool,
+            strawberry.argument(
+                description="Return every time bucket of the range (one time grain needed): counts 0, others null."
+            ),
+        ],
     )
 
 

@@ -10,7 +10,7 @@ without code. Names are snake_case in config and camelCase here.
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any, Optional
@@ -40,6 +40,7 @@ from graphql_api.inputs import (
 from graphql_api.limits import DocumentLimits, Limits
 from graphql_api.settings import Settings
 from graphql_api.types import Catalog, Explanation, Member, PageInfo, Row, Table
+from graphql_api.windows import metric_field
 from metrics.model import DataType, Dimension, TimeGrain
 from metrics.registry import Registry
 from metrics.validation import camel
@@ -138,13 +139,17 @@ class SchemaBuilder:
         self.table_dimensions = [d for d in registry.dimensions.values() if d.is_table]
         self.value_dimensions = [d for d in registry.dimensions.values() if not d.is_table]
 
-    def metric_fields(self) -> dict[str, StrawberryField]:
+    def metric_fields(self, make: Callable[..., StrawberryField] = _value_field) -> dict[str, StrawberryField]:
         return {
-            name: _value_field(
+            name: make(
                 name, _SCALARS[self.registry.output_type(name)], camel(name), _describe_metric(self.registry, name)
             )
             for name in self.registry.metrics
         }
+
+    def _row_metric_field(self, name: str, *rest: Any) -> StrawberryField:
+        """Plain metrics take the ad hoc ``window`` and ``compare`` arguments; time-relative ones are one already."""
+        return (_value_field if self.registry.is_time_relative(name) else metric_field)(name, *rest)
 
     def attribute_fields(self, dimension: Dimension) -> dict[str, StrawberryField]:
         return {
@@ -195,7 +200,7 @@ class SchemaBuilder:
                 camel(dimension.name),
                 dimension.description or dimension.label,
             )
-        fields.update(self.metric_fields())
+        fields.update(self.metric_fields(self._row_metric_field))
         return _make_type("MetricRow", fields, description="One row: the selected dimension attributes and metrics.")
 
     def where_type(self) -> type:

@@ -6,6 +6,7 @@ MetricsError                      code
 │   ├── UnknownMetric             UNKNOWN_FIELD
 │   ├── UnknownDimension          UNKNOWN_FIELD    also an unknown time grain
 │   ├── InvalidDimension          INVALID_DIMENSION   a metric's fact cannot be sliced by it
+│   ├── TimeGrainRequired         INVALID_DIMENSION   a time-relative metric without one time grain
 │   ├── InvalidFilter             INVALID_FILTER   also an unknown filter or having operator
 │   ├── InvalidRequest            INVALID_ARGUMENT no metric, bad order, time zone, paging
 │   ├── LimitExceeded             LIMIT_EXCEEDED
@@ -81,6 +82,12 @@ class InvalidDimension(QueryError):
             f"metric {metric!r} cannot be sliced or filtered by {dimension!r}; "
             f"its dimensions are: {', '.join(self.allowed)}"
         )
+
+
+class TimeGrainRequired(QueryError):
+    """A time-relative metric (window, offset) or ``fillGaps`` asked for without exactly one time grain."""
+
+    code = "INVALID_DIMENSION"
 
 
 class InvalidFilter(QueryError):

@@ -159,6 +159,11 @@ def research_scope(registry: Registry, scope: Scope | None, k: int) -> Scope:
     return Scope(tuple(replace(grant, dimensions=grant.dimensions - hidden) for grant in grants), k)
 
 
+def _computed_from(metric: Metric) -> list[str]:
+    """The metrics a metric is computed from, a time-relative one's base included: hidden parts hide the whole."""
+    return [*references(metric), *([metric.base] if metric.base else [])]
+
+
 def _grant(registry: Registry, policy: Policy, claims: Mapping[str, Any]) -> Grant | None:
     rows = [row.bind(claims) for row in policy.rows]
     if any(row is None for row in rows):
@@ -177,7 +182,7 @@ def _grant(registry: Registry, policy: Policy, claims: Mapping[str, Any]) -> Gra
             admitted[metric] = (
                 policy.metrics.admits(metric)
                 and all(fact.name in facts for fact in registry.facts_of(metric))
-                and all(admits(other) for other in references(registry.metric(metric)))
+                and all(admits(other) for other in _computed_from(registry.metric(metric)))
             )
         return admitted[metric]
 

@@ -48,6 +48,7 @@ class CompiledQuery:
 
 
 def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
+    registry = registry.extended(request.derived) if request.derived else registry
     scope = request.scope
     if scope is not None:
         request = apply_scope(request, registry, scope)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from metrics.errors import UnknownDimension
-from metrics.model import FilterOp, TimeGrain
+from metrics.model import FilterOp, Metric, TimeGrain
 
 if TYPE_CHECKING:
     from metrics.policy import Scope
@@ -141,3 +141,7 @@ class MetricRequest:
     """Also count the rows before limit and offset (``totalCount``), which makes the database compute them all."""
     scope: Scope | None = None
     """The caller's access scope (``metrics.policy``); None means unrestricted. Part of every cache key."""
+    fill_gaps: bool = False
+    """Return every time bucket of the range for every metric (counts 0, other values null or the metric's fill)."""
+    derived: tuple[Metric, ...] = ()
+    """Metrics the request defines itself (``compiler.adhoc``), selectable by name like the registry's."""

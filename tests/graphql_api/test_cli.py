@@ -203,6 +203,7 @@ def test_the_docker_image_on_an_empty_volume_says_how_to_fill_it(
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert entrypoint[:2] == ["grace-metrics", "serve"]
     monkeypatch.setenv(WAREHOUSE_ENV, warehouse.replace("/data/", f"{tmp_path}/"))
+    monkeypatch.setenv("GRACE_METRICS_API_KEYS", "s3cret:viewer")  # beyond loopback, the image needs keys or tokens
     message = _fails(capsys, *entrypoint[1:])
     assert f"grace-metrics etl --source SOURCE_URL --warehouse duckdb:///{tmp_path}/warehouse.duckdb" in message
     assert "add `--source SOURCE_URL` to this serve command (in Docker: after the image name)" in message
