@@ -379,5 +379,8 @@ etl_settings = sa.Table(
 
 
 def create_schema(connection: sa.Connection) -> None:
-    """Create every table that is missing; running it again is harmless."""
-    metadata.create_all(connection, checkfirst=True)
+    """Create every table that is missing; running it again is harmless (and one catalog query when none is)."""
+    present = set(sa.inspect(connection).get_table_names())
+    missing = [table for table in metadata.sorted_tables if table.name not in present]
+    if missing:
+        metadata.create_all(connection, tables=missing, checkfirst=False)

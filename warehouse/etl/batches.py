@@ -17,7 +17,8 @@ cursor and converted column by column; JSON arrives as text.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -25,9 +26,11 @@ from urllib.parse import quote
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from warehouse.etl.extract import LATE_COMMIT_OVERLAP, Columns, changed_rows, read_changed
 from warehouse.etl.parse import GUARD, RawBatch
+from warehouse.etl.prefetch import prefetched
 
 _ROWID = "_rowid"
 
@@ -69,19 +72,20 @@ def _sqlite_query(table: sa.Table, since: datetime | None, nullable: bool) -> sa
     return sa.union_all(first, *queries)
 
 
+_DIALECT = sqlite.dialect()
+
+
 @functools.cache
-def _compiled(table: sa.Table, incremental: bool, nullable: bool, dialect: sa.Dialect) -> sa.engine.Compiled:
+def _compiled(table: sa.Table, incremental: bool, nullable: bool) -> sa.engine.Compiled:
     """The guarded query, compiled once per process: building and compiling it costs more than a quiet run."""
     since = datetime(1970, 1, 1) if incremental else None  # a placeholder: the run binds its watermark
-    return _sqlite_query(table, since, nullable).compile(dialect=dialect)
+    return _sqlite_query(table, since, nullable).compile(dialect=_DIALECT)
 
 
-def _adbc_statement(
-    connection: sa.Connection, table: sa.Table, since: datetime | None, nullable: bool
-) -> tuple[str, list[Any]]:
+def _adbc_statement(table: sa.Table, since: datetime | None, nullable: bool) -> tuple[str, list[Any]]:
     """The query's SQL and its positional parameters, processed by their types as SQLAlchemy would."""
-    dialect = connection.dialect
-    compiled = _compiled(table, since is not None, nullable, dialect)
+    dialect = _DIALECT
+    compiled = _compiled(table, since is not None, nullable)
     cutoff = None if since is None else since - LATE_COMMIT_OVERLAP
     params = compiled.construct_params({"since": cutoff, "prefilter": cutoff} if cutoff else None)
     values = []
@@ -98,7 +102,8 @@ def _sqlite_uri(connection: sa.Connection) -> str:
 
 def sqlite_batches(
     connection: sa.Connection, table: sa.Table, since: datetime | None, *, nullable: bool, batch_rows: int
-) -> Iterator[RawBatch]:
+) -> Generator[RawBatch, None, None]:
+    """Read by ADBC in a thread of its own, a batch ahead; ``raw_row`` reads through ``connection``."""
     raw_table = sa.table(table.name, *(sa.column(column.name) for column in table.columns))
     by_rowid = sa.select(raw_table).where(sa.literal_column("rowid") == sa.bindparam("rowid"))
 
@@ -106,16 +111,23 @@ def sqlite_batches(
         rowids = arrow.column(_ROWID)
         return lambda index: dict(connection.execute(by_rowid, {"rowid": rowids[index].as_py()}).mappings().one())
 
-    sql, params = _adbc_statement(connection, table, since, nullable)
-    with adbc_sqlite.connect(_sqlite_uri(connection)) as adbc, adbc.cursor() as cursor:
-        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
-        cursor.execute(sql, params)
-        first = True
-        for record_batch in cursor.fetch_record_batch():
-            arrow = pa.Table.from_batches([record_batch.slice(1) if first else record_batch])
-            first = False
-            if arrow.num_rows:
-                yield RawBatch(arrow, raw_row(arrow))
+    sql, params = _adbc_statement(table, since, nullable)
+    uri = _sqlite_uri(connection)
+
+    def read() -> Iterator[pa.Table]:
+        with adbc_sqlite.connect(uri) as adbc, adbc.cursor() as cursor:
+            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
+            cursor.execute(sql, params)
+            first = True
+            for record_batch in cursor.fetch_record_batch():
+                arrow = pa.Table.from_batches([record_batch.slice(1) if first else record_batch])
+                first = False
+                if arrow.num_rows:
+                    yield arrow
+
+    with closing(prefetched(read)) as arrows:
+        for arrow in arrows:
+            yield RawBatch(arrow, raw_row(arrow))
 
 
 def _json_as_text(table: sa.Table) -> Columns:
@@ -130,7 +142,7 @@ def _json_as_text(table: sa.Table) -> Columns:
 
 def driver_batches(
     connection: sa.Connection, table: sa.Table, since: datetime | None, *, nullable: bool, batch_rows: int
-) -> Iterator[RawBatch]:
+) -> Generator[RawBatch, None, None]:
     columns = _json_as_text(table)
     for rows in read_changed(connection, table, since, nullable=nullable, batch_rows=batch_rows, columns=columns):
         arrow = pa.table({column.name: pa.array([row[column.name] for row in rows]) for column in table.columns})
@@ -139,7 +151,7 @@ def driver_batches(
 
 def read_batches(
     connection: sa.Connection, table: sa.Table, since: datetime | None, *, nullable: bool, batch_rows: int
-) -> Iterator[RawBatch]:
+) -> Generator[RawBatch, None, None]:
     """The rows of ``table`` changed since the watermark, in batches of at most ``batch_rows``."""
     read = sqlite_batches if connection.dialect.name == "sqlite" else driver_batches
     return read(connection, table, since, nullable=nullable, batch_rows=batch_rows)

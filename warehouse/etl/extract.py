@@ -1,4 +1,4 @@
-"""Reading the operational source: contract check and incremental batches.
+"""Reading the operational source: contract check and the queries of the rows changed since the watermark.
 
 Rows are read by ``updated_at`` from the previous watermark minus an overlap,
 so a row that commits late with an older ``updated_at`` is still seen; rows

@@ -45,6 +45,8 @@ def _stage_postgresql(connection: sa.Connection, stage: sa.Table, rows: pa.Table
 
 
 STAGERS: dict[str, Stager] = {"duckdb": _stage_duckdb, "postgresql": _stage_postgresql}
+SESSION_SETUP: dict[str, str] = {"duckdb": "SET enable_progress_bar = false"}
+"""Per backend, what the loading session needs: DuckDB would draw progress bars on stderr for long merges."""
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Staging:
         self._connection = connection
         self._stage = STAGERS[connection.dialect.name]
         self._metadata = sa.MetaData()
+        if connection.dialect.name in SESSION_SETUP:
+            connection.exec_driver_sql(SESSION_SETUP[connection.dialect.name])
 
     def table(self, name: str, columns: list[sa.Column[Any]]) -> sa.Table:
         if name in self._metadata.tables:
@@ -110,6 +114,8 @@ def merge_facts(
 ) -> MergeCount:
     """Replace the target's rows by the staged ones that are newer, resolving member keys; returns the counts."""
     count = _drop_not_newer(connection, stage, target, key)
+    if not count.inserted + count.updated:
+        return count
     by_dimension: dict[str, list[MemberColumn]] = {}
     for member in members:
         by_dimension.setdefault(member.dimension.name, []).append(member)
@@ -131,6 +137,8 @@ def merge_members(connection: sa.Connection, stage: sa.Table, dimension: Dimensi
     """Type-1 members: update the known ones (inferred ones become real), insert the new ones with new keys."""
     table, natural = dimension.table, dimension.natural_key
     count = _drop_not_newer(connection, stage, table, natural)
+    if not count.inserted + count.updated:
+        return count
     changed = [*dimension.attributes, "is_inferred", "source_updated_at"]
     connection.execute(
         sa.update(table).where(table.c[natural] == stage.c[natural]).values({name: stage.c[name] for name in changed})

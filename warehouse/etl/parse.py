@@ -24,8 +24,8 @@ from warehouse.errors import BadSourceValue
 from warehouse.etl.rows import parse_row
 
 GUARD = "_guard"
-"""A raw batch's column naming the first column whose value the reader had to drop, or NULL (see ``sqlite_batches``)."""
-RAW_ROW = Callable[[int], dict[str, Any]]
+"""A raw batch's column naming the first column whose value the reader had to drop, or NULL (``batches``)."""
+RawRow = Callable[[int], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class RawBatch:
     """Source rows as read: Arrow columns plus, for the error path, the raw values of one row by its index."""
 
     arrow: pa.Table
-    raw_row: RAW_ROW
+    raw_row: RawRow
 
 
 def _cast(column: sa.Column[Any]) -> str:

@@ -5,12 +5,17 @@ rows they cover, so a run killed at any point leaves the warehouse as it was,
 and bad input changes nothing. The run log is written around that transaction
 so a failed or killed run still leaves a trace: a failed run's row keeps its
 error and the per-table counts it had gathered.
+
+Each source table is read in batches of at most ``batch_rows`` (what bounds
+the run's memory): read as Arrow, parsed and checked in bulk, staged, and
+merged into the warehouse by set-based SQL.
 """
 
 from __future__ import annotations
 
 import traceback
 import uuid
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -91,6 +96,7 @@ class _Run:
         self.scratch = duckdb.connect()
         """An in-memory DuckDB for the transforms in SQL over a batch: parsing, a trace's practices."""
         self.scratch.execute("SET TimeZone = 'UTC'")
+        self.scratch.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stderr for a long batch
         self.tables = tables
         """Counts so far, the table being loaded included, appended to the caller's list so a failed run keeps them."""
 
@@ -106,19 +112,21 @@ class _Run:
         newest = since
         history_rows: list[dict[str, Any]] = []
         parser = Parser(load.source, self.scratch)
-        for batch in read_batches(self.source, load.source, since, nullable=nullable, batch_rows=self.batch_rows):
-            parsed = parser.parse(batch)
-            stats.rows_read += parsed.num_rows
-            batch_newest = pc.max(parsed.column("updated_at")).as_py()
-            newest = batch_newest if newest is None else max(newest, batch_newest)
-            if load.history is not None:
-                history_rows.extend(history_rows_of(parsed))
-            else:
-                count = self._merge(load, parsed)
-                stats.rows_inserted += count.inserted
-                stats.rows_updated += count.updated
-            if self.progress:
-                self.progress.advance(name, parsed.num_rows)
+        batches = read_batches(self.source, load.source, since, nullable=nullable, batch_rows=self.batch_rows)
+        with closing(batches):  # a failed batch stops the reader (and its thread) now, not when collected
+            for batch in batches:
+                parsed = parser.parse(batch)
+                stats.rows_read += parsed.num_rows
+                batch_newest = pc.max(parsed.column("updated_at")).as_py()
+                newest = batch_newest if newest is None else max(newest, batch_newest)
+                if load.history is not None:
+                    history_rows.extend(history_rows_of(parsed))
+                else:
+                    count = self._merge(load, parsed)
+                    stats.rows_inserted += count.inserted
+                    stats.rows_updated += count.updated
+                if self.progress:
+                    self.progress.advance(name, parsed.num_rows)
         if load.history is not None:
             stats.rows_inserted, stats.rows_updated = apply_history(self.warehouse, load.history, history_rows)
         if newest is not None and newest != since:
@@ -138,7 +146,7 @@ class _Run:
             stage = self.staging.table(f"stage_{mapping.table.name}", load.fact.stage_columns)
             self.staging.fill(stage, load.fact.rows(parsed, self.keyer))
             count = merge_facts(self.warehouse, stage, mapping.table, mapping.natural_key, load.fact.members)
-            if load.children is not None:
+            if load.children is not None and count.inserted + count.updated:
                 children = load.children
                 child_stage = self.staging.table(f"stage_{children.table.name}", children.stage_columns)
                 self.staging.fill(child_stage, children.rows(self.scratch, parsed))
