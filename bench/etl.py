@@ -74,6 +74,7 @@ class Run:
     phase: str
     result: EtlResult
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
 
     @property
@@ -93,13 +94,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _etl_in_this_process(source: str, warehouse: str) -> tuple[EtlResult, float, float]:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _etl_in_this_process(source: str, warehouse: str) -> tuple[EtlResult, float, float, float]:
+    cpu = _cpu_seconds()
     result, seconds = timed(lambda: run_etl(source, warehouse, hash_key=HASH_KEY))
-    return result, seconds, _peak_rss_mb()
+    return result, seconds, _cpu_seconds() - cpu, _peak_rss_mb()
 
 
-def etl_in_a_process(source: str, warehouse: str) -> tuple[EtlResult, float, float]:
-    """One ETL run in a fresh process: (result, seconds, the process's peak resident memory in MB)."""
+def etl_in_a_process(source: str, warehouse: str) -> tuple[EtlResult, float, float, float]:
+    """One ETL run in a fresh process: (result, seconds, its CPU seconds, its peak resident memory in MB).
+
+    CPU seconds (all threads of the ETL process, not a PostgreSQL warehouse's server) say more than seconds
+    on a machine others share."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_etl_in_this_process, source, warehouse).result()
 
@@ -149,7 +159,7 @@ def warehouse_for(backend: str, directory: Path, pg_admin_url: str) -> Iterator[
 
 def report(console: Console, scale: float, rows: int, generate_s: float, runs: list[Run]) -> None:
     table = Table(title=f"ETL, demo scale {scale:g}: {rows:,} source rows (generated in {generate_s:.1f}s)")
-    for heading in ("warehouse", "run", "rows read", "rows changed", "seconds", "rows read/s", "peak RSS MB"):
+    for heading in ("warehouse", "run", "rows read", "rows changed", "seconds", "rows read/s", "CPU s", "peak RSS MB"):
         table.add_column(heading, justify="left" if heading in ("warehouse", "run") else "right")
     for run in runs:
         table.add_row(
@@ -159,6 +169,7 @@ def report(console: Console, scale: float, rows: int, generate_s: float, runs: l
             f"{run.rows_changed:,}",
             f"{run.seconds:.1f}",
             f"{run.rows_read / run.seconds:,.0f}",
+            f"{run.cpu_seconds:.2f}",
             f"{run.peak_rss_mb:,.0f}",
         )
     console.print(table)
@@ -282,11 +293,11 @@ def main() -> None:
                         advance_demo_source(sources[phase], step=1, seed=args.seed, scale=args.scale)
                 for backend, warehouse in warehouses.items():
                     with console.status(f"{phase}: {backend}"):
-                        result, seconds, peak_rss_mb = etl_in_a_process(sources[phase], warehouse)
-                    runs.append(Run(backend, phase, result, seconds, peak_rss_mb))
+                        result, seconds, cpu_seconds, peak_rss_mb = etl_in_a_process(sources[phase], warehouse)
+                    runs.append(Run(backend, phase, result, seconds, cpu_seconds, peak_rss_mb))
                     console.print(
-                        f"{backend}, {phase}: {runs[-1].rows_read:,} rows read in {seconds:.2f}s, "
-                        f"peak RSS {peak_rss_mb:,.0f} MB",
+                        f"{backend}, {phase}: {runs[-1].rows_read:,} rows read in {seconds:.2f}s "
+                        f"({cpu_seconds:.2f} CPU s), peak RSS {peak_rss_mb:,.0f} MB",
                         highlight=False,
                     )
             delays = []
