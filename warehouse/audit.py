@@ -128,7 +128,12 @@ class AuditLog:
         self._lock = _LOCKS.setdefault(self.engine.url.render_as_string(), threading.Lock())
 
     def create(self) -> None:
-        metadata.create_all(self.engine, checkfirst=True)
+        """The table, once: server processes starting together (``--workers``) take turns, since two
+        concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL can both try to create it."""
+        with self._lock, self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('grace_metrics_audit'))"))
+            metadata.create_all(connection, checkfirst=True)
 
     def append(self, entries: Sequence[Entry]) -> None:
         """Append in one transaction, after the last entry any writer appended."""
