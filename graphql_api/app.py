@@ -315,7 +315,10 @@ def create_app(
         try:
             access = settings.access
             async with audit_writer(
-                settings.audit_url, fail_open=access.audit_fail_open, durable=access.audit_durable
+                settings.audit_url,
+                fail_open=access.audit_fail_open,
+                timeout=settings.statement_timeout,
+                durable=access.audit_durable,
             ) as audit:
                 app.state.graphql = GraphQLApp(engine, settings, policies, audit)
                 async with background(engine) if background else contextlib.nullcontext():

@@ -33,19 +33,21 @@ log = logging.getLogger("grace_metrics.audit")
 class AuditWriter:
     """One per server: batches the entries of concurrent requests into one append."""
 
-    def __init__(self, audit: AuditLog, *, fail_open: bool) -> None:
+    def __init__(self, audit: AuditLog, *, fail_open: bool, timeout: float) -> None:
         self.audit = audit
         self.fail_open = fail_open
+        self.timeout = timeout
+        """Seconds a request waits for its entry: a hung audit database must not hold requests for ever."""
         self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
     async def write(self, entry: Entry) -> None:
-        """Returns once the entry is in the warehouse; raises what the append raised."""
+        """Returns once the entry is in the warehouse; raises what the append raised, or ``TimeoutError``."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._drain())
-        await future
+        await asyncio.wait_for(asyncio.shield(future), self.timeout)
 
     async def _drain(self) -> None:
         while self._pending:
@@ -61,11 +63,13 @@ class AuditWriter:
 
 
 @contextlib.asynccontextmanager
-async def audit_writer(url: str, *, fail_open: bool, durable: bool = True) -> AsyncIterator[AuditWriter]:
+async def audit_writer(
+    url: str, *, fail_open: bool, timeout: float, durable: bool = True
+) -> AsyncIterator[AuditWriter]:
     audit = AuditLog(url, durable=durable)
     try:
         await asyncio.to_thread(audit.create)
-        yield AuditWriter(audit, fail_open=fail_open)
+        yield AuditWriter(audit, fail_open=fail_open, timeout=timeout)
     finally:
         audit.close()
 
@@ -85,6 +89,11 @@ class AuditTrail(SchemaExtension):
         entry = _entry(request, context.operation_name, result.errors, (time.perf_counter() - started) * 1000)
         try:
             await writer.write(entry)
+        except TimeoutError:  # the audit database does not answer: an outage, retried later like any other
+            log.error("request %s: the audit log did not answer within %gs", request.request_id, writer.timeout)
+            if not writer.fail_open:
+                message = f"the audit log did not answer within {writer.timeout:g}s; retry later"
+                result.data, result.errors = None, [GraphQLError(message, extensions={"code": "UNAVAILABLE"})]
         except Exception:  # any failure to write: the request must not pass unrecorded
             log.exception("request %s: the audit entry could not be written", request.request_id)
             if not writer.fail_open:

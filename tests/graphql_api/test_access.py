@@ -43,7 +43,7 @@ def _scoped(agents: list[str | None], types: set[str]) -> Counter[str | None]:
 
 
 def token(role: str = "analyst", **claims: Any) -> dict[str, str]:
-    payload = {"sub": "ada", "role": role, "exp": time.time() + 600, **claims}
+    payload = {"sub": "ada", "role": role, "exp": time.time() + 86_400, **claims}
     return {"authorization": "Bearer " + jwt.encode(payload, SECRET, algorithm="HS256")}
 
 

@@ -26,7 +26,7 @@ def _post(base: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def _token(**claims: Any) -> dict[str, str]:
-    payload = {"sub": "ada", "exp": time.time() + 600, **claims}
+    payload = {"sub": "ada", "exp": time.time() + 86_400, **claims}
     return {"authorization": "Bearer " + jwt.encode(payload, SECRET, algorithm="HS256")}
 
 

@@ -83,3 +83,23 @@ async def test_an_unwritable_log_fails_the_request_unless_fail_open(
     else:
         assert body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == ["INTERNAL"]
         assert "audit log" in body["errors"][0]["message"]
+
+
+async def test_an_audit_log_that_does_not_answer_makes_the_request_unavailable_in_time(
+    warehouse_url: str, log: AuditLog
+) -> None:
+    """A hung audit database (here: its one writer's turn never comes) holds a request for the statement timeout
+    at most, and the answer says to retry, as for any outage."""
+    async for api in open_api(warehouse_url, statement_timeout=1.0):
+        turn = log._lock  # the turn every append of this warehouse takes, in this process
+        turn.acquire()
+        try:
+            started = asyncio.get_running_loop().time()
+            response = await api.client.post("/graphql", json={"query": "{ metrics { rows { errorCount } } }"})
+            took = asyncio.get_running_loop().time() - started
+        finally:
+            turn.release()
+        body = response.json()
+        assert response.status_code == 503 and response.headers["retry-after"]
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAVAILABLE"] and body["data"] is None
+        assert 1.0 <= took < 5.0, took
