@@ -19,9 +19,9 @@ from tests.graphql_api.test_research import RAW_USER_ID
 from tests.graphql_api.test_server import _warehouse, start_server
 
 
-def _post(base: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
+def _post(base: str, query: str, headers: dict[str, str], status: int = 200) -> dict[str, Any]:
     response = httpx.post(f"{base}/graphql", json={"query": query}, headers=headers, timeout=30)
-    assert response.status_code == 200, response.text
+    assert response.status_code == status, response.text
     return response.json()
 
 
@@ -55,7 +55,7 @@ def test_access_over_http(
         assert {r["agent"]["name"]: r["verificationCount"] for r in scoped["data"]["metrics"]["rows"]} == expected
         hidden = _post(server.base, "{ metrics { rows { verificationSuccessRate } } }", support)
         assert [e["extensions"]["code"] for e in hidden["errors"]] == ["FORBIDDEN"]
-        expired = _post(server.base, "{ catalog { metrics { name } } }", _token(exp=time.time() - 60))
+        expired = _post(server.base, "{ catalog { metrics { name } } }", _token(exp=time.time() - 60), status=401)
         assert expired["errors"][0] == {"message": "the token has expired", "extensions": {"code": "UNAUTHORIZED"}}
         no_group = _post(server.base, "{ metrics { rows { queryCount } } }", {"x-api-key": "research-key"})
         assert [e["extensions"]["code"] for e in no_group["errors"]] == ["FORBIDDEN"]  # policies exist, no group
