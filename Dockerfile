@@ -1,7 +1,10 @@
 # Grace Metrics API server.
 #   docker build -t grace-metrics .
+# It listens beyond loopback, so it needs API keys (GRACE_METRICS_API_KEYS) or a token key (GRACE_METRICS_JWT_SECRET
+# or GRACE_METRICS_JWT_PUBLIC_KEY); without them it refuses to start.
 # Over a PostgreSQL warehouse that `grace-metrics etl` loads:
-#   docker run -p 8000:8000 -e GRACE_METRICS_WAREHOUSE=postgresql+asyncpg://api@dw/metrics grace-metrics
+#   docker run -p 8000:8000 -e GRACE_METRICS_API_KEYS=sha256:<digest>:viewer \
+#     -e GRACE_METRICS_WAREHOUSE=postgresql+asyncpg://api@dw/metrics grace-metrics
 # Over a DuckDB warehouse in the /data volume, loaded before serving and kept fresh by the server itself:
 #   docker run -p 8000:8000 -v grace-data:/data -e GRACE_METRICS_HASH_KEY=<secret> grace-metrics \
 #     --source postgresql://app@db/grace --etl-every 60

@@ -6,30 +6,45 @@ Generates one demo source (SQLite) at ``--scale`` and, per warehouse, times:
 - the incremental run that picks up that 1%;
 - the run after the source advances by one day of activity (new rows,
   resolved contracts and approvals, renamed members, late commits);
-- a run with nothing new.
+- a run with nothing new;
+
+each in a process of its own, so its peak resident memory is its own. Then,
+unless ``--freshness 0``, the freshness of a server running the ETL every 5
+seconds (``serve --etl-every 5`` on the DuckDB warehouse): rows are committed
+to the source one at a time and a GraphQL client polls until each is counted;
+the report gives the median and the longest delay from commit to answer.
 
 The PostgreSQL warehouse is a database of its own, ``gm_bench_<random>``,
 dropped at the end.
 
     .venv/bin/python bench/etl.py                          # scale 50: 1M contracts, ~2.3M source rows
-    .venv/bin/python bench/etl.py --scale 5 --backends duckdb
+    .venv/bin/python bench/etl.py --scale 5 --backends duckdb --freshness 0
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import resource
 import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
@@ -59,6 +74,8 @@ class Run:
     phase: str
     result: EtlResult
     seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
 
     @property
     def rows_read(self) -> int:
@@ -67,6 +84,34 @@ class Run:
     @property
     def rows_changed(self) -> int:
         return sum(table.rows_inserted + table.rows_updated for table in self.result.tables)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM, which (unlike ``ru_maxrss``) a spawned child does not inherit."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _etl_in_this_process(source: str, warehouse: str) -> tuple[EtlResult, float, float, float]:
+    cpu = _cpu_seconds()
+    result, seconds = timed(lambda: run_etl(source, warehouse, hash_key=HASH_KEY))
+    return result, seconds, _cpu_seconds() - cpu, _peak_rss_mb()
+
+
+def etl_in_a_process(source: str, warehouse: str) -> tuple[EtlResult, float, float, float]:
+    """One ETL run in a fresh process: (result, seconds, its CPU seconds, its peak resident memory in MB).
+
+    CPU seconds (all threads of the ETL process, not a PostgreSQL warehouse's server) say more than seconds
+    on a machine others share."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_etl_in_this_process, source, warehouse).result()
 
 
 def hold_back(full: Path, partial: Path, share: float) -> int:
@@ -114,7 +159,7 @@ def warehouse_for(backend: str, directory: Path, pg_admin_url: str) -> Iterator[
 
 def report(console: Console, scale: float, rows: int, generate_s: float, runs: list[Run]) -> None:
     table = Table(title=f"ETL, demo scale {scale:g}: {rows:,} source rows (generated in {generate_s:.1f}s)")
-    for heading in ("warehouse", "run", "rows read", "rows changed", "seconds", "rows read/s"):
+    for heading in ("warehouse", "run", "rows read", "rows changed", "seconds", "rows read/s", "CPU s", "peak RSS MB"):
         table.add_column(heading, justify="left" if heading in ("warehouse", "run") else "right")
     for run in runs:
         table.add_row(
@@ -124,12 +169,82 @@ def report(console: Console, scale: float, rows: int, generate_s: float, runs: l
             f"{run.rows_changed:,}",
             f"{run.seconds:.1f}",
             f"{run.rows_read / run.seconds:,.0f}",
+            f"{run.cpu_seconds:.2f}",
+            f"{run.peak_rss_mb:,.0f}",
         )
     console.print(table)
     console.print(
-        "Incremental runs also re-read the 5-minute late-commit overlap; rows changed are facts and members inserted or updated.",
+        "Incremental runs also re-read the 5-minute late-commit overlap; rows changed are facts and members "
+        "inserted or updated. Each run is a process of its own; peak RSS is that process's.",
         highlight=False,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _count(base: str) -> int:
+    body = httpx.post(
+        f"{base}/graphql",
+        json={"query": "{ metrics { rows { queryCount } } }"},
+        headers={"authorization": "Bearer bench-key"},
+        timeout=30,
+    ).json()
+    return body["data"]["metrics"]["rows"][0]["queryCount"]
+
+
+def _insert_query(source: Path, number: int) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(source, timeout=60) as connection:
+        connection.execute(
+            "INSERT INTO agent_queries (query_id, created_at, agent_name, conversation_id, user_id, latency_ms, "
+            "approved, human_edited, error_occurred, result_size_bytes, cost_usd, updated_at) "
+            "VALUES (?, ?, 'atlas', 'conv_bench', 'user_bench', 100, NULL, 0, 0, NULL, 0.01, ?)",
+            (f"bench_{number}", now, now),
+        )
+    connection.close()
+
+
+def freshness(source: Path, warehouse: str, directory: Path, inserts: int) -> list[float]:
+    """Seconds from each row's commit to the source until a GraphQL answer counts it, with ``--etl-every 5``."""
+    port = _free_port()
+    command = [sys.executable, "-m", "graphql_api.cli", "serve", "--port", str(port), "--warehouse", warehouse]
+    command += ["--source", f"sqlite:///{source}", "--etl-every", "5", "--hash-key", HASH_KEY]
+    environment = {**os.environ, "GRACE_METRICS_API_KEYS": "bench-key:analyst"}
+    base = f"http://127.0.0.1:{port}"
+    with (directory / "server.log").open("wb") as log:
+        server = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                counted = _count(base)
+                break
+            except (httpx.TransportError, KeyError, TypeError):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"the server did not start: {(directory / 'server.log').read_text()}") from None
+                time.sleep(0.2)
+        committed: list[float] = []
+        seen: list[float] = []
+        next_insert = time.monotonic()
+        while len(seen) < inserts:
+            now = time.monotonic()
+            if len(committed) < inserts and now >= next_insert:
+                _insert_query(source, len(committed))
+                committed.append(time.monotonic())
+                next_insert = committed[-1] + 0.5
+            visible = _count(base) - counted
+            seen.extend([time.monotonic()] * (min(visible, len(committed)) - len(seen)))
+            if len(seen) < len(committed) and time.monotonic() - committed[len(seen)] > 60:
+                raise SystemExit(f"row {len(seen)} committed to the source was not visible within 60s")
+            time.sleep(0.05)
+        return [visible_at - committed_at for committed_at, visible_at in zip(committed, seen, strict=True)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -142,6 +257,9 @@ def main() -> None:
         "--pg", default=PG_ADMIN_URL, help="PostgreSQL server (any database) to create the bench database on"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--freshness", type=int, default=50, help="rows to time from commit to GraphQL answer (default 50; 0: skip)"
+    )
     parser.add_argument(
         "--dir", type=Path, help="where the source and DuckDB files go (default: a temporary directory)"
     )
@@ -175,11 +293,17 @@ def main() -> None:
                         advance_demo_source(sources[phase], step=1, seed=args.seed, scale=args.scale)
                 for backend, warehouse in warehouses.items():
                     with console.status(f"{phase}: {backend}"):
-                        result, seconds = timed(lambda w=warehouse, p=phase: run_etl(sources[p], w, hash_key=HASH_KEY))
-                    runs.append(Run(backend, phase, result, seconds))
+                        result, seconds, cpu_seconds, peak_rss_mb = etl_in_a_process(sources[phase], warehouse)
+                    runs.append(Run(backend, phase, result, seconds, cpu_seconds, peak_rss_mb))
                     console.print(
-                        f"{backend}, {phase}: {runs[-1].rows_read:,} rows read in {seconds:.1f}s", highlight=False
+                        f"{backend}, {phase}: {runs[-1].rows_read:,} rows read in {seconds:.2f}s "
+                        f"({cpu_seconds:.2f} CPU s), peak RSS {peak_rss_mb:,.0f} MB",
+                        highlight=False,
                     )
+            delays = []
+            if args.freshness and "duckdb" in warehouses:
+                with console.status(f"freshness: {args.freshness} rows committed to the source, one every 0.5s"):
+                    delays = freshness(full, warehouses["duckdb"], directory, args.freshness)
         report(
             console,
             args.scale,
@@ -187,6 +311,12 @@ def main() -> None:
             generate_s,
             sorted(runs, key=lambda run: (backends.index(run.backend), PHASES.index(run.phase))),
         )
+        if delays:
+            console.print(
+                f"Freshness with serve --etl-every 5 (DuckDB): {len(delays)} rows, commit to GraphQL answer "
+                f"p50 {statistics.median(delays):.1f}s, max {max(delays):.1f}s",
+                highlight=False,
+            )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

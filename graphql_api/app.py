@@ -26,14 +26,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from graphql_api.context import Context, caller_role
+from graphql_api.access import Schemas
+from graphql_api.audit import AuditWriter, audit_writer
+from graphql_api.auth import Authenticator, AuthError
+from graphql_api.context import Context
 from graphql_api.graphiql import graphiql_page
 from graphql_api.http_status import RETRY_AFTER_SECONDS, CutOffIsUnavailable, http_status
-from graphql_api.schema import build_schema
-from graphql_api.settings import Settings
+from graphql_api.settings import RESEARCH, Settings
 from metrics.engine import EngineSettings, MetricsEngine
 from metrics.errors import MetricsError
-from metrics.registry import Registry, load_registry
+from metrics.policy import Policies, load_policies, research_scope
+from metrics.registry import Registry, config_directories, load_registry
 from warehouse import schema as warehouse_schema
 
 STATIC = Path(__file__).parent / "static"
@@ -105,13 +108,34 @@ class GraphQLApp(GraphQL):
     4,300-digit integer, invalid UTF-8) is refused here as a 400 BAD_REQUEST naming the problem.
     """
 
-    def __init__(self, engine: MetricsEngine, settings: Settings) -> None:
-        super().__init__(build_schema(engine.registry, settings), graphql_ide=None, allow_queries_via_get=True)
+    def __init__(
+        self,
+        engine: MetricsEngine,
+        settings: Settings,
+        policies: Policies | None = None,
+        audit: AuditWriter | None = None,
+    ) -> None:
+        self.policies = policies or Policies()
+        self.audit = audit
+        self.schemas = Schemas(engine.registry, settings)
+        super().__init__(self.schemas, graphql_ide=None, allow_queries_via_get=True)  # type: ignore[arg-type]
         self.engine = engine
         self.settings = settings
+        self.authenticator = Authenticator(settings)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        return Context(self.engine, self.settings, caller_role(request, self.settings))
+        failure = None
+        try:
+            caller = self.authenticator.authenticate(request.headers)
+        except AuthError as error:
+            caller, failure = None, str(error)
+        scope = None
+        if caller is not None and not caller.is_admin:
+            scope = self.policies.scope(self.engine.registry, caller.groups, caller.claims)
+            if caller.role == RESEARCH:
+                scope = research_scope(self.engine.registry, scope, self.settings.access.k_anonymity)
+        schema = self.schemas.for_scope(scope, authenticated=caller is not None)
+        return Context(self.engine, self.settings, caller, scope, schema, failure, self.audit)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         response = super().create_response(response_data, sub_response)
@@ -214,6 +238,14 @@ def _reason(error: Exception) -> str:
     return type(error).__name__
 
 
+def _is_admin(request: Request) -> bool:
+    try:
+        caller = request.app.state.graphql.authenticator.authenticate(request.headers)
+    except AuthError:
+        return False
+    return caller is not None and caller.is_admin
+
+
 async def health(request: Request) -> JSONResponse:
     """Whether the warehouse answers, and when the last ETL run ran; error texts only for an admin.
 
@@ -222,7 +254,7 @@ async def health(request: Request) -> JSONResponse:
     admin when no keys are configured).
     """
     engine: MetricsEngine = request.app.state.engine
-    admin = caller_role(request, request.app.state.graphql.settings) == "admin"
+    admin = _is_admin(request)
     try:
         last = await _last_etl_run(engine)
     except Exception as exc:  # noqa: BLE001 -- a health check reports any failure, never raises
@@ -273,14 +305,24 @@ def create_app(
             settings.warehouse_url,
             registry or load_registry(settings.config_dirs),
             EngineSettings(
-                statement_timeout=settings.statement_timeout, max_rows=settings.max_rows, read_only=background is None
+                statement_timeout=settings.statement_timeout,
+                max_rows=settings.max_rows,
+                read_only=not settings.writes_warehouse(runs_etl=background is not None),
             ),
         )
         app.state.engine = engine
-        app.state.graphql = GraphQLApp(engine, settings)
+        policies = load_policies(config_directories(settings.config_dirs), engine.registry)
         try:
-            async with background(engine) if background else contextlib.nullcontext():
-                yield
+            access = settings.access
+            async with audit_writer(
+                settings.audit_url,
+                fail_open=access.audit_fail_open,
+                timeout=settings.statement_timeout,
+                durable=access.audit_durable,
+            ) as audit:
+                app.state.graphql = GraphQLApp(engine, settings, policies, audit)
+                async with background(engine) if background else contextlib.nullcontext():
+                    yield
         finally:
             await engine.close()
 

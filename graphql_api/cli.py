@@ -19,6 +19,7 @@ from graphql_api.console import ProgressBars, print_etl_summary
 from graphql_api.settings import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, ListenError, Settings, SettingsError
 from metrics.errors import ConfigError, MetricsError
 from metrics.loader import config_files
+from metrics.policy import load_policies
 from metrics.registry import config_directories, load_registry
 from warehouse.errors import WarehouseError
 from warehouse.etl import run_etl
@@ -94,13 +95,15 @@ def _validate(args: argparse.Namespace) -> None:
     directories = config_directories(args.config or [])
     try:
         registry = load_registry(args.config or [])
+        policies = load_policies(directories, registry)
     except ConfigError as error:
         for issue in error.issues:
             _err.print(str(issue), highlight=False, markup=False)
         raise CommandError(f"{len(error.issues)} problem(s) found; nothing was changed.") from None
     files = len(config_files([d for d in directories if d.is_dir()]))
     Console().print(
-        f"ok: {len(registry.metrics)} metrics, {len(registry.dimensions)} dimensions, {len(registry.facts)} facts "
+        f"ok: {len(registry.metrics)} metrics, {len(registry.dimensions)} dimensions, {len(registry.facts)} facts, "
+        f"{len(policies.policies)} access policies "
         f"from {files} file(s) in {', '.join(map(str, directories))}",
         highlight=False,
     )
@@ -129,6 +132,7 @@ def _serve(args: argparse.Namespace) -> None:
     from graphql_api.server import serve
 
     settings = _settings(warehouse_url=args.warehouse, config_dirs=tuple(Path(c) for c in args.config or ()))
+    _check_exposure(settings, args)
     serve(
         settings,
         host=args.host,
@@ -141,15 +145,55 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     from graphql_api.demo import run_demo
 
     settings = _settings(config_dirs=tuple(Path(c) for c in args.config or ()))
+    _check_exposure(settings, args)
+    settings = replace(settings, access=replace(settings.access, audit_fail_open=True))  # a demo keeps answering
     run_demo(settings, host=args.host, port=args.port, directory=args.dir, scale=args.scale, console=_err)
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from graphql_api.console import print_audit_tail
+    from warehouse.audit import AuditLog, verify
+
+    log = AuditLog(args.warehouse or os.environ.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE))
+    try:
+        if args.action == "tail":
+            print_audit_tail(log.tail(args.count), Console())
+            return
+        verdict = verify(log)
+    finally:
+        log.close()
+    if verdict.broken is not None:
+        raise AuditBroken(
+            f"the audit chain is broken at entry {verdict.broken}: {verdict.reason}. "
+            f"The {verdict.entries} entries before it verify."
+        )
+    Console().print(f"ok: the audit chain of {verdict.entries} entries verifies", highlight=False)
+
+
+class AuditBroken(Exception):
+    """``audit verify`` found an entry that does not verify: exit 1, not 2 (the command itself worked)."""
+
+
+def _check_exposure(settings: Settings, args: argparse.Namespace) -> None:
+    from graphql_api.auth import AuthError, check_exposure
+
+    try:
+        check_exposure(settings, args.host, insecure=args.insecure)
+    except AuthError as error:
+        raise CommandError(str(error)) from None
 
 
 def _add_server_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     command.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    command.add_argument(
+        "--insecure", action="store_true", help="serve beyond loopback without API keys or tokens (everyone is admin)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -245,6 +289,22 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     validate.set_defaults(handler=_validate)
 
+    audit = commands.add_parser(
+        "audit",
+        help="verify the query audit log's hash chain, or show its latest entries",
+        description="verify: exit 0 and the number of entries when the chain holds, exit 1 naming the first entry "
+        "that does not. tail: the latest entries as a table.",
+        epilog="examples:\n  grace-metrics audit verify --warehouse duckdb:///warehouse.duckdb\n"
+        "  grace-metrics audit tail --warehouse postgresql://api@dw/metrics -n 50",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit.add_argument("action", choices=["verify", "tail"])
+    audit.add_argument(
+        "--warehouse", help=f"SQLAlchemy URL of the warehouse (default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE})"
+    )
+    audit.add_argument("-n", "--count", type=int, default=20, help="entries to show with tail (default 20)")
+    audit.set_defaults(handler=_audit)
+
     schema = commands.add_parser(
         "schema",
         help="print the GraphQL SDL",
@@ -266,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, ListenError, WarehouseError, MetricsError) as exc:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
+    except AuditBroken as exc:
+        _err.print(f"[bold red]audit:[/] {exc}", highlight=False)
+        return 1
     except KeyboardInterrupt:
         _err.print("interrupted; nothing partial was committed." if args.command == "etl" else "interrupted.")
         return 130

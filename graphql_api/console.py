@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -60,4 +61,32 @@ def print_etl_summary(results: Sequence[EtlResult], console: Console, title: str
                 row[i] += count
     for source_table, counts in totals.items():
         table.add_row(source_table, *(f"{count:,}" for count in counts))
+    console.print(table)
+
+
+def print_audit_tail(entries: Sequence[dict[str, Any]], console: Console) -> None:
+    """The latest audit entries, oldest first, one line each; the hash is shortened to tell entries apart."""
+    table = Table(title=f"audit log: latest {len(entries)} entries")
+    for column in ("id", "time (UTC)", "caller", "role", "groups", "operation", "metrics", "dimensions"):
+        table.add_column(column)
+    for column in ("rows", "suppressed", "ms"):
+        table.add_column(column, justify="right")
+    table.add_column("outcome")
+    table.add_column("hash")
+    for e in entries:
+        table.add_row(
+            str(e["id"]),
+            e["logged_at"].isoformat(sep=" ", timespec="seconds"),
+            e["caller"],
+            e["role"] or "-",
+            ", ".join(e["groups"]),
+            e["operation"] or "-",
+            ", ".join(e["metrics"]),
+            ", ".join(e["dimensions"]),
+            str(e["rows_returned"]),
+            str(e["suppressed_rows"]),
+            f"{e['duration_ms']:.1f}",
+            e["outcome"],
+            e["hash"][:12],
+        )
     console.print(table)

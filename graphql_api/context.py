@@ -1,19 +1,21 @@
-"""Per-request state: the engine, the caller's role, and DataLoaders created fresh for each request."""
+"""Per-request state: the engine, the caller and its access scope, and DataLoaders created fresh for each request."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
+from graphql_api.auth import Caller
 from graphql_api.errors import ApiError
 from graphql_api.loaders import MemberKey, load_member_metrics, load_metrics
-from graphql_api.settings import ROLES, Settings
+from graphql_api.settings import Settings
 from graphql_api.types import Row
-from metrics.compiler import MetricRequest
+from metrics.compiler import MetricRequest, suppressed_rows
 from metrics.engine import MetricsEngine
+from metrics.policy import Scope
 from metrics.results import QueryResult
 
 
@@ -21,28 +23,55 @@ from metrics.results import QueryResult
 class Context:
     engine: MetricsEngine
     settings: Settings
-    role: str | None
+    caller: Caller | None
+    scope: Scope | None = None
+    """None: unrestricted (admins, or no policies configured)."""
+    schema: Any = None
+    """The schema of this caller's visible set (``graphql_api.access``)."""
+    auth_failure: str | None = None
+    audit: Any = None
+    """The server's ``graphql_api.audit.AuditWriter``; the entry is built from the two fields below."""
+    audit_requests: list[MetricRequest] = field(default_factory=list)
+    rows_returned: int = 0
+    suppressed_rows: int = 0
+    """Rows k-anonymity left out of this request's answers (research callers)."""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     metrics: DataLoader[MetricRequest, QueryResult] = field(init=False)
     members: DataLoader[MemberKey, Row | None] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics = DataLoader(lambda keys: load_metrics(self.engine, keys))
-        self.members = DataLoader(lambda keys: load_member_metrics(self.engine, keys))
+        self.metrics = DataLoader(self._load_metrics)
+        self.members = DataLoader(self._load_members)
+
+    async def _load_metrics(self, keys: list[MetricRequest]) -> list[QueryResult | BaseException]:
+        results = await load_metrics(self.engine, keys)
+        answered = {id(r): r for r in results if isinstance(r, QueryResult)}  # merged loads share one result
+        self.rows_returned += sum(len(r.rows) for r in answered.values())
+        if self.scope is not None and self.scope.k_anonymity:
+            for key in dict.fromkeys(keys):
+                count = suppressed_rows(key, self.engine.registry)
+                self.suppressed_rows += (await self.engine.execute(count))[0][0] if count is not None else 0
+        return results
+
+    async def _load_members(self, keys: list[MemberKey]) -> list[Row | Exception | None]:
+        self.audit_requests.extend(
+            MetricRequest(key.metrics, (key.identifier,), key.where)
+            for key in dict.fromkeys(replace(k, member=None) for k in keys)
+        )
+        answers = await load_member_metrics(self.engine, keys)
+        self.rows_returned += sum(isinstance(a, Row) and bool(a.values) for a in answers)
+        return answers
 
     def require(self, role: str) -> None:
-        if self.role is None:
-            raise ApiError("missing or unknown API key: send `Authorization: Bearer <key>`", "UNAUTHORIZED")
-        if ROLES.index(self.role) < ROLES.index(role):
-            raise ApiError(f"this needs the {role} role; your API key has {self.role}", "FORBIDDEN")
+        if self.caller is None:
+            raise ApiError(
+                self.auth_failure or "missing or unknown API key: send `Authorization: Bearer <key>`", "UNAUTHORIZED"
+            )
+        if not self.caller.allows(role):
+            raise ApiError(f"this needs the {role} role; your credentials have {self.caller.role}", "FORBIDDEN")
 
-
-def caller_role(request: Request, settings: Settings) -> str | None:
-    """The caller's role from its API key; everyone is admin when no keys are configured."""
-    if not settings.api_keys:
-        return "admin"
-    header = request.headers.get("authorization", "")
-    key = (
-        header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.headers.get("x-api-key", "")
-    )
-    return settings.api_keys.get(key)
+    def scoped(self, request: MetricRequest) -> MetricRequest:
+        """``request`` under this caller's scope: the compiler applies it, and it keys every cache. Recorded for the
+        audit log."""
+        self.audit_requests.append(request)
+        return request if self.scope is None else replace(request, scope=self.scope)

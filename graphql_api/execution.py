@@ -204,6 +204,8 @@ class RowsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         elif name == "time":
             grain = get_argument_values(field, details.node, self.variable_values).get("grain")
             key = None if grain is None else layout.time_key(grain)
+        elif details.node.arguments:  # an ad hoc window or comparison: its column is named by its resolver
+            raise _Unsupported
         else:
             key = layout.values.get(name)
         if key is None:

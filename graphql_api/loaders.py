@@ -20,6 +20,7 @@ from metrics.compiler import And, DimensionRef, Filter, MetricRequest, Predicate
 from metrics.engine import MetricsEngine
 from metrics.errors import MetricsError
 from metrics.model import FilterOp
+from metrics.policy import Scope
 from metrics.registry import Registry
 from metrics.results import QueryResult
 
@@ -63,6 +64,7 @@ class MemberKey:
     where: Filter | None
     time_range: TimeRange | None
     timezone: str
+    scope: Scope | None = None
 
 
 async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) -> list[Row | Exception | None]:
@@ -79,6 +81,7 @@ async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) 
             time_range=shape.time_range,
             timezone=shape.timezone,
             limit=len(members),
+            scope=shape.scope,
         )
         try:
             result = await engine.query(request)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
+import strawberry
 from strawberry.types import Info
 
 from graphql_api.errors import ApiError
@@ -84,6 +85,7 @@ def build_request(
     offset: int,
     timezone: str,
     total_count: bool,
+    fill_gaps: bool = False,
 ) -> MetricRequest:
     condition, time_range = convert_where(registry, where)
     selected = {*selection.metrics, *(ref.key for ref in selection.dimensions)}
@@ -109,6 +111,8 @@ def build_request(
         offset=offset,
         timezone=timezone,
         total_count=total_count,
+        fill_gaps=fill_gaps,
+        derived=tuple(selection.derived),
     )
 
 
@@ -126,15 +130,16 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         limit: Any = None,
         offset: int = 0,
         timezone: str = "UTC",
+        fill_gaps: bool = False,
     ) -> Any:
         info.context.require("viewer")
         selection = metric_selection(info, registry, child_fields(info, "rows"))
         if not selection.metrics:
             raise InvalidRequest("select at least one metric under rows")
         request = build_request(
-            registry, selection, where, having, order_by, limit, offset, timezone, _counts_rows(info)
+            registry, selection, where, having, order_by, limit, offset, timezone, _counts_rows(info), fill_gaps
         )
-        return ResultPage(await info.context.metrics.load(request), offset)
+        return ResultPage(await info.context.metrics.load(info.context.scoped(request)), offset)
 
     return _annotate(
         resolve,
@@ -146,6 +151,12 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         limit=Optional[int],
         offset=int,
         timezone=TimeZone,
+        fill_gaps=Annotated[
+            bool,
+            strawberry.argument(
+                description="Return every time bucket of the range (one time grain needed): counts 0, others null."
+            ),
+        ],
     )
 
 
@@ -229,7 +240,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         request = _named_request(
             registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone, _counts_rows(info)
         )
-        result: QueryResult = await info.context.metrics.load(request)
+        result: QueryResult = await info.context.metrics.load(info.context.scoped(request))
         wanted = [(c, data) for c, data in zip(result.columns, result.values, strict=True) if _shown(c, request)]
         data = [_isoformats(values) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
         return Table(
@@ -268,7 +279,7 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         info.context.require("analyst")
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
         engine = info.context.engine
-        compiled = engine.compile(request)
+        compiled = engine.compile(info.context.scoped(request))
         return Explanation(sql=compiled.sql(engine.backend.dialect), plan=str(compiled.plan))
 
     return _annotate(
@@ -344,7 +355,9 @@ def members(registry: Registry, dimension: Dimension, member_type: type) -> Call
 
     async def resolve(info: Info, limit: int = 100, offset: int = 0) -> Any:
         info.context.require("viewer")
-        result = await info.context.engine.members(dimension.name, limit=limit, offset=offset)
+        scope = info.context.scope
+        where = None if scope is None else scope.members(dimension.name)
+        result = await info.context.engine.members(dimension.name, limit=limit, offset=offset, where=where)
         return [Member(record[identifier], record) for record in result.records()]
 
     return _annotate(resolve, list[member_type], info=Info, limit=int, offset=int)
@@ -359,7 +372,9 @@ def member_metrics(registry: Registry, dimension: Dimension, values_type: type, 
         if not selection.metrics:
             raise InvalidRequest("select at least one metric under metrics")
         condition, time_range = convert_where(registry, where)
-        key = MemberKey(identifier, root.identifier, tuple(selection.metrics), condition, time_range, timezone)
+        key = MemberKey(
+            identifier, root.identifier, tuple(selection.metrics), condition, time_range, timezone, info.context.scope
+        )
         return await info.context.members.load(key)
 
     return _annotate(resolve, Optional[values_type], info=Info, where=Optional[where_type], timezone=TimeZone)

@@ -10,7 +10,7 @@ without code. Names are snake_case in config and camelCase here.
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any, Optional
@@ -40,6 +40,7 @@ from graphql_api.inputs import (
 from graphql_api.limits import DocumentLimits, Limits
 from graphql_api.settings import Settings
 from graphql_api.types import Catalog, Explanation, Member, PageInfo, Row, Table
+from graphql_api.windows import metric_field
 from metrics.model import DataType, Dimension, TimeGrain
 from metrics.registry import Registry
 from metrics.validation import camel
@@ -131,19 +132,24 @@ def _describe_metric(registry: Registry, name: str) -> str:
 
 
 class SchemaBuilder:
-    def __init__(self, registry: Registry, settings: Settings) -> None:
+    def __init__(self, registry: Registry, settings: Settings, extensions: list[Any] | None = None) -> None:
         self.registry = registry
         self.settings = settings
+        self.extensions = extensions or []
         self.table_dimensions = [d for d in registry.dimensions.values() if d.is_table]
         self.value_dimensions = [d for d in registry.dimensions.values() if not d.is_table]
 
-    def metric_fields(self) -> dict[str, StrawberryField]:
+    def metric_fields(self, make: Callable[..., StrawberryField] = _value_field) -> dict[str, StrawberryField]:
         return {
-            name: _value_field(
+            name: make(
                 name, _SCALARS[self.registry.output_type(name)], camel(name), _describe_metric(self.registry, name)
             )
             for name in self.registry.metrics
         }
+
+    def _row_metric_field(self, name: str, *rest: Any) -> StrawberryField:
+        """Plain metrics take the ad hoc ``window`` and ``compare`` arguments; time-relative ones are one already."""
+        return (_value_field if self.registry.is_time_relative(name) else metric_field)(name, *rest)
 
     def attribute_fields(self, dimension: Dimension) -> dict[str, StrawberryField]:
         return {
@@ -194,7 +200,7 @@ class SchemaBuilder:
                 camel(dimension.name),
                 dimension.description or dimension.label,
             )
-        fields.update(self.metric_fields())
+        fields.update(self.metric_fields(self._row_metric_field))
         return _make_type("MetricRow", fields, description="One row: the selected dimension attributes and metrics.")
 
     def where_type(self) -> type:
@@ -296,6 +302,7 @@ class SchemaBuilder:
             types=[PageInfo, Catalog, Table, Explanation, OrderByInput],
             config=StrawberryConfig(scalar_map={TimeZone: TIME_ZONE}),
             extensions=[
+                *self.extensions,  # before ErrorCodes: they see the coded errors on the way out
                 ErrorCodes,
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
                 DocumentCache().extension,  # a known text's parse and validation outcome, reused
@@ -310,6 +317,8 @@ class MetricsSchema(strawberry.Schema):
         """``ErrorCodes`` logs the unexpected errors with their request id; expected ones are the client's."""
 
 
-def build_schema(registry: Registry, settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(
+    registry: Registry, settings: Settings | None = None, extensions: list[Any] | None = None
+) -> strawberry.Schema:
     """The schema of ``registry``, limiting queries as ``settings`` say (the defaults without)."""
-    return SchemaBuilder(registry, settings or Settings(warehouse_url="")).build()
+    return SchemaBuilder(registry, settings or Settings(warehouse_url=""), extensions).build()

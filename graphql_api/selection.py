@@ -16,8 +16,10 @@ from graphql import FieldNode, FragmentSpreadNode, GraphQLBoolean, GraphQLInputT
 from graphql.language import SelectionSetNode
 from strawberry.types import Info
 
+from graphql_api.windows import requested_window
 from metrics.compiler import DimensionRef
-from metrics.model import TimeGrain
+from metrics.compiler.adhoc import adhoc_metric
+from metrics.model import Metric, TimeGrain
 from metrics.registry import Registry
 from metrics.validation import camel
 
@@ -30,6 +32,8 @@ class Selection:
     dimensions: list[DimensionRef] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
     """Client-facing name (GraphQL name, alias, or path like ``tier.name``) -> metric name or attribute key."""
+    derived: list[Metric] = field(default_factory=list)
+    """Ad hoc time-relative forms of metrics (``verificationCount(window: {days: 7})``)."""
 
     def add_metric(self, name: str, *aliases: str) -> None:
         if name not in self.metrics:
@@ -126,12 +130,22 @@ def _grain(value: Any) -> TimeGrain:
 def metric_selection(info: Info, registry: Registry, nodes: Iterator[FieldNode]) -> Selection:
     by_graphql_name = registry.by_graphql_name
     dimensions = {camel(name): dimension for name, dimension in registry.dimensions.items()}
-    grain_type = info._raw_info.schema.get_type("TimeGrain")
+    schema, variables = info._raw_info.schema, info._raw_info.variable_values
+    grain_type = schema.get_type("TimeGrain")
     selection = Selection()
     for node in nodes:
         name, alias = node.name.value, node.alias.value if node.alias else node.name.value
         if name in by_graphql_name:
-            selection.add_metric(by_graphql_name[name], name, alias)
+            window = requested_window(
+                argument(node, "window", schema.get_type("MetricWindow"), variables),  # type: ignore[arg-type]
+                argument(node, "compare", schema.get_type("Compare"), variables),  # type: ignore[arg-type]
+            )
+            if window is None:
+                selection.add_metric(by_graphql_name[name], name, alias)
+            else:
+                derived = adhoc_metric(registry, by_graphql_name[name], window)
+                selection.derived += [] if derived in selection.derived else [derived]
+                selection.add_metric(derived.name, alias)
         elif name == "time":
             grain = _grain(argument(node, "grain", grain_type, info._raw_info.variable_values))  # type: ignore[arg-type]
             selection.add_dimension(DimensionRef("time", grain=grain), alias, f"time.{grain.value}")

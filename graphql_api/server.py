@@ -150,7 +150,11 @@ def serve(
                 log.info("loading the warehouse %s from %s …", display_url(settings.warehouse_url), display_url(source))
                 run_etl(source, settings.warehouse_url, hash_key=hash_key)
             background = scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key)
-        asyncio.run(check_warehouse(settings, registry, read_only=background is None))
+        asyncio.run(
+            check_warehouse(
+                settings, registry, read_only=not settings.writes_warehouse(runs_etl=background is not None)
+            )
+        )
         config = uvicorn.Config(
             create_app(settings, registry, background),
             log_level="info",

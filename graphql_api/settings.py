@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROLES = ("viewer", "analyst", "admin")
+RESEARCH = "research"
+"""The anonymised-data role (see docs in graphql_api.auth): viewer's rights over a k-anonymous view."""
 WAREHOUSE_ENV = "GRACE_METRICS_WAREHOUSE"
 DEFAULT_WAREHOUSE = "duckdb:///grace-warehouse.duckdb"
 
@@ -26,18 +28,23 @@ class ListenError(Exception):
 
 
 def _api_keys(text: str) -> dict[str, str]:
-    """``key:role,key:role``; a key without a role is a viewer."""
+    """``key:role,sha256:HEX:role``; a key without a role is a viewer. Digest entries keep their ``sha256:`` prefix."""
     keys = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        key, _, role = item.partition(":")
+        digest = item.startswith("sha256:")
+        key, _, role = item.removeprefix("sha256:").partition(":")
         role = role or "viewer"
-        if not key or role not in ROLES:
+        if not key or role not in (*ROLES, RESEARCH) or (digest and not _is_sha256(key)):
             raise SettingsError(
-                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE with a role of {', '.join(ROLES)} "
-                "(e.g. 's3cret:analyst,other:viewer')"
+                f"GRACE_METRICS_API_KEYS: {item!r} is not KEY:ROLE or sha256:HEXDIGEST:ROLE with a role of "
+                f"{', '.join((*ROLES, RESEARCH))} (e.g. 's3cret:analyst,sha256:9f86d0...:viewer')"
             )
-        keys[key] = role
+        keys["sha256:" + key.lower() if digest else key] = role
     return keys
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _positive(env: Mapping[str, str], name: str, parse: Callable[[str], float], what: str) -> float | None:
@@ -83,7 +90,17 @@ class Settings:
     shutdown_timeout: float = 10.0
     """Seconds a stopping server (SIGTERM, Ctrl-C) waits for running requests before cancelling them."""
     api_keys: dict[str, str] = field(default_factory=dict)
-    """API key -> role; empty means no authentication (every caller is admin)."""
+    """API key (or ``sha256:HEX`` digest of one) -> role; no keys and no token key mean every caller is admin."""
+    access: AccessSettings = field(default_factory=lambda: AccessSettings())
+
+    @property
+    def audit_url(self) -> str:
+        return self.access.audit_url or self.warehouse_url
+
+    def writes_warehouse(self, *, runs_etl: bool) -> bool:
+        """Whether the server writes its warehouse (the ETL it runs, or the audit log kept there): a DuckDB file is
+        then opened read-write, and no other process may open it meanwhile."""
+        return runs_etl or self.audit_url == self.warehouse_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -91,6 +108,7 @@ class Settings:
         values: dict[str, object] = {
             "warehouse_url": env.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE),
             "api_keys": _api_keys(env.get("GRACE_METRICS_API_KEYS", "")),
+            "access": AccessSettings.from_env(env),
         }
         for name, (variable, parse, what) in _NUMBERS.items():
             value = _positive(env, variable, parse, what)
@@ -98,3 +116,49 @@ class Settings:
                 values[name] = value
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """Signed tokens, k-anonymity and the audit log (``../shared/spec/access.md``)."""
+
+    jwt_secret: str | None = None
+    """HS256 shared secret."""
+    jwt_public_key: str | None = None
+    """PEM public key for RS256 or ES256."""
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    k_anonymity: int = 5
+    audit_fail_open: bool = False
+    """Serve a request whose audit entry could not be written (the embedded demo); otherwise it fails INTERNAL."""
+    audit_durable: bool = True
+    """Wait for each audit commit to reach disk; false trades the last moments before a database crash for speed
+    (PostgreSQL's synchronous_commit off, for the audit transaction only)."""
+    audit_url: str | None = None
+    """Where the audit log is kept; None: in the warehouse. Servers sharing one DuckDB file read-only keep it
+    elsewhere, since a DuckDB file has one writing process."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AccessSettings:
+        k = _positive(env, "GRACE_METRICS_K_ANONYMITY", int, "a whole number")
+        return cls(
+            jwt_secret=env.get("GRACE_METRICS_JWT_SECRET") or None,
+            jwt_public_key=env.get("GRACE_METRICS_JWT_PUBLIC_KEY") or None,
+            jwt_audience=env.get("GRACE_METRICS_JWT_AUDIENCE") or None,
+            jwt_issuer=env.get("GRACE_METRICS_JWT_ISSUER") or None,
+            k_anonymity=int(k) if k is not None else 5,
+            audit_fail_open=_flag(env, "GRACE_METRICS_AUDIT_FAIL_OPEN", False),
+            audit_durable=_flag(env, "GRACE_METRICS_AUDIT_DURABLE", True),
+            audit_url=env.get("GRACE_METRICS_AUDIT_URL") or None,
+        )
+
+    @property
+    def tokens(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in ("", "true", "1", "false", "0"):
+        return default if not text else text in ("true", "1")
+    raise SettingsError(f"{name}: {text!r} is not true or false")

@@ -11,16 +11,11 @@ built and checked (see ``check_file``). Each model builds the frozen value of
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from enum import Enum
+from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, StringConstraints, Tag, model_validator
-from pydantic import ValidationError as SchemaError
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BeforeValidator, Tag
 
-from metrics.errors import did_you_mean
 from metrics.model import (
     Aggregation,
     Attribute,
@@ -37,120 +32,19 @@ from metrics.model import (
     Measure,
     Metric,
 )
+from metrics.schema_base import IGNORABLE as IGNORABLE
+from metrics.schema_base import NAME as NAME
+from metrics.schema_base import OWN_CODES as OWN_CODES
+from metrics.schema_base import Name, Path_, Spec, Text, choice, either, number
+from metrics.schema_base import Problem as Problem
+from metrics.schema_base import SchemaError as SchemaError
+from metrics.window_schema import CumulativeSpec, FillValue, OffsetSpec
 
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-Path_ = tuple[str | int, ...]
-Problem = tuple[str, str, Path_]
-"""(code, message, path of the value in the file's data)."""
-
-OWN_CODES = {
-    "unknown_key",
-    "unexpected_key",
-    "missing_key",
-    "invalid_value",
-    "invalid_name",
-    "metric_kind",
-    "no_attributes",
-}
-IGNORABLE = {"unknown_key", "unexpected_key"}
-"""Problems of a key that is simply left out: the object around it is still built and checked."""
-
-
-def _problem(code: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(code, "{message}", {"message": message})
-
-
-def _choice(enum: type[Enum], what: str) -> Callable[[Any], Any]:
-    """A member of a closed vocabulary, or an ``invalid_value`` naming the closest one."""
-    choices = [member.value for member in enum]
-
-    def member(value: Any) -> Any:
-        if value not in choices:
-            hint = did_you_mean(str(value), choices) or f" (one of: {', '.join(choices)})"
-            raise _problem("invalid_value", f"{what} {value!r} is not valid{hint}")
-        return enum(value)
-
-    return member
-
-
-def _number(what: str) -> Callable[[Any], Any]:
-    """A YAML number as written (95 stays 95 in messages); true and false are not numbers."""
-
-    def number(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _problem("invalid_value", f"{what} must be a number, not {value!r}")
-        return value
-
-    return number
-
-
-def _snake_case(name: Any) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
-        raise _problem("invalid_name", "the name must be snake_case (a-z, 0-9, _)")
-    return name
-
-
-Text = Annotated[str, StringConstraints(min_length=1)]
-Percentile = Annotated[int | float, BeforeValidator(_number("percentile"))]
-Name = Annotated[str, BeforeValidator(_snake_case)]
-Type = Annotated[DataType, BeforeValidator(_choice(DataType, "type"))]
-Operator = Annotated[FilterOp, BeforeValidator(_choice(FilterOp, "filter operator"))]
-AggregationName = Annotated[Aggregation, BeforeValidator(_choice(Aggregation, "aggregation"))]
-FormatName = Annotated[Format, BeforeValidator(_choice(Format, "format"))]
-
-
-def _either(mapping: str, other: str) -> Discriminator:
-    """A value written either as a mapping or as one plain value; the tags name the two forms in error paths."""
-    return Discriminator(lambda value: mapping if isinstance(value, dict) else other)
-
-
-class Spec(BaseModel):
-    """A mapping with a fixed set of keys: unknown keys and rules over several keys come out with the fields' own."""
-
-    model_config = ConfigDict(strict=True, frozen=True)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _whole_object(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
-        if not isinstance(data, dict):
-            return handler(data)
-        unknown = [
-            InitErrorDetails(
-                type=_problem("unknown_key", f"unknown key {key!r}{did_you_mean(key, cls.model_fields)}"),
-                loc=(key,),
-                input=value,
-            )
-            for key, value in data.items()
-            if key not in cls.model_fields
-        ]
-        whole = [
-            InitErrorDetails(type=_problem(code, message), loc=loc, input=data)
-            for code, message, loc in cls.object_problems(data)
-        ]
-        if not unknown and not whole:
-            return handler(data)
-        fields: list[InitErrorDetails] = []
-        try:
-            handler({key: value for key, value in data.items() if key in cls.model_fields})
-        except SchemaError as exc:
-            fields = [_redo(error) for error in exc.errors()]
-        raise SchemaError.from_exception_data(cls.__name__, [*unknown, *fields, *whole])
-
-    @classmethod
-    def object_problems(cls, data: dict[str, Any]) -> Iterator[tuple[str, str, Path_]]:
-        """Problems no single key has (which of several keys is there); ``data`` is the raw mapping."""
-        return iter(())
-
-
-def _redo(error: Any) -> InitErrorDetails:
-    """An error of a nested object, raised again beside this object's own."""
-    kind = error["type"]
-    if kind in OWN_CODES:
-        kind = _problem(kind, error["ctx"]["message"])
-    detail = InitErrorDetails(type=kind, loc=error["loc"], input=error["input"])
-    if "ctx" in error and not isinstance(kind, PydanticCustomError):
-        detail["ctx"] = error["ctx"]
-    return detail
+Percentile = Annotated[int | float, BeforeValidator(number("percentile"))]
+Type = Annotated[DataType, BeforeValidator(choice(DataType, "type"))]
+Operator = Annotated[FilterOp, BeforeValidator(choice(FilterOp, "filter operator"))]
+AggregationName = Annotated[Aggregation, BeforeValidator(choice(Aggregation, "aggregation"))]
+FormatName = Annotated[Format, BeforeValidator(choice(Format, "format"))]
 
 
 def _label(name: str) -> str:
@@ -170,11 +64,11 @@ class BridgeSpec(Spec):
 
 Column = Annotated[
     Annotated[ComputedColumnSpec, Tag("computed column")] | Annotated[Type, Tag("stored column")],
-    _either("computed column", "stored column"),
+    either("computed column", "stored column"),
 ]
 Reach = Annotated[
     Annotated[BridgeSpec, Tag("bridge")] | Annotated[Text, Tag("key column")],
-    _either("bridge", "key column"),
+    either("bridge", "key column"),
 ]
 
 
@@ -245,6 +139,8 @@ class DimensionSpec(Spec):
     history: HistorySpec | None = None
     attributes: dict[Name, AttributeSpec] = {}
     type: Type | None = None
+    sensitive: bool = False
+    """Identifies people (ids, names, free text): hidden from the research role."""
 
     _TABLE_ONLY: ClassVar = ("key", "history", "attributes")
 
@@ -265,13 +161,13 @@ class DimensionSpec(Spec):
     def build(self, name: str) -> Dimension:
         label, description = self.label or _label(name), self.description or ""
         if self.table is None:
-            return Dimension(name, label, description, type=self.type or DataType.STRING)
+            return Dimension(name, label, description, type=self.type or DataType.STRING, sensitive=self.sensitive)
         attributes = tuple(
             Attribute(attribute, spec.column, spec.type, spec.label or _label(attribute), spec.description or "")
             for attribute, spec in self.attributes.items()
         )
         history = History(self.history.valid_from, self.history.valid_to) if self.history else None
-        return Dimension(name, label, description, self.table, self.key, history, attributes)
+        return Dimension(name, label, description, self.table, self.key, history, attributes, sensitive=self.sensitive)
 
 
 def _filter_value(value: Any) -> object:
@@ -303,7 +199,7 @@ class MeasureSpec(FilterSpec):
 
 Operand = Annotated[
     Annotated[MeasureSpec, Tag("measure")] | Annotated[Text, Tag("metric name")],
-    _either("measure", "metric name"),
+    either("measure", "metric name"),
 ]
 
 
@@ -313,7 +209,8 @@ class RatioSpec(Spec):
 
 
 class MetricSpec(FilterSpec):
-    """A measure (``aggregation`` over a ``fact``), a ``ratio`` of two, or an ``expression`` over other metrics."""
+    """A measure (``aggregation`` over a ``fact``), a ``ratio`` of two, an ``expression`` over other metrics,
+    or a time-relative metric (``cumulative``, ``offset``) over another metric."""
 
     label: Text
     description: Text
@@ -323,17 +220,25 @@ class MetricSpec(FilterSpec):
     aggregation: AggregationName | None = None
     ratio: RatioSpec | None = None
     expression: Text | None = None
+    cumulative: CumulativeSpec | None = None
+    offset: OffsetSpec | None = None
+    fill: FillValue | None = None
 
-    _KINDS: ClassVar = ("aggregation", "ratio", "expression")
+    _KINDS: ClassVar = ("aggregation", "ratio", "expression", "cumulative", "offset")
     _MEASURE_ONLY: ClassVar = ("fact", "column", "percentile", "filter")
-    _KINDS_IN_WORDS: ClassVar = {"ratio": "to a ratio", "expression": "to an expression"}
+    _KINDS_IN_WORDS: ClassVar = {
+        "ratio": "to a ratio",
+        "expression": "to an expression",
+        "cumulative": "to a cumulative metric",
+        "offset": "to an offset metric",
+    }
 
     @classmethod
     def object_problems(cls, data: dict[str, Any]) -> Iterator[tuple[str, str, Path_]]:
         kinds = [kind for kind in cls._KINDS if kind in data]
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
-            yield "metric_kind", f"needs exactly one of aggregation, ratio, expression (found: {found})", ()
+            yield "metric_kind", f"needs exactly one of {', '.join(cls._KINDS)} (found: {found})", ()
         elif kinds == ["aggregation"] and "fact" not in data:
             yield "missing_key", "missing required key 'fact' (the fact to aggregate)", ()
         elif kinds != ["aggregation"]:
@@ -348,6 +253,11 @@ class MetricSpec(FilterSpec):
     def build(self, name: str, file: str, line: int) -> Metric:
         common = {"name": name, "label": self.label, "description": self.description, "unit": self.unit}
         common |= {"format": self.format.value if self.format else None, "file": file, "line": line}
+        common |= {"fill": None if self.fill is None else float(self.fill)}
+        if self.cumulative is not None:
+            return Metric(**common, base=self.cumulative.metric, window=self.cumulative.window_of())
+        if self.offset is not None:
+            return Metric(**common, base=self.offset.metric, window=self.offset.by)
         if self.ratio is not None:
             numerator, denominator = (
                 operand if isinstance(operand, str) else operand.measure(operand.fact, operand.aggregation)
@@ -367,3 +277,5 @@ class FileSpec(Spec):
     facts: dict[Name, FactSpec] = {}
     metrics: dict[Name, MetricSpec] = {}
     extend_facts: dict[Name, FactBodySpec] = {}
+    policies: list[Any] = []
+    """Access policies: their shape and names are checked by ``metrics.policy``, against the whole registry."""

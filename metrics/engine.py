@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
-from metrics.compiler import CompiledQuery, MetricRequest, compile_query
+from metrics.compiler import CompiledQuery, Filter, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
 from metrics.compiler.spec import check_paging, predicates
 from metrics.errors import BackendError, LimitExceeded
@@ -147,11 +147,13 @@ class MetricsEngine:
             return await self._run(*await asyncio.to_thread(self._prepare, request))
         return await self._run(*self.prepare(request))
 
-    async def members(self, dimension: str, *, limit: int, offset: int = 0) -> QueryResult:
-        """Members of a table dimension with their current attributes."""
+    async def members(self, dimension: str, *, limit: int, offset: int = 0, where: Filter | None = None) -> QueryResult:
+        """Members of a table dimension with their current attributes; ``where``: those a caller's scope admits."""
         check_paging(limit, offset, self.settings.max_rows)
         now = datetime.now(UTC).replace(tzinfo=None)
-        statement, columns = compile_members(self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset)
+        statement, columns = compile_members(
+            self.registry.dimension(dimension), as_of=now, limit=limit, offset=offset, where=where
+        )
         return QueryResult.from_rows(columns, await self.execute(statement), "UTC", counted=True)
 
     async def close(self) -> None:

@@ -6,9 +6,11 @@ MetricsError                      code
 │   ├── UnknownMetric             UNKNOWN_FIELD
 │   ├── UnknownDimension          UNKNOWN_FIELD    also an unknown time grain
 │   ├── InvalidDimension          INVALID_DIMENSION   a metric's fact cannot be sliced by it
+│   ├── TimeGrainRequired         INVALID_DIMENSION   a time-relative metric without one time grain
 │   ├── InvalidFilter             INVALID_FILTER   also an unknown filter or having operator
 │   ├── InvalidRequest            INVALID_ARGUMENT no metric, bad order, time zone, paging
 │   ├── LimitExceeded             LIMIT_EXCEEDED
+│   ├── Forbidden                 FORBIDDEN        the caller's policies do not allow it (or it does not exist)
 │   └── QueryTimeout              TIMEOUT
 └── BackendError                  INTERNAL         the warehouse failed (driver errors, translated by the engine)
     └── BackendUnavailable        UNAVAILABLE      no such warehouse, no connection, or no answer in time: retry later
@@ -82,6 +84,12 @@ class InvalidDimension(QueryError):
         )
 
 
+class TimeGrainRequired(QueryError):
+    """A time-relative metric (window, offset) or ``fillGaps`` asked for without exactly one time grain."""
+
+    code = "INVALID_DIMENSION"
+
+
 class InvalidFilter(QueryError):
     code = "INVALID_FILTER"
 
@@ -94,6 +102,12 @@ class InvalidRequest(QueryError):
 
 class LimitExceeded(QueryError):
     code = "LIMIT_EXCEEDED"
+
+
+class Forbidden(QueryError):
+    """Outside the caller's policies; said the same way whether or not the name exists, so nothing leaks."""
+
+    code = "FORBIDDEN"
 
 
 class QueryTimeout(QueryError):

@@ -129,6 +129,8 @@ class Dimension:
     history: History | None = None
     attributes: tuple[Attribute, ...] = ()
     type: DataType = DataType.STRING
+    sensitive: bool = False
+    """Identifies people (ids, names, free text): never shown to the research role."""
 
     @property
     def is_table(self) -> bool:
@@ -184,6 +186,55 @@ class Measure:
     filter: tuple[Condition, ...] = ()
 
 
+class WindowKind(str, Enum):
+    """Which event times the time bucket [S, E) of a time-relative metric reads (see ``Window``)."""
+
+    BUCKET = "bucket"
+    TRAILING = "trailing"
+    TO_DATE = "to_date"
+    ALL = "all"
+    SHIFTED = "shifted"
+    PREVIOUS = "previous"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The input rows of one output time bucket [S, E), in calendar terms of the request's time zone.
+
+    - ``BUCKET``: [S, E) itself, whole even where the requested range cuts it;
+    - ``TRAILING``: [E - amount units, E) (``7 days``, ``4 weeks``);
+    - ``TO_DATE``: from the start of the ``unit`` period holding S up to E (month to date);
+    - ``ALL``: everything before E (a running total);
+    - ``SHIFTED``: the bucket of the same grain that starts ``amount units`` before S;
+    - ``PREVIOUS``: the bucket before [S, E) at the same grain.
+    """
+
+    kind: WindowKind
+    amount: int = 0
+    unit: TimeGrain | None = None
+
+    def __str__(self) -> str:
+        unit = self.unit.value if self.unit else ""
+        return {
+            WindowKind.BUCKET: "the bucket",
+            WindowKind.TRAILING: f"the last {self.amount} {unit}(s)",
+            WindowKind.TO_DATE: f"{unit} to date",
+            WindowKind.ALL: "all time",
+            WindowKind.SHIFTED: f"{self.amount} {unit}(s) before",
+            WindowKind.PREVIOUS: "the previous period",
+        }[self.kind]
+
+    @property
+    def tag(self) -> str:
+        """A stable, SQL-safe name part, unique per window: ``trailing_7_day``."""
+        parts = [
+            self.kind.value,
+            *([str(self.amount)] if self.amount else []),
+            *([self.unit.value] if self.unit else []),
+        ]
+        return "_".join(parts)
+
+
 @dataclass(frozen=True)
 class Metric:
     """A named business number: a measure, a ratio of two, or an expression over other metrics."""
@@ -197,6 +248,11 @@ class Metric:
     numerator: str | Measure | None = None
     denominator: str | Measure | None = None
     expression: str | None = None
+    base: str | None = None
+    """The metric a time-relative metric (``cumulative``, ``offset``) computes over its ``window``."""
+    window: Window | None = None
+    fill: float | None = None
+    """The value of a time bucket without rows (``fill: zero`` is 0); every bucket of the range is then returned."""
     file: str = ""
     line: int = 0
 
@@ -204,4 +260,6 @@ class Metric:
     def kind(self) -> str:
         if self.measure is not None:
             return self.measure.aggregation.value
+        if self.window is not None:
+            return "offset" if self.window.kind in (WindowKind.SHIFTED, WindowKind.PREVIOUS) else "cumulative"
         return "ratio" if self.expression is None else "derived"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import copy
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -9,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from metrics.errors import ConfigError, InvalidDimension, Issue, UnknownDimension, UnknownMetric
+from metrics.expressions import parse
 from metrics.loader import BUILTIN_CONFIG, Config, read_config
 from metrics.model import Aggregation, DataType, Dimension, Fact, Format, Measure, Metric
 from metrics.validation import camel, references, validate
@@ -54,7 +57,7 @@ class Registry:
         for part, operand in (("numerator", metric.numerator), ("denominator", metric.denominator)):
             if isinstance(operand, Measure):
                 found[f"{name}.{part}"] = operand
-        for reference in references(metric):
+        for reference in self.uses(metric):
             found.update(self.measures(reference))
         return found
 
@@ -81,7 +84,12 @@ class Registry:
 
     def output_type(self, name: str) -> DataType:
         """INTEGER for counts, the column's type for minima and maxima of integers and timestamps, FLOAT otherwise."""
-        measure = self.metric(name).measure
+        metric = self.metric(name)
+        if metric.base is not None:
+            return self.output_type(metric.base)
+        if metric.expression is not None:
+            return DataType.INTEGER if self._is_integer(parse(metric.expression)) else DataType.FLOAT
+        measure = metric.measure
         if measure is None:
             return DataType.FLOAT
         if self.is_count(measure):
@@ -93,6 +101,33 @@ class Registry:
         ):
             return column_type
         return DataType.FLOAT
+
+    def _is_integer(self, node: ast.expr) -> bool:
+        """Sums, differences and products of integer metrics are integers (numbers in an expression are floats)."""
+        if isinstance(node, ast.Name):
+            return self.output_type(node.id) is DataType.INTEGER
+        if isinstance(node, ast.UnaryOp):
+            return self._is_integer(node.operand)
+        if isinstance(node, ast.BinOp):
+            return not isinstance(node.op, ast.Div) and self._is_integer(node.left) and self._is_integer(node.right)
+        return False
+
+    def extended(self, metrics: Iterable[Metric]) -> Registry:
+        """This registry plus metrics a request defines (``compiler.adhoc``); this one is left as it is."""
+        extended = copy.copy(self)
+        extended.metrics = {**self.metrics, **{metric.name: metric for metric in metrics}}
+        extended.__dict__.pop("by_graphql_name", None)
+        return extended
+
+    def is_time_relative(self, name: str) -> bool:
+        """Whether the metric reads windows or earlier buckets (itself or a metric it uses), so needs a time grain."""
+        metric = self.metric(name)
+        return metric.window is not None or any(self.is_time_relative(used) for used in self.uses(metric))
+
+    @staticmethod
+    def uses(metric: Metric) -> list[str]:
+        """The metrics this one is computed from: its base, or those its expression or ratio names."""
+        return [metric.base] if metric.base is not None else references(metric)
 
     @cached_property
     def by_graphql_name(self) -> dict[str, str]:

@@ -25,6 +25,7 @@ from metrics.model import (
     Measure,
     Metric,
 )
+from metrics.window_rules import check_windows
 
 RESERVED_NAMES = {
     "time": "the time dimension",
@@ -384,6 +385,7 @@ RULES: tuple[Callable[[Config], Iterator[Finding]], ...] = (
     check_references,
     check_cycles,
     check_names,
+    check_windows,
 )
 
 

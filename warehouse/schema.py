@@ -17,9 +17,13 @@ columns that used to store them; they are no longer read or written.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+
+from warehouse import source
 
 BEGINNING_OF_TIME = datetime(1, 1, 1)
 END_OF_TIME = datetime(9999, 12, 31)
@@ -117,119 +121,204 @@ dim_mission = sa.Table(
 )
 
 # --- facts ------------------------------------------------------------------
+#
+# Each fact declares its physical mapping once: the source table, its natural
+# key and event time, and per column whether it is copied, a member key or a
+# user key. The fact tables are derived from these declarations, and so is the
+# ETL (``warehouse.etl.loads``).
 
 
-def _fact(name: str, natural_key: str, event_time: str, *columns: sa.Column) -> sa.Table:
+@dataclass(frozen=True)
+class Copied:
+    """A source column copied as parsed into the same-named fact column; ``type`` overrides the source's."""
+
+    name: str
+    type: sa.types.TypeEngine[Any] | None = None
+
+
+@dataclass(frozen=True)
+class MemberKey:
+    """The surrogate key of the member the source column names (an inferred member if it is not known yet)."""
+
+    name: str
+    dimension: str
+    """The ``dim_<dimension>`` table."""
+    source: str
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """The keyed hash (HMAC) of a source column holding personal data; the raw value never lands."""
+
+    name: str
+    source: str
+
+
+FactColumn = Copied | MemberKey | UserKey
+
+
+@dataclass(frozen=True)
+class FactMapping:
+    """How one source event table lands as one fact table: one row per source row, keyed by its natural key."""
+
+    table: sa.Table
+    source: sa.Table
+    natural_key: str
+    event_time: str
+    columns: tuple[FactColumn, ...]
+
+    def of(self, kind: type[FactColumn]) -> list[Any]:
+        return [column for column in self.columns if isinstance(column, kind)]
+
+
+def _warehouse_type(column: sa.Column[Any]) -> sa.types.TypeEngine[Any]:
+    """A source column's type in the warehouse: naive UTC timestamps, JSON as text."""
+    if isinstance(column.type, sa.DateTime):
+        return sa.DateTime(timezone=False)
+    if isinstance(column.type, sa.JSON):
+        return sa.Text()
+    return column.type
+
+
+def _fact_column(source_table: sa.Table, column: FactColumn) -> sa.Column[Any]:
+    if isinstance(column, MemberKey):
+        return _key(column.name)
+    if isinstance(column, UserKey):
+        return _text(column.name)
+    return sa.Column(column.name, column.type or _warehouse_type(source_table.c[column.name]))
+
+
+def _fact(name: str, source_table: sa.Table, natural_key: str, event_time: str, *columns: FactColumn) -> FactMapping:
     table = sa.Table(
         name,
         metadata,
         sa.Column(natural_key, sa.Text, primary_key=True),
         _timestamp(event_time, nullable=False),
-        *columns,
+        *(_fact_column(source_table, column) for column in columns),
         _timestamp("source_updated_at", nullable=False),
     )
     sa.Index(f"ix_{name}_{event_time}", table.c[event_time]).ddl_if(dialect="postgresql")
-    return table
+    return FactMapping(
+        table, source_table, natural_key, event_time, (Copied(natural_key), Copied(event_time), *columns)
+    )
 
 
-fact_verifications = _fact(
+_BIG = sa.BigInteger()
+"""Durations, sizes and SLAs are stored 64-bit wide whatever the source's integer width."""
+
+VERIFICATIONS = _fact(
     "fact_verifications",
+    source.action_contracts,
     "contract_id",
     "created_at",
-    _timestamp("completed_at"),
-    _key("mission_key"),
-    _key("component_key"),
-    _key("tier_key"),
-    _key("actor_key"),
-    _key("agent_key"),
-    _text("action_type"),
-    _text("status"),
-    sa.Column("rolled_back", sa.Boolean),
-    sa.Column("confidence", sa.Double),
-    sa.Column("duration_ms", sa.BigInteger),
+    Copied("completed_at"),
+    MemberKey("mission_key", "mission", "mission_id"),
+    MemberKey("component_key", "component", "component_name"),
+    MemberKey("tier_key", "tier", "tier_id"),
+    MemberKey("actor_key", "actor", "actor_id"),
+    MemberKey("agent_key", "agent", "agent_name"),
+    Copied("action_type"),
+    Copied("status"),
+    Copied("rolled_back"),
+    Copied("confidence"),
+    Copied("duration_ms", _BIG),
 )
 
-fact_errors = _fact(
+ERRORS = _fact(
     "fact_errors",
+    source.error_events,
     "event_id",
     "occurred_at",
-    _timestamp("resolved_at"),
-    _key("component_key"),
-    _key("tier_key"),
-    _key("agent_key"),
-    _text("error_type"),
-    _text("severity"),
-    sa.Column("auto_resolved", sa.Boolean),
+    Copied("resolved_at"),
+    MemberKey("component_key", "component", "component_name"),
+    MemberKey("tier_key", "tier", "tier_id"),
+    MemberKey("agent_key", "agent", "agent_name"),
+    Copied("error_type"),
+    Copied("severity"),
+    Copied("auto_resolved"),
 )
 
-fact_approvals = _fact(
+APPROVALS = _fact(
     "fact_approvals",
+    source.approval_requests,
     "approval_id",
     "requested_at",
-    _timestamp("resolved_at"),
-    _text("status"),
-    _key("agent_key"),
-    _key("approver_key"),
-    _key("tier_key"),
-    _key("component_key"),
-    sa.Column("risk_score", sa.Double),
-    sa.Column("sla_seconds", sa.BigInteger),
-    _text("contract_id"),
+    Copied("resolved_at"),
+    Copied("status"),
+    MemberKey("agent_key", "agent", "agent_name"),
+    MemberKey("approver_key", "actor", "approver_id"),
+    MemberKey("tier_key", "tier", "tier_id"),
+    MemberKey("component_key", "component", "component_name"),
+    Copied("risk_score"),
+    Copied("sla_seconds", _BIG),
+    Copied("contract_id"),
 )
 
-fact_missions = _fact(
+MISSIONS = _fact(
     "fact_missions",
+    source.missions,
     "mission_id",
     "started_at",
-    _timestamp("completed_at"),
-    _key("mission_key"),
-    _text("mission_type"),
-    _text("status"),
+    Copied("completed_at"),
+    MemberKey("mission_key", "mission", "mission_id"),
+    Copied("mission_type"),
+    Copied("status"),
 )
 
-fact_queries = _fact(
+QUERIES = _fact(
     "fact_queries",
+    source.agent_queries,
     "query_id",
     "created_at",
-    _key("agent_key"),
-    _text("conversation_id"),
-    _text("user_key"),
-    sa.Column("latency_ms", sa.BigInteger),
-    sa.Column("approved", sa.Boolean),
-    sa.Column("human_edited", sa.Boolean),
-    sa.Column("error_occurred", sa.Boolean),
-    sa.Column("result_size_bytes", sa.BigInteger),
-    sa.Column("cost_usd", sa.Double),
+    MemberKey("agent_key", "agent", "agent_name"),
+    Copied("conversation_id"),
+    UserKey("user_key", "user_id"),
+    Copied("latency_ms", _BIG),
+    Copied("approved"),
+    Copied("human_edited"),
+    Copied("error_occurred"),
+    Copied("result_size_bytes", _BIG),
+    Copied("cost_usd"),
 )
 
-fact_feedback = _fact(
+FEEDBACK = _fact(
     "fact_feedback",
+    source.agent_feedback,
     "feedback_id",
     "created_at",
-    _timestamp("annotated_at"),
-    _text("query_id"),
-    _key("agent_key"),
-    _key("annotator_key"),
-    _text("conversation_id"),
-    sa.Column("safe_to_send", sa.Boolean),
-    sa.Column("clarity_score", sa.Integer),
-    sa.Column("accuracy_score", sa.Integer),
-    sa.Column("tone_score", sa.Integer),
-    _text("labels"),
+    Copied("annotated_at"),
+    Copied("query_id"),
+    MemberKey("agent_key", "agent", "agent_name"),
+    MemberKey("annotator_key", "actor", "annotator_id"),
+    Copied("conversation_id"),
+    Copied("safe_to_send"),
+    Copied("clarity_score"),
+    Copied("accuracy_score"),
+    Copied("tone_score"),
+    Copied("labels"),
 )
 
-fact_traces = _fact(
+TRACES = _fact(
     "fact_traces",
+    source.agent_traces,
     "trace_id",
     "created_at",
-    _text("user_key"),
-    _key("agent_key"),
-    _text("facet"),
-    _text("mode"),
-    sa.Column("confidence", sa.Double),
-    _text("safety_level"),
-    sa.Column("latency_ms", sa.BigInteger),
+    UserKey("user_key", "user_id"),
+    MemberKey("agent_key", "agent", "agent_name"),
+    Copied("facet"),
+    Copied("mode"),
+    Copied("confidence"),
+    Copied("safety_level"),
+    Copied("latency_ms", _BIG),
 )
+
+fact_verifications = VERIFICATIONS.table
+fact_errors = ERRORS.table
+fact_approvals = APPROVALS.table
+fact_missions = MISSIONS.table
+fact_queries = QUERIES.table
+fact_feedback = FEEDBACK.table
+fact_traces = TRACES.table
 
 bridge_trace_practices = sa.Table(
     "bridge_trace_practices",
@@ -290,5 +379,8 @@ etl_settings = sa.Table(
 
 
 def create_schema(connection: sa.Connection) -> None:
-    """Create every table that is missing; running it again is harmless."""
-    metadata.create_all(connection, checkfirst=True)
+    """Create every table that is missing; running it again is harmless (and one catalog query when none is)."""
+    present = set(sa.inspect(connection).get_table_names())
+    missing = [table for table in metadata.sorted_tables if table.name not in present]
+    if missing:
+        metadata.create_all(connection, tables=missing, checkfirst=False)

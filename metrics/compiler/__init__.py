@@ -24,6 +24,7 @@ from metrics.compiler.request import (
     Predicate,
     TimeRange,
 )
+from metrics.compiler.scope import anonymise, apply_scope, suppressed_rows
 from metrics.compiler.spec import resolve
 from metrics.compiler.to_sql import OutputColumn, plan_to_sql
 from metrics.registry import Registry
@@ -47,7 +48,13 @@ class CompiledQuery:
 
 
 def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
+    registry = registry.extended(request.derived) if request.derived else registry
+    scope = request.scope
+    if scope is not None:
+        request = apply_scope(request, registry, scope)
     plan = plan_query(resolve(request, registry, max_limit=max_limit), registry)
+    if scope is not None and scope.k_anonymity:
+        plan = anonymise(plan, registry, scope.k_anonymity)
     sql = plan_to_sql(plan, registry)
     return CompiledQuery(sql.statement, sql.count, sql.columns, plan)
 
@@ -66,4 +73,5 @@ __all__ = [
     "Predicate",
     "TimeRange",
     "compile_query",
+    "suppressed_rows",
 ]

@@ -217,3 +217,40 @@ def exact_sum(value: ColumnElement[Any], condition: ColumnElement[bool] | None) 
 def divide(numerator: ColumnElement[Any], denominator: ColumnElement[Any]) -> ColumnElement[float]:
     """Null, not an error and not 0, where the denominator is 0 or null."""
     return as_double(numerator) / sa.func.nullif(as_double(denominator), 0, type_=sa.Double())
+
+
+class bucket_series(FunctionElement[Any]):
+    """One row per bucket from ``first`` to ``last`` (both included), ``step`` apart: ``bucket_series(a, b, step)``.
+
+    A set-returning call in a select list: PostgreSQL's ``generate_series`` is one already; DuckDB's returns a
+    list, which ``unnest`` turns into rows.
+    """
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "bucket_series"
+
+
+@compiles(bucket_series)
+def _bucket_series(element: bucket_series, compiler: Any, **kw: Any) -> str:
+    return f"unnest(generate_series({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(bucket_series, "postgresql")
+def _bucket_series_postgresql(element: bucket_series, compiler: Any, **kw: Any) -> str:
+    return f"generate_series({compiler.process(element.clauses, **kw)})"
+
+
+_UNITS = {TimeGrain.MINUTE: (1, "minutes"), TimeGrain.HOUR: (1, "hours"), TimeGrain.DAY: (1, "days")}
+_UNITS |= {TimeGrain.WEEK: (7, "days"), TimeGrain.MONTH: (1, "months"), TimeGrain.QUARTER: (3, "months")}
+_UNITS |= {TimeGrain.YEAR: (1, "years")}
+
+
+def calendar_interval(amount: int, unit: TimeGrain) -> ColumnElement[Any]:
+    """``amount`` units as a calendar interval (a month is a month, a day a day, on naive wall-clock times).
+
+    Rendered as a literal: the amount is an ``int`` from validated config or a checked request, and interval
+    arithmetic on a bound parameter is typed differently by every backend.
+    """
+    factor, name = _UNITS[unit]
+    return sa.literal_column(f"INTERVAL '{int(amount) * factor} {name}'", sa.Interval())

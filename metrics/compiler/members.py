@@ -7,14 +7,28 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from metrics.compiler.to_sql import OutputColumn, label
+from metrics.compiler.request import And, Filter, Not, Or
+from metrics.compiler.to_sql import OutputColumn, _compare, label, sql_value
 from metrics.model import ROW_COUNT, Dimension
 
 
+def _condition(where: Filter, table: Any, dimension: Dimension) -> Any:
+    """A filter on the dimension's own attributes (a caller's row scope), over the member table."""
+    if isinstance(where, (And, Or)):
+        parts = [_condition(item, table, dimension) for item in where.items]
+        return sa.and_(*parts) if isinstance(where, And) else sa.or_(*parts)
+    if isinstance(where, Not):
+        return sa.not_(sa.func.coalesce(_condition(where.item, table, dimension), sa.false()))
+    attribute = dimension.attribute(where.ref.attribute or "")
+    assert attribute is not None  # policies are validated against the registry
+    return _compare(table.c[attribute.column], where.op, sql_value(where.value))
+
+
 def compile_members(
-    dimension: Dimension, *, as_of: datetime, limit: int, offset: int
+    dimension: Dimension, *, as_of: datetime, limit: int, offset: int, where: Filter | None = None
 ) -> tuple[sa.Select[Any], tuple[OutputColumn, ...]]:
-    """One row per member: type-2 dimensions show the version valid at ``as_of`` (naive UTC)."""
+    """One row per member: type-2 dimensions show the version valid at ``as_of`` (naive UTC); ``where`` keeps
+    the members a caller's scope admits."""
     assert dimension.table is not None and dimension.key is not None
     names = {a.column for a in dimension.attributes}
     if dimension.history is not None:
@@ -29,6 +43,8 @@ def compile_members(
         statement = statement.where(
             table.c[dimension.history.valid_from] <= moment, moment < table.c[dimension.history.valid_to]
         )
+    if where is not None:
+        statement = statement.where(_condition(where, table, dimension))
     identifier = table.c[dimension.attributes[0].column]
     statement = statement.add_columns(sa.func.count().over().label(ROW_COUNT)).order_by(identifier.asc().nulls_last())
     statement = statement.limit(limit).offset(offset)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from metrics.compiler.request import DimensionRef, Filter, MetricCondition, OrderBy
+from metrics.compiler.window_plan import WindowAggregate
 from metrics.model import DataType, Measure
 
 
@@ -73,6 +74,8 @@ class MetricOutput:
     name: str
     type: DataType
     expression: Expression
+    fill: float | None = None
+    """The value where the expression is null in a gap-filled bucket (``fill`` of the metric)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class QueryPlan:
     offset: int
     timezone: str
     total_count: bool
+    windows: tuple[WindowAggregate, ...] = ()
 
     def __str__(self) -> str:
         lines = [f"by [{', '.join(ref.key for ref in self.dimensions)}] in {self.timezone}"]
@@ -97,10 +101,13 @@ class QueryPlan:
             lines.append(f"time in [{self.start}, {self.end})")
         if self.where is not None:
             lines.append(f"where {self.where}")
-        lines.extend(f"  {aggregate}" for aggregate in self.aggregates)
-        if len(self.aggregates) > 1:
+        lines.extend(f"  {aggregate}" for aggregate in (*self.aggregates, *self.windows))
+        if len(self.aggregates) + len(self.windows) > 1:
             lines.append("  full outer join on the dimensions")
-        lines.extend(f"  {output.name} = {output.expression}" for output in self.outputs)
+        lines.extend(
+            f"  {output.name} = {output.expression}" + ("" if output.fill is None else f" else {output.fill!r}")
+            for output in self.outputs
+        )
         if self.having:
             lines.append("having " + " and ".join(f"{c.metric} {c.op.value} {c.value!r}" for c in self.having))
         if self.order_by:

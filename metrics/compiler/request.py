@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from metrics.errors import UnknownDimension
-from metrics.model import FilterOp, TimeGrain
+from metrics.model import FilterOp, Metric, TimeGrain
+
+if TYPE_CHECKING:
+    from metrics.policy import Scope
 
 TIME_PARTS = ("day_of_week", "hour_of_day", "is_weekend")
 
@@ -135,3 +139,9 @@ class MetricRequest:
     timezone: str = "UTC"
     total_count: bool = False
     """Also count the rows before limit and offset (``totalCount``), which makes the database compute them all."""
+    scope: Scope | None = None
+    """The caller's access scope (``metrics.policy``); None means unrestricted. Part of every cache key."""
+    fill_gaps: bool = False
+    """Return every time bucket of the range for every metric (counts 0, other values null or the metric's fill)."""
+    derived: tuple[Metric, ...] = ()
+    """Metrics the request defines itself (``compiler.adhoc``), selectable by name like the registry's."""

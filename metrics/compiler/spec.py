@@ -23,6 +23,7 @@ from metrics.compiler.request import (
     TimeRange,
     naive_utc,
 )
+from metrics.compiler.time_relative import check_time_grain
 from metrics.errors import InvalidFilter, InvalidRequest, LimitExceeded, UnknownDimension
 from metrics.model import DataType, FilterOp
 from metrics.registry import TIME, Registry
@@ -198,6 +199,7 @@ def resolve(request: MetricRequest, registry: Registry, *, max_limit: int | None
     for ref in (*request.dimensions, *(p.ref for p in predicates(request.where))):
         for metric in request.metrics:
             registry.check_dimension(metric, ref.dimension)
+    check_time_grain(request, registry)
     for condition in request.having:
         if condition.metric not in request.metrics:
             raise InvalidFilter(f"having names {condition.metric!r}, which is not selected; select it to filter on it")

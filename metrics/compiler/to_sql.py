@@ -42,6 +42,7 @@ from metrics.compiler.functions import (
 )
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
 from metrics.compiler.request import And, DimensionRef, Filter, Not, Or, Predicate, naive_utc
+from metrics.compiler.windows import filled, window_ctes
 from metrics.model import (
     MATCHING,
     ROW_COUNT,
@@ -291,6 +292,7 @@ class SqlQuery:
 
 def plan_to_sql(plan: QueryPlan, registry: Registry) -> SqlQuery:
     ctes = {aggregate.fact: _aggregate_cte(registry, plan, aggregate) for aggregate in plan.aggregates}
+    ctes |= window_ctes(plan, lambda fact: _FactQuery(registry, registry.facts[fact], plan))
     keys = [label(ref.key) for ref in plan.dimensions]
     drill_across = len(ctes) > 1
     if not drill_across:
@@ -313,7 +315,7 @@ def plan_to_sql(plan: QueryPlan, registry: Registry) -> SqlQuery:
     for leaf in _leaves(plan):
         column = ctes[leaf.fact].c[label(leaf.measure)]
         leaves[leaf.measure] = sa.func.coalesce(column, 0) if drill_across and leaf.is_count else column
-    metrics = {output.name: _expression(output.expression, leaves) for output in plan.outputs}
+    metrics = {output.name: filled(output.fill, _expression(output.expression, leaves)) for output in plan.outputs}
     zone = _zone(plan)
     labelled = {
         ref.key: (column if ref.grain is None else bucket_of_group(ref.grain, column, zone)).label(key)

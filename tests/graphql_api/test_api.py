@@ -210,3 +210,97 @@ async def test_roles_gate_the_api_and_explain(duckdb_warehouse: str) -> None:
         assert viewer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         analyst = await api('{ explain(metrics: ["errorCount"]) { sql } }', authorization="Bearer a-key")
         assert "fact_errors" in analyst["data"]["explain"]["sql"]
+
+
+async def test_time_relative_metrics_are_typed_fields_with_every_bucket(api: Api) -> None:
+    body = await api(
+        """
+        { metrics(where: {time: {from: "2025-11-01T00:00:00Z", to: "2025-11-06T00:00:00Z"}}) {
+            rows { day: time(grain: DAY) verificationCount7d errorCountChange }
+            totalCount } }
+        """
+    )
+    rows = body["data"]["metrics"]["rows"]
+    days = [row["day"] for row in rows]
+    assert days == [f"2025-11-0{d}T00:00:00+00:00" for d in range(1, 6)]  # Nov 1-2 have no rows at all
+    hours = [7 * i for i in range(60)]  # verifications at T0 + 7 h * i, T0 = 2025-11-03 09:00 UTC
+    ends = [(d - 3) * 24 - 9 + 24 for d in range(1, 6)]  # each day's end, in hours after T0
+    assert [row["verificationCount7d"] for row in rows] == [sum(1 for h in hours if h < end) for end in ends]
+    assert body["data"]["metrics"]["totalCount"] == 5
+    assert all(isinstance(row["errorCountChange"], int) for row in rows)
+
+
+async def test_time_relative_metric_without_a_time_grain_says_what_it_needs(api: Api) -> None:
+    body = await api("{ metrics { rows { tier { name } verificationCount7d } } }")
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "INVALID_DIMENSION"
+    assert "'verification_count_7d' is time-relative" in error["message"]
+    assert "select exactly one time grain (time.minute, time.hour, time.day" in error["message"]
+
+
+async def test_fill_gaps_returns_every_bucket(api: Api) -> None:
+    body = await api(
+        """
+        { metrics(fillGaps: true, where: {time: {from: "2025-10-30T00:00:00Z", to: "2025-11-04T00:00:00Z"}}) {
+            rows { time(grain: DAY) verificationCount avgConfidence } } }
+        """
+    )
+    rows = body["data"]["metrics"]["rows"]
+    assert [row["time"][:10] for row in rows] == ["2025-10-30", "2025-10-31", "2025-11-01", "2025-11-02", "2025-11-03"]
+    assert [(row["verificationCount"], row["avgConfidence"]) for row in rows[:4]] == [(0, None)] * 4
+    assert rows[4]["verificationCount"] == 3  # 09:00, 16:00, 23:00
+
+
+async def test_ad_hoc_window_and_compare_on_any_metric_field(api: Api) -> None:
+    body = await api(
+        """
+        { metrics(where: {time: {from: "2025-11-03T00:00:00Z", to: "2025-11-07T00:00:00Z"}}) {
+            rows { day: time(grain: DAY) verificationCount
+                   last2: verificationCount(window: {days: 2}) mtd: verificationCount(window: {toDate: MONTH})
+                   before: verificationCount(compare: PREVIOUS_PERIOD) weekAgo: verificationCount(compare: WEEK_AGO)
+                   rate3d: verificationSuccessRate(window: {days: 3}) }
+            totalCount } }
+        """
+    )
+    assert "errors" not in body, body
+    rows = body["data"]["metrics"]["rows"]
+    counts = [row["verificationCount"] for row in rows]
+    assert [row["last2"] for row in rows] == [counts[0], *(a + b for a, b in zip(counts, counts[1:], strict=False))]
+    assert [row["mtd"] for row in rows] == [sum(counts[: i + 1]) for i in range(len(counts))]
+    assert [row["before"] for row in rows] == [0, *counts[:-1]]
+    assert [row["weekAgo"] for row in rows] == [0] * len(rows)
+    hours = [7 * i for i in range(60)]  # T0 + 7 h * i, T0 = 2025-11-03 09:00 UTC; 3 of every 4 completed
+    ends = [15 + 24 * d for d in range(4)]  # each day's end, in hours after T0
+    for row, end in zip(rows, ends, strict=True):
+        completed = [s for h, s in zip(hours, STATUSES, strict=True) if end - 72 <= h < end and s != "pending"]
+        assert row["rate3d"] == pytest.approx(completed.count("verified") / len(completed))
+
+
+@pytest.mark.parametrize(
+    ("field", "code", "message"),
+    [
+        ("verificationCount(window: {days: 7, weeks: 1})", "INVALID_ARGUMENT", "window takes exactly one of days: N"),
+        ("verificationCount(window: {days: 0})", "INVALID_ARGUMENT", "use 1 to 9999"),
+        ("verificationCount(window: {unbounded: false})", "INVALID_ARGUMENT", "unbounded: false is no window"),
+        ("verificationCount(window: {days: 7}, compare: YEAR_AGO)", "INVALID_ARGUMENT", "cannot be combined"),
+        ("verificationCount(compare: LAST_WEEK)", "INVALID_ARGUMENT", "'Compare'"),
+        (
+            "verificationCount(window: {months: 1})",
+            "INVALID_ARGUMENT",
+            "'MetricWindow' not to include unknown field 'months'",
+        ),
+        ("verificationCount(windw: {days: 1})", "UNKNOWN_FIELD", "Did you mean 'window'?"),
+        ("verificationCount7d(window: {days: 1})", "UNKNOWN_FIELD", "Unknown argument 'window'"),
+    ],
+)
+async def test_ad_hoc_forms_say_what_is_allowed(api: Api, field: str, code: str, message: str) -> None:
+    body = await api(f"{{ metrics {{ rows {{ time(grain: DAY) {field} }} }} }}")
+    [error] = body["errors"]
+    assert (error["extensions"]["code"], message in error["message"]) == (code, True), error
+
+
+async def test_ad_hoc_form_needs_a_time_grain(api: Api) -> None:
+    body = await api("{ metrics { rows { tier { name } verificationCount(compare: PREVIOUS_PERIOD) } } }")
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "INVALID_DIMENSION"
+    assert "'verification_count__previous' is time-relative" in error["message"]

@@ -77,7 +77,8 @@ def test_serve_on_a_taken_port_says_so(capsys: pytest.CaptureFixture[str]) -> No
         (
             "GRACE_METRICS_API_KEYS",
             "k:boss",
-            "GRACE_METRICS_API_KEYS: 'k:boss' is not KEY:ROLE with a role of viewer, analyst, admin",
+            "GRACE_METRICS_API_KEYS: 'k:boss' is not KEY:ROLE or sha256:HEXDIGEST:ROLE with a role of "
+            "viewer, analyst, admin, research",
         ),
     ],
 )
@@ -202,6 +203,7 @@ def test_the_docker_image_on_an_empty_volume_says_how_to_fill_it(
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert entrypoint[:2] == ["grace-metrics", "serve"]
     monkeypatch.setenv(WAREHOUSE_ENV, warehouse.replace("/data/", f"{tmp_path}/"))
+    monkeypatch.setenv("GRACE_METRICS_API_KEYS", "s3cret:viewer")  # beyond loopback, the image needs keys or tokens
     message = _fails(capsys, *entrypoint[1:])
     assert f"grace-metrics etl --source SOURCE_URL --warehouse duckdb:///{tmp_path}/warehouse.duckdb" in message
     assert "add `--source SOURCE_URL` to this serve command (in Docker: after the image name)" in message

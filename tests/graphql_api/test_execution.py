@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from graphql_api.auth import ANONYMOUS_ADMIN
 from graphql_api.context import Context
 from graphql_api.execution import RowsExecutionContext, _leaf_column, _Unsupported
 from graphql_api.schema import build_schema
@@ -85,7 +86,9 @@ async def contexts(warehouse_url: str) -> AsyncIterator[tuple[MetricsEngine, Set
 
 
 async def _run(schema: Any, engine: MetricsEngine, settings_: Settings, query: str, variables: dict[str, Any]) -> bytes:
-    result = await schema.execute(query, variable_values=variables, context_value=Context(engine, settings_, "admin"))
+    result = await schema.execute(
+        query, variable_values=variables, context_value=Context(engine, settings_, ANONYMOUS_ADMIN)
+    )
     errors = [(e.message, e.path) for e in result.errors or ()]
     return orjson.dumps({"data": result.data, "errors": errors})
 

@@ -191,7 +191,10 @@ def test_a_frozen_warehouse_is_unavailable_within_the_limits_and_the_server_reco
     cluster: Cluster, tmp_path: Path
 ) -> None:
     url = _loaded(cluster, tmp_path)
-    for server in _serve(tmp_path, url, GRACE_METRICS_STATEMENT_TIMEOUT=str(STATEMENT_TIMEOUT)):
+    audit = f"duckdb:///{tmp_path / 'audit.duckdb'}"  # the warehouse is what freezes here, not the audit log
+    for server in _serve(
+        tmp_path, url, GRACE_METRICS_STATEMENT_TIMEOUT=str(STATEMENT_TIMEOUT), GRACE_METRICS_AUDIT_URL=audit
+    ):
         assert server.post().json() == {"data": {"metrics": {"rows": [{"verificationCount": 60}]}}}
         cluster.signal(signal.SIGSTOP)
         try:

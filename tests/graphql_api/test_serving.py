@@ -33,8 +33,11 @@ def test_two_servers_and_the_python_client_share_one_duckdb_file(tmp_path: Path)
     warehouse = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     run_etl(source.url, warehouse, hash_key="k")
     source.dispose()
-    for first in start_server(tmp_path / "first.log", "--warehouse", warehouse):
-        for second in start_server(tmp_path / "second.log", "--warehouse", warehouse):
+    # Each server keeps its audit log in a file of its own: the warehouse file has no writer.
+    first_audit = {"GRACE_METRICS_AUDIT_URL": f"duckdb:///{tmp_path / 'first-audit.duckdb'}"}
+    second_audit = {"GRACE_METRICS_AUDIT_URL": f"duckdb:///{tmp_path / 'second-audit.duckdb'}"}
+    for first in start_server(tmp_path / "first.log", "--warehouse", warehouse, env=first_audit):
+        for second in start_server(tmp_path / "second.log", "--warehouse", warehouse, env=second_audit):
             with MetricsClient(warehouse) as client:
                 assert client.query(["verification_count"]).to_pylist() == [{"verification_count": 60}]
                 assert first.graphql(COUNT) == second.graphql(COUNT) == SIXTY

@@ -57,7 +57,8 @@ def test_every_builtin_metric_says_what_it_is_and_how_to_show_it() -> None:
         assert metric.label and metric.description and metric.unit and metric.format, metric.name
         assert Format(metric.format), metric.name
         assert (metric.format == "integer") == (registry.output_type(metric.name) is DataType.INTEGER), metric.name
-        assert (metric.format == "percent") == metric.name.endswith("_rate"), metric.name
+        percent = metric.name.endswith(("_rate", "_growth")) or "_rate_" in metric.name  # verification_success_rate_7d
+        assert (metric.format == "percent") == percent, metric.name
 
 
 def test_builtin_catalog_has_every_metric_of_catalog_md() -> None:
@@ -252,7 +253,10 @@ def test_structural_messages_name_the_object_and_the_key() -> None:
     assert "fact 'partly_malformed', dimension 'tier': missing required key 'bridge.column'" in text
     assert "dimension 'squad', attribute 'Bad-Name': the name must be snake_case" in text
     assert "metric 'wrong_types': percentile must be a number, not 'high'" in text
-    assert "metric 'two_kinds': needs exactly one of aggregation, ratio, expression (found: ratio, expression)" in text
+    assert (
+        "metric 'two_kinds': needs exactly one of aggregation, ratio, expression, cumulative, offset "
+        "(found: ratio, expression)" in text
+    )
     assert "metric 'stray_fact': 'fact' applies only to an aggregation, not to an expression" in text
     assert "unknown key 'metric' (did you mean 'metrics'?)" in text
 

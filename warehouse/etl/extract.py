@@ -1,4 +1,4 @@
-"""Reading the operational source: contract check and incremental batches.
+"""Reading the operational source: contract check and the queries of the rows changed since the watermark.
 
 Rows are read by ``updated_at`` from the previous watermark minus an overlap,
 so a row that commits late with an older ``updated_at`` is still seen; rows
@@ -17,7 +17,7 @@ by incremental runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,8 @@ from warehouse.errors import SourceContractError, SourceUnavailable
 from warehouse.source import SOURCE_TABLES
 
 LATE_COMMIT_OVERLAP = timedelta(minutes=5)
-BATCH_ROWS = 50_000
+BATCH_ROWS = 100_000
+"""Rows per batch: what the ETL holds in memory at once, per table."""
 
 
 class comparable_timestamp(FunctionElement[Any]):
@@ -117,15 +118,25 @@ def check_contract(engine: sa.Engine) -> frozenset[str]:
     return frozenset(nullable)
 
 
-def _changed(table: sa.Table, since: datetime | None, nullable: bool) -> sa.Select[Any] | sa.CompoundSelect:
-    """The source rows changed since the watermark, as untyped columns: drivers hand back raw values we parse ourselves.
+Columns = Callable[[sa.TableClause], list[sa.ColumnElement[Any]]]
 
-    ``nullable``: the source lets ``updated_at`` be NULL, so such rows are read too, for the parser to report.
+
+def _raw_columns(raw: sa.TableClause) -> list[sa.ColumnElement[Any]]:
+    return list(raw.c)
+
+
+def changed_rows(
+    table: sa.Table, since: datetime | None, nullable: bool, columns: Columns = _raw_columns
+) -> list[sa.Select[Any]]:
+    """The queries of the source rows changed since the watermark, as untyped columns: values are parsed downstream.
+
+    ``nullable``: the source lets ``updated_at`` be NULL, so such rows are read too, by a second query, for the
+    parser to report. ``columns`` picks what each query selects from the untyped table.
     """
     raw = sa.table(table.name, *(sa.column(column.name) for column in table.columns))
-    rows = sa.select(*raw.c)
+    rows = sa.select(*columns(raw))
     if since is None:
-        return rows
+        return [rows]
     cutoff = since - LATE_COMMIT_OVERLAP
     updated = comparable_timestamp(raw.c.updated_at)
     changed = rows.where(
@@ -134,9 +145,16 @@ def _changed(table: sa.Table, since: datetime | None, nullable: bool) -> sa.Sele
         sa.or_(updated >= sa.bindparam("since", cutoff, WatermarkParam), updated.is_(None)),
     )
     if not nullable:
-        return changed
+        return [changed]
     # NULL fails the prefilter; a query of its own keeps both parts index-served (an OR would not on SQLite).
-    return sa.union_all(changed, rows.where(raw.c.updated_at.is_(None)))
+    return [changed, rows.where(raw.c.updated_at.is_(None))]
+
+
+def _changed(
+    table: sa.Table, since: datetime | None, nullable: bool, columns: Columns = _raw_columns
+) -> sa.Select[Any] | sa.CompoundSelect:
+    queries = changed_rows(table, since, nullable, columns)
+    return queries[0] if len(queries) == 1 else sa.union_all(*queries)
 
 
 def count_changed(connection: sa.Connection, table: sa.Table, since: datetime | None, *, nullable: bool) -> int:
@@ -145,11 +163,18 @@ def count_changed(connection: sa.Connection, table: sa.Table, since: datetime | 
 
 
 def read_changed(
-    connection: sa.Connection, table: sa.Table, since: datetime | None, *, nullable: bool
+    connection: sa.Connection,
+    table: sa.Table,
+    since: datetime | None,
+    *,
+    nullable: bool,
+    batch_rows: int = BATCH_ROWS,
+    columns: Columns = _raw_columns,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Batches of raw source rows changed since the watermark (``nullable``: see ``_changed``)."""
-    changed = _changed(table, since, nullable)
-    result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(changed)
+    """Batches of raw source rows changed since the watermark, through the SQLAlchemy driver (``nullable``: see
+    ``changed_rows``). The ETL reads PostgreSQL sources this way; SQLite ones through ``sqlite_batches``."""
+    changed = _changed(table, since, nullable, columns)
+    result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(changed)
     names = tuple(result.keys())
-    for partition in result.partitions(BATCH_ROWS):
+    for partition in result.partitions(batch_rows):
         yield [dict(zip(names, row, strict=True)) for row in partition]

@@ -4,11 +4,14 @@ A fact may reference a member its reference table does not hold (yet): the
 member is created *inferred*, with null attributes, so the fact is kept and
 sliced under it; when the reference row arrives it fills in that same row. A
 type-2 member's first version is valid for all earlier time, so facts that
-came before it take its attributes too.
+came before it take its attributes too. New members get the next keys in the
+order of their natural keys, so two runs over the same source allocate the
+same keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +30,18 @@ class Dimension:
     attributes: tuple[str, ...]
     historical: bool
 
+    @property
+    def current(self) -> sa.Select[Any]:
+        """One row per member: its natural and surrogate key (type-2 members through their current version)."""
+        table = self.table
+        members = sa.select(table.c[self.natural_key], table.c[self.key])
+        return members.where(table.c.is_current) if self.historical else members
+
+    def next_keys(self, order_by: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+        """Keys for new members, numbered on from the largest key in the order of ``order_by``."""
+        largest = sa.select(sa.func.coalesce(sa.func.max(self.table.c[self.key]), 0)).scalar_subquery()
+        return largest + sa.func.row_number().over(order_by=order_by)
+
 
 TIER = Dimension("tier", schema.dim_tier, "tier_key", "tier_id", ("tier_name", "tier_level", "max_risk_score"), True)
 AGENT = Dimension(
@@ -41,81 +56,59 @@ ACTOR = Dimension("actor", schema.dim_actor, "actor_key", "actor_id", ("actor_ty
 COMPONENT = Dimension("component", schema.dim_component, "component_key", "component_name", ("kernel",), False)
 MISSION = Dimension("mission", schema.dim_mission, "mission_key", "mission_id", ("mission_type", "status"), False)
 
-DIMENSIONS = (TIER, AGENT, ACTOR, COMPONENT, MISSION)
+DIMENSIONS = {dimension.name: dimension for dimension in (TIER, AGENT, ACTOR, COMPONENT, MISSION)}
 
 
-class MemberKeys:
-    """Natural key -> surrogate key for one dimension, allocating keys for members not seen before."""
-
-    def __init__(self, connection: sa.Connection, dimension: Dimension) -> None:
-        self.dimension = dimension
-        table = dimension.table
-        rows = connection.execute(sa.select(table.c[dimension.natural_key], table.c[dimension.key]).distinct())
-        self._keys: dict[str, int] = dict(tuple(row) for row in rows)
-        self._next = max(self._keys.values(), default=0) + 1
-        self._inferred: list[str] = []
-
-    def key_for(self, natural: str | None, *, infer: bool = True) -> int | None:
-        """The member's key; an unknown member gets a new key and, if ``infer``, an inferred row at the next flush."""
-        if natural is None:
-            return None
-        key = self._keys.get(natural)
-        if key is None:
-            key = self._keys[natural] = self._next
-            self._next += 1
-            if infer:
-                self._inferred.append(natural)
-        return key
-
-    def flush(self, connection: sa.Connection) -> None:
-        """Insert the inferred members allocated since the last flush."""
-        if not self._inferred:
-            return
-        dimension = self.dimension
-        history = (
-            {"valid_from": schema.BEGINNING_OF_TIME, "valid_to": schema.END_OF_TIME, "is_current": True}
-            if dimension.historical
-            else {}
-        )
-        rows = [
-            {
-                dimension.key: self._keys[natural],
-                dimension.natural_key: natural,
-                **{attribute: None for attribute in dimension.attributes},
-                **history,
-                "is_inferred": True,
-                "source_updated_at": None,
-            }
-            for natural in self._inferred
-        ]
-        connection.execute(sa.insert(dimension.table), rows)
-        self._inferred.clear()
+def _whole_history(dimension: Dimension) -> dict[str, Any]:
+    if not dimension.historical:
+        return {}
+    return {
+        "valid_from": sa.literal(schema.BEGINNING_OF_TIME, sa.DateTime),
+        "valid_to": sa.literal(schema.END_OF_TIME, sa.DateTime),
+        "is_current": sa.true(),
+    }
 
 
-def apply_history(
-    connection: sa.Connection, dimension: Dimension, keys: MemberKeys, rows: list[dict[str, Any]]
-) -> tuple[int, int]:
+def infer_members(connection: sa.Connection, dimension: Dimension, references: Iterable[sa.ColumnElement[Any]]) -> None:
+    """Insert an inferred member for each natural key among ``references`` (staged columns) the dimension lacks."""
+    table = dimension.table
+    named = [sa.select(reference.label("natural")).where(reference.is_not(None)).distinct() for reference in references]
+    new = (named[0] if len(named) == 1 else sa.union(*named)).subquery("new")
+    known = sa.select(table.c[dimension.key]).where(table.c[dimension.natural_key] == new.c.natural)
+    values = {
+        dimension.key: dimension.next_keys(new.c.natural),
+        dimension.natural_key: new.c.natural,
+        **_whole_history(dimension),
+        "is_inferred": sa.true(),
+    }
+    rows = sa.select(*(sa.cast(value, table.c[name].type).label(name) for name, value in values.items()))
+    connection.execute(sa.insert(table).from_select(list(values), rows.where(~known.exists())))
+
+
+def apply_history(connection: sa.Connection, dimension: Dimension, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """Apply source rows of a type-2 dimension; returns (members inserted, members updated).
 
     A changed attribute closes the current version at the source row's
     ``updated_at`` and opens a new one there. Rows no newer than what the
-    warehouse holds (the overlap re-reads them) change nothing.
+    warehouse holds (the overlap re-reads them) change nothing. Type-2
+    dimensions are small (tiers, agents): this goes row by row.
     """
     table = dimension.table
     current = {
         row[dimension.natural_key]: row
         for row in connection.execute(sa.select(table).where(table.c.is_current)).mappings()
     }
+    next_key = connection.execute(sa.select(sa.func.coalesce(sa.func.max(table.c[dimension.key]), 0))).scalar_one()
     inserted = updated = 0
     for row in sorted(rows, key=lambda r: r["updated_at"]):
         natural = row[dimension.natural_key]
         changed_at: datetime = row["updated_at"]
         attributes = {attribute: row[attribute] for attribute in dimension.attributes}
         version = current.get(natural)
-        this_version = (table.c[dimension.key] == keys.key_for(natural, infer=False)) & (table.c.is_current)
         if version is None:
+            next_key += 1
             new_version = {
-                dimension.key: keys.key_for(natural, infer=False),
+                dimension.key: next_key,
                 dimension.natural_key: natural,
                 **attributes,
                 "valid_from": schema.BEGINNING_OF_TIME,
@@ -126,20 +119,21 @@ def apply_history(
             }
             connection.execute(sa.insert(table), new_version)
             inserted += 1
-        elif version["is_inferred"]:
+            current[natural] = new_version
+            continue
+        this_version = (table.c[dimension.key] == version[dimension.key]) & table.c.is_current
+        if version["is_inferred"]:
             new_version = {**version, **attributes, "is_inferred": False, "source_updated_at": changed_at}
             connection.execute(sa.update(table).where(this_version).values(new_version))
-            updated += 1
         elif changed_at <= version["source_updated_at"]:
             continue
         elif all(version[attribute] == value for attribute, value in attributes.items()):
             new_version = {**version, "source_updated_at": changed_at}
             connection.execute(sa.update(table).where(this_version).values(source_updated_at=changed_at))
-            updated += 1
         else:
             connection.execute(sa.update(table).where(this_version).values(valid_to=changed_at, is_current=False))
             new_version = {**version, **attributes, "valid_from": changed_at, "source_updated_at": changed_at}
             connection.execute(sa.insert(table), new_version)
-            updated += 1
+        updated += 1
         current[natural] = new_version
     return inserted, updated

@@ -1,10 +1,11 @@
-"""Upserts by natural key through a staging table, the same SQL on every warehouse.
+"""Set-based upserts through staging tables, the same SQL on every warehouse.
 
-Rows are bulk-copied into a temporary table (the one backend-specific step:
+A batch is bulk-copied into a temporary table (the one backend-specific step:
 Arrow on DuckDB, COPY on PostgreSQL), rows no newer than the stored ones are
-dropped, and the rest replace their stored version (delete, then insert). A
-source row updated after it was loaded therefore replaces its fact; it never
-adds a second one.
+dropped, and the rest replace their stored version. A source row updated
+after it was loaded therefore replaces its row; it never adds a second one.
+Member keys are resolved by joins against the dimensions, after the members
+the batch names for the first time were inserted as inferred members.
 """
 
 from __future__ import annotations
@@ -16,28 +17,16 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-_ARROW_TYPES: dict[type[sa.types.TypeEngine[Any]], pa.DataType] = {
-    sa.Text: pa.string(),
-    sa.BigInteger: pa.int64(),
-    sa.Integer: pa.int32(),
-    sa.Double: pa.float64(),
-    sa.Boolean: pa.bool_(),
-    sa.DateTime: pa.timestamp("us"),
-}
+from warehouse.etl.members import Dimension, infer_members
+from warehouse.etl.pgcopy import binary_copy
+
+Stager = Callable[[sa.Connection, sa.Table, pa.Table], None]
 
 
-def _arrow_type(column: sa.Column[Any]) -> pa.DataType:
-    for sql_type, arrow_type in _ARROW_TYPES.items():
-        if isinstance(column.type, sql_type):
-            return arrow_type
-    raise TypeError(f"no Arrow type for {column.table.name}.{column.name} ({column.type})")
-
-
-def _stage_duckdb(connection: sa.Connection, stage: sa.Table, rows: list[dict[str, Any]]) -> None:
-    schema = pa.schema([(column.name, _arrow_type(column)) for column in stage.columns])
+def _stage_duckdb(connection: sa.Connection, stage: sa.Table, rows: pa.Table) -> None:
     view = f"{stage.name}_arrow"
     driver = connection.connection.driver_connection
-    driver.register(view, pa.Table.from_pylist(rows, schema=schema))
+    driver.register(view, rows)
     try:
         columns = [column.name for column in stage.columns]
         connection.execute(
@@ -47,18 +36,17 @@ def _stage_duckdb(connection: sa.Connection, stage: sa.Table, rows: list[dict[st
         driver.unregister(view)
 
 
-def _stage_postgresql(connection: sa.Connection, stage: sa.Table, rows: list[dict[str, Any]]) -> None:
-    names = [column.name for column in stage.columns]
+def _stage_postgresql(connection: sa.Connection, stage: sa.Table, rows: pa.Table) -> None:
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(column.name) for column in stage.columns)
     with connection.connection.driver_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {stage.name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[name] for name in names])
+        with cursor.copy(f"COPY {quote(stage.name)} ({names}) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(binary_copy(rows, list(stage.columns)))
 
 
-_STAGERS: dict[str, Callable[[sa.Connection, sa.Table, list[dict[str, Any]]], None]] = {
-    "duckdb": _stage_duckdb,
-    "postgresql": _stage_postgresql,
-}
+STAGERS: dict[str, Stager] = {"duckdb": _stage_duckdb, "postgresql": _stage_postgresql}
+SESSION_SETUP: dict[str, str] = {"duckdb": "SET enable_progress_bar = false"}
+"""Per backend, what the loading session needs: DuckDB would draw progress bars on stderr for long merges."""
 
 
 @dataclass
@@ -73,68 +61,107 @@ class MergeCount:
 
 
 @dataclass(frozen=True)
-class Children:
-    """Rows owned by a parent row (a trace's practices): replaced whenever the parent is."""
+class MemberColumn:
+    """A staged column holding a member's natural key, stored in the target as the member's surrogate key."""
 
-    table: sa.Table
-    parent_key: str
+    name: str
+    dimension: Dimension
 
 
-class Merger:
-    """Upserts into one target table within the caller's transaction, through reusable staging tables."""
+class Staging:
+    """Temporary tables of one run, created on first use and emptied before each batch."""
 
-    def __init__(self, connection: sa.Connection, target: sa.Table, natural_key: str, children: Children | None = None):
+    def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
-        self._target = target
-        self._key = natural_key
-        self._stage_rows = _STAGERS[connection.dialect.name]
-        self._staging = sa.MetaData()
-        self._stage = self._create_stage(target)
-        self._child_stage = (children, self._create_stage(children.table)) if children else None
+        self._stage = STAGERS[connection.dialect.name]
+        self._metadata = sa.MetaData()
+        if connection.dialect.name in SESSION_SETUP:
+            connection.exec_driver_sql(SESSION_SETUP[connection.dialect.name])
 
-    def _create_stage(self, table: sa.Table) -> sa.Table:
-        stage = sa.Table(
-            f"stage_{table.name}",
-            self._staging,
-            *(sa.Column(column.name, column.type) for column in table.columns),
-            prefixes=["TEMPORARY"],
-        )
+    def table(self, name: str, columns: list[sa.Column[Any]]) -> sa.Table:
+        if name in self._metadata.tables:
+            return self._metadata.tables[name]
+        stage = sa.Table(name, self._metadata, *columns, prefixes=["TEMPORARY"])
         stage.create(self._connection, checkfirst=False)
         return stage
 
-    def merge(self, rows: list[dict[str, Any]], child_rows: list[dict[str, Any]] | None = None) -> MergeCount:
-        """Apply a batch of rows (and the children of those rows); rows not newer than stored ones are ignored."""
-        if not rows:
-            return MergeCount()
-        execute = self._connection.execute
-        target, stage, key = self._target, self._stage, self._key
-        execute(sa.delete(stage))
-        self._stage_rows(self._connection, stage, rows)
-        stored = sa.select(target.c[key]).where(
-            target.c[key] == stage.c[key], target.c.source_updated_at >= stage.c.source_updated_at
-        )
-        execute(sa.delete(stage).where(stored.exists()))
-        staged = execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
-        updated = execute(
-            sa.select(sa.func.count()).select_from(stage.join(target, target.c[key] == stage.c[key]))
-        ).scalar_one()
-        changed = sa.select(stage.c[key])
-        if self._child_stage is not None:
-            self._merge_children(*self._child_stage, child_rows or [], changed)
-        execute(sa.delete(target).where(target.c[key].in_(changed)))
-        columns = [column.name for column in stage.columns]
-        execute(sa.insert(target).from_select(columns, sa.select(*stage.c)))
-        return MergeCount(inserted=staged - updated, updated=updated)
+    def fill(self, stage: sa.Table, rows: pa.Table) -> None:
+        self._connection.execute(sa.delete(stage))
+        if rows.num_rows:
+            self._stage(self._connection, stage, rows)
 
-    def _merge_children(
-        self, children: Children, stage: sa.Table, child_rows: list[dict[str, Any]], changed: sa.Select[Any]
-    ) -> None:
-        execute = self._connection.execute
-        table, parent = children.table, children.parent_key
-        execute(sa.delete(table).where(table.c[parent].in_(changed)))
-        if not child_rows:
-            return
-        execute(sa.delete(stage))
-        self._stage_rows(self._connection, stage, child_rows)
-        columns = [column.name for column in stage.columns]
-        execute(sa.insert(table).from_select(columns, sa.select(*stage.c).where(stage.c[parent].in_(changed))))
+
+def stage_columns(target: sa.Table, members: list[MemberColumn]) -> list[sa.Column[Any]]:
+    """The target's columns, with member keys staged as their natural keys (text)."""
+    natural = {member.name for member in members}
+    return [sa.Column(column.name, sa.Text if column.name in natural else column.type) for column in target.columns]
+
+
+def _drop_not_newer(connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str) -> MergeCount:
+    stored = sa.select(target.c[key]).where(
+        target.c[key] == stage.c[key], target.c.source_updated_at >= stage.c.source_updated_at
+    )
+    connection.execute(sa.delete(stage).where(stored.exists()))
+    staged = connection.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
+    updated = connection.execute(
+        sa.select(sa.func.count()).select_from(stage.join(target, target.c[key] == stage.c[key]))
+    ).scalar_one()
+    return MergeCount(inserted=staged - updated, updated=updated)
+
+
+def merge_facts(
+    connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str, members: list[MemberColumn]
+) -> MergeCount:
+    """Replace the target's rows by the staged ones that are newer, resolving member keys; returns the counts."""
+    count = _drop_not_newer(connection, stage, target, key)
+    if not count.inserted + count.updated:
+        return count
+    by_dimension: dict[str, list[MemberColumn]] = {}
+    for member in members:
+        by_dimension.setdefault(member.dimension.name, []).append(member)
+    for group in by_dimension.values():
+        infer_members(connection, group[0].dimension, [stage.c[member.name] for member in group])
+    connection.execute(sa.delete(target).where(target.c[key].in_(sa.select(stage.c[key]))))
+    columns: dict[str, sa.ColumnElement[Any]] = {column.name: column for column in stage.columns}
+    joined: sa.FromClause = stage
+    for member in members:
+        current = member.dimension.current.subquery(f"{member.name}_member")
+        joined = joined.outerjoin(current, current.c[member.dimension.natural_key] == stage.c[member.name])
+        columns[member.name] = current.c[member.dimension.key]
+    rows = sa.select(*(value.label(name) for name, value in columns.items())).select_from(joined)
+    connection.execute(sa.insert(target).from_select(list(columns), rows))
+    return count
+
+
+def merge_members(connection: sa.Connection, stage: sa.Table, dimension: Dimension) -> MergeCount:
+    """Type-1 members: update the known ones (inferred ones become real), insert the new ones with new keys."""
+    table, natural = dimension.table, dimension.natural_key
+    count = _drop_not_newer(connection, stage, table, natural)
+    if not count.inserted + count.updated:
+        return count
+    changed = [*dimension.attributes, "is_inferred", "source_updated_at"]
+    connection.execute(
+        sa.update(table).where(table.c[natural] == stage.c[natural]).values({name: stage.c[name] for name in changed})
+    )
+    known = sa.select(table.c[natural]).where(table.c[natural] == stage.c[natural])
+    new = sa.select(
+        dimension.next_keys(stage.c[natural]).label(dimension.key), *(stage.c[name] for name in [natural, *changed])
+    ).where(~known.exists())
+    connection.execute(sa.insert(table).from_select([dimension.key, natural, *changed], new))
+    return count
+
+
+def replace_children(
+    connection: sa.Connection, stage: sa.Table, table: sa.Table, parents: sa.Select[Any], parent_rows: sa.Table
+) -> None:
+    """Replace the children of ``parents`` with the staged ones, copying the parent columns they repeat."""
+    parent = stage.c[list(parents.selected_columns)[0].name]
+    connection.execute(sa.delete(table).where(table.c[parent.name].in_(parents)))
+    own = {column.name for column in stage.columns}
+    columns = [
+        stage.c[column.name] if column.name in own else parent_rows.c[column.name].label(column.name)
+        for column in table.columns
+    ]
+    joined = stage.join(parent_rows, parent_rows.c[parent.name] == parent)
+    rows = sa.select(*columns).select_from(joined).where(parent.in_(parents))
+    connection.execute(sa.insert(table).from_select([column.name for column in table.columns], rows))

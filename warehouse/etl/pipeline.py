@@ -5,26 +5,35 @@ rows they cover, so a run killed at any point leaves the warehouse as it was,
 and bad input changes nothing. The run log is written around that transaction
 so a failed or killed run still leaves a trace: a failed run's row keeps its
 error and the per-table counts it had gathered.
+
+Each source table is read in batches of at most ``batch_rows`` (what bounds
+the run's memory): read as Arrow, parsed and checked in bulk, staged, and
+merged into the warehouse by set-based SQL.
 """
 
 from __future__ import annotations
 
 import traceback
 import uuid
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from warehouse import schema
 from warehouse.connections import display_url, exclusive_connection, source_engine, warehouse_engine
 from warehouse.errors import HashKeyError
-from warehouse.etl.extract import check_contract, count_changed, read_changed
-from warehouse.etl.loads import LOADS, LoadContext, SourceLoad
-from warehouse.etl.members import DIMENSIONS, MemberKeys, apply_history
-from warehouse.etl.merge import MergeCount, Merger
-from warehouse.etl.rows import parse_row
+from warehouse.etl.batches import read_batches
+from warehouse.etl.extract import BATCH_ROWS, check_contract, count_changed
+from warehouse.etl.loads import LOADS, SourceLoad, history_rows_of, member_stage_columns
+from warehouse.etl.members import apply_history
+from warehouse.etl.merge import MergeCount, Staging, merge_facts, merge_members, replace_children
+from warehouse.etl.parse import Parser
 from warehouse.etl.values import UserKeyer
 
 
@@ -75,72 +84,78 @@ class _Run:
         progress: Progress | None,
         tables: list[TableStats],
         nullable_stamps: frozenset[str],
+        batch_rows: int,
     ) -> None:
         self.source = source
         self.nullable_stamps = nullable_stamps
         self.warehouse = warehouse
+        self.keyer = keyer
         self.progress = progress
-        self.context = LoadContext({d.name: MemberKeys(warehouse, d) for d in DIMENSIONS}, keyer)
-        self.mergers: dict[str, Merger] = {}
+        self.batch_rows = batch_rows
+        self.staging = Staging(warehouse)
+        self.scratch = duckdb.connect()
+        """An in-memory DuckDB for the transforms in SQL over a batch: parsing, a trace's practices."""
+        self.scratch.execute("SET TimeZone = 'UTC'")
+        self.scratch.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stderr for a long batch
         self.tables = tables
         """Counts so far, the table being loaded included, appended to the caller's list so a failed run keeps them."""
 
-    def merger(self, load: SourceLoad, index: int) -> Merger:
-        target = load.targets[index]
-        name = target.table.name
-        if name not in self.mergers:
-            self.mergers[name] = Merger(self.warehouse, target.table, load.natural_key, target.children)
-        return self.mergers[name]
-
     def load(self, load: SourceLoad) -> None:
-        stats = TableStats(load.source.name)
+        name = load.source.name
+        stats = TableStats(name)
         self.tables.append(stats)
         marks = schema.etl_watermarks
-        since = self.warehouse.execute(
-            sa.select(marks.c.watermark).where(marks.c.source_table == load.source.name)
-        ).scalar()
-        nullable = load.source.name in self.nullable_stamps
+        since = self.warehouse.execute(sa.select(marks.c.watermark).where(marks.c.source_table == name)).scalar()
+        nullable = name in self.nullable_stamps
         if self.progress:
-            self.progress.start(load.source.name, count_changed(self.source, load.source, since, nullable=nullable))
+            self.progress.start(name, count_changed(self.source, load.source, since, nullable=nullable))
         newest = since
         history_rows: list[dict[str, Any]] = []
-        for batch in read_changed(self.source, load.source, since, nullable=nullable):
-            rows = [load.prepare(parse_row(load.source, load.natural_key, raw)) for raw in batch]
-            stats.rows_read += len(rows)
-            batch_newest = max(row["updated_at"] for row in rows)
-            newest = batch_newest if newest is None else max(newest, batch_newest)
-            if load.history is not None:
-                history_rows.extend(rows)
-            else:
-                count = self._merge(load, rows)
-                stats.rows_inserted += count.inserted
-                stats.rows_updated += count.updated
-            if self.progress:
-                self.progress.advance(load.source.name, len(rows))
+        parser = Parser(load.source, self.scratch)
+        batches = read_batches(self.source, load.source, since, nullable=nullable, batch_rows=self.batch_rows)
+        with closing(batches):  # a failed batch stops the reader (and its thread) now, not when collected
+            for batch in batches:
+                parsed = parser.parse(batch)
+                stats.rows_read += parsed.num_rows
+                batch_newest = pc.max(parsed.column("updated_at")).as_py()
+                newest = batch_newest if newest is None else max(newest, batch_newest)
+                if load.history is not None:
+                    history_rows.extend(history_rows_of(parsed))
+                else:
+                    count = self._merge(load, parsed)
+                    stats.rows_inserted += count.inserted
+                    stats.rows_updated += count.updated
+                if self.progress:
+                    self.progress.advance(name, parsed.num_rows)
         if load.history is not None:
-            stats.rows_inserted, stats.rows_updated = apply_history(
-                self.warehouse, load.history, self.context.keys[load.history.name], history_rows
-            )
+            stats.rows_inserted, stats.rows_updated = apply_history(self.warehouse, load.history, history_rows)
         if newest is not None and newest != since:
-            self.warehouse.execute(sa.delete(marks).where(marks.c.source_table == load.source.name))
-            self.warehouse.execute(
-                sa.insert(marks).values(source_table=load.source.name, watermark=newest, loaded_at=_now())
-            )
+            self.warehouse.execute(sa.delete(marks).where(marks.c.source_table == name))
+            self.warehouse.execute(sa.insert(marks).values(source_table=name, watermark=newest, loaded_at=_now()))
 
-    def _merge(self, load: SourceLoad, rows: list[dict[str, Any]]) -> MergeCount:
-        """Upsert the rows into every target; the counts are the last target's (the fact, for missions)."""
+    def _merge(self, load: SourceLoad, parsed: pa.Table) -> MergeCount:
+        """Upsert the batch into the members and the fact; the counts are the fact's, when there is one."""
         count = MergeCount()
-        for index, target in enumerate(load.targets):
-            facts = [target.transform(row, self.context) for row in rows]
-            for keys in self.context.keys.values():
-                keys.flush(self.warehouse)
-            children = (
-                [child for row, fact in zip(rows, facts, strict=True) for child in target.child_rows(row, fact)]
-                if target.child_rows
-                else None
-            )
-            count = self.merger(load, index).merge(facts, children)
+        if load.members is not None:
+            dimension = load.members
+            stage = self.staging.table(f"stage_{dimension.table.name}", member_stage_columns(dimension))
+            self.staging.fill(stage, load.member_rows(parsed))
+            count = merge_members(self.warehouse, stage, dimension)
+        if load.fact is not None:
+            mapping = load.fact.mapping
+            stage = self.staging.table(f"stage_{mapping.table.name}", load.fact.stage_columns)
+            self.staging.fill(stage, load.fact.rows(parsed, self.keyer))
+            count = merge_facts(self.warehouse, stage, mapping.table, mapping.natural_key, load.fact.members)
+            if load.children is not None and count.inserted + count.updated:
+                children = load.children
+                child_stage = self.staging.table(f"stage_{children.table.name}", children.stage_columns)
+                self.staging.fill(child_stage, children.rows(self.scratch, parsed))
+                parents = sa.select(stage.c[mapping.natural_key])
+                replace_children(self.warehouse, child_stage, children.table, parents, mapping.table)
         return count
+
+    def close(self) -> None:
+        self.scratch.close()
 
 
 def run_etl(
@@ -150,6 +165,7 @@ def run_etl(
     hash_key: str,
     lock_timeout: float = 600.0,
     progress: Progress | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> EtlResult:
     """Load everything that changed in the source since the last run; safe to repeat and to run concurrently."""
     keyer = UserKeyer(hash_key)
@@ -173,9 +189,12 @@ def run_etl(
         try:
             with warehouse.begin(), source.connect() as source_connection:
                 _check_hash_key(warehouse, keyer)
-                run = _Run(source_connection, warehouse, keyer, progress, tables, nullable_stamps)
-                for load in LOADS:
-                    run.load(load)
+                run = _Run(source_connection, warehouse, keyer, progress, tables, nullable_stamps, batch_rows)
+                try:
+                    for load in LOADS:
+                        run.load(load)
+                finally:
+                    run.close()
                 _record_tables(warehouse, run_id, tables)
                 finished_at = _now()
                 warehouse.execute(

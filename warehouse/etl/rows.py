@@ -1,9 +1,10 @@
-"""Source rows checked and parsed against sources.md, value by value; what to check is worked out once per table.
+"""One raw source row checked and parsed against sources.md, value by value: the reference check.
 
 SQLite is dynamically typed and a source may enforce no constraint, so any
 value can be of the wrong type or NULL where the contract says it never is.
-Each is reported as ``BadSourceValue`` (table, key, column, value) here,
-before it can fail later and obscurely in the bulk loaders.
+Batches are checked in bulk (``warehouse.etl.parse``); the row a batch check
+marks comes here with the values the driver returned, so ``BadSourceValue``
+names table, key, column and value exactly.
 
 Most values need nothing: text, integers and floats arrive as they are, so
 a value of its column's ready type is taken after one type check, and only

@@ -2,9 +2,10 @@
 
 SQLite hands back text and integers, PostgreSQL typed values; both end here as
 the same Python values. SQLite is dynamically typed, so any column can hold
-text: the number parsers are what stop ``'fast'`` in an INTEGER column before
-it reaches the bulk loaders. A value that does not fit raises ``ValueError`` with
-what was expected, and ``warehouse.etl.rows`` turns it into ``BadSourceValue``.
+text: the number parsers are what stop ``'fast'`` in an INTEGER column. A value
+that does not fit raises ``ValueError`` with what was expected, and
+``warehouse.etl.rows`` turns it into ``BadSourceValue``. These are the reference
+for the bulk checks of ``warehouse.etl.parse``, which hand them the row they mark.
 """
 
 from __future__ import annotations
