@@ -224,6 +224,21 @@ def _shown(column: OutputColumn, request: MetricRequest) -> bool:
     return not column.is_metric or column.name in request.metrics
 
 
+def _named_arguments(where_type: type, having_type: type) -> dict[str, Any]:
+    """The arguments of ``table`` and ``explain``: metric and dimension names as strings, and the request's shape."""
+    return {
+        "info": Info,
+        "metrics": list[str],
+        "dimensions": Optional[list[str]],
+        "where": Optional[where_type],
+        "having": Optional[having_type],
+        "order_by": Optional[list[OrderByInput]],
+        "limit": Optional[int],
+        "offset": int,
+        "timezone": TimeZone,
+    }
+
+
 def table(registry: Registry, where_type: type, having_type: type) -> Callable[..., Any]:
     async def resolve(
         info: Info,
@@ -249,19 +264,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
             total_count=result.total_count,  # type: ignore[arg-type]  # computed whenever selected
         )
 
-    return _annotate(
-        resolve,
-        Table,
-        info=Info,
-        metrics=list[str],
-        dimensions=Optional[list[str]],
-        where=Optional[where_type],
-        having=Optional[having_type],
-        order_by=Optional[list[OrderByInput]],
-        limit=Optional[int],
-        offset=int,
-        timezone=TimeZone,
-    )
+    return _annotate(resolve, Table, **_named_arguments(where_type, having_type))
 
 
 def explain(registry: Registry, where_type: type, having_type: type) -> Callable[..., Any]:
@@ -282,19 +285,7 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         compiled = engine.compile(info.context.scoped(request))
         return Explanation(sql=compiled.sql(engine.backend.dialect), plan=str(compiled.plan))
 
-    return _annotate(
-        resolve,
-        Explanation,
-        info=Info,
-        metrics=list[str],
-        dimensions=Optional[list[str]],
-        where=Optional[where_type],
-        having=Optional[having_type],
-        order_by=Optional[list[OrderByInput]],
-        limit=Optional[int],
-        offset=int,
-        timezone=TimeZone,
-    )
+    return _annotate(resolve, Explanation, **_named_arguments(where_type, having_type))
 
 
 def catalog(registry: Registry) -> Callable[..., Any]:

@@ -112,6 +112,9 @@ class MetricsEngine:
         """
         if _filter_values(request) > CACHED_FILTER_VALUES:  # long lists make large entries and are rarely repeated
             return self._prepare(request)
+        return self._cached(request)
+
+    def _cached(self, request: MetricRequest) -> tuple[CompiledQuery, str, list[Any]]:
         try:
             hash(request)
         except TypeError:  # a value that cannot be a key (a list inside a filter, say): compiled each time
@@ -145,7 +148,7 @@ class MetricsEngine:
         if _filter_values(request) > CACHED_FILTER_VALUES:
             # Thousands of values take a while to compile and render: in a thread, other requests go on meanwhile.
             return await self._run(*await asyncio.to_thread(self._prepare, request))
-        return await self._run(*self.prepare(request))
+        return await self._run(*self._cached(request))
 
     async def members(self, dimension: str, *, limit: int, offset: int = 0, where: Filter | None = None) -> QueryResult:
         """Members of a table dimension with their current attributes; ``where``: those a caller's scope admits."""
