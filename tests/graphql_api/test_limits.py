@@ -55,10 +55,15 @@ def test_introspection_is_not_deep_but_costs() -> None:
 
 @pytest.mark.parametrize("levels", [30, 4_000])
 def test_a_fragment_bomb_is_measured_in_linear_time(levels: int) -> None:
+    """Expanding the bomb takes 2^levels steps (minutes at 30 levels); measuring it takes milliseconds.
+
+    The bound is far above the measured ~0.1 s at 4,000 levels so that a loaded CI machine cannot fail it, and far
+    below what any expansion would take.
+    """
     document = parse(bomb(levels))
     started = time.perf_counter()
     problems = DocumentLimits(Limits(12, 50, 1_000)).problems(Measured(document))
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 10
     assert problems is not None and "selects over 1,000,000,000 fields" in problems[1][0]
 
 
