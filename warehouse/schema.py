@@ -312,6 +312,8 @@ TRACES = _fact(
     Copied("latency_ms", _BIG),
 )
 
+FACTS = (VERIFICATIONS, ERRORS, APPROVALS, MISSIONS, QUERIES, FEEDBACK, TRACES)
+
 fact_verifications = VERIFICATIONS.table
 fact_errors = ERRORS.table
 fact_approvals = APPROVALS.table
@@ -368,6 +370,19 @@ etl_run_tables = sa.Table(
     sa.Column("rows_updated", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "source_table"),
 )
+
+etl_run_rollups = sa.Table(
+    "etl_run_rollups",
+    metadata,
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("rollup", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "rollup"),
+)
+"""Per run, each rollup it built (``built``: new or changed definition, from all facts) or refreshed (``refreshed``:
+the time buckets the run touched), the rows written and the time it took."""
 
 etl_settings = sa.Table(
     "etl_settings",

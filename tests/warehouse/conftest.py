@@ -72,7 +72,7 @@ _KEYS = {  # surrogate key column -> (dimension table, its natural key)
     "component_key": ("dim_component", "component_name"),
     "mission_key": ("dim_mission", "mission_id"),
 }
-_BOOKKEEPING = {"etl_runs", "etl_run_tables", "etl_watermarks"}
+_BOOKKEEPING = {"etl_runs", "etl_run_tables", "etl_run_rollups", "etl_watermarks"}
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from warehouse.etl.members import Dimension, infer_members
 from warehouse.etl.pgcopy import binary_copy
+from warehouse.etl.touched import TouchedDays
 
 Stager = Callable[[sa.Connection, sa.Table, pa.Table], None]
 
@@ -110,12 +111,24 @@ def _drop_not_newer(connection: sa.Connection, stage: sa.Table, target: sa.Table
 
 
 def merge_facts(
-    connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str, members: list[MemberColumn]
+    connection: sa.Connection,
+    stage: sa.Table,
+    target: sa.Table,
+    key: str,
+    members: list[MemberColumn],
+    touched: tuple[TouchedDays, str] | None = None,
 ) -> MergeCount:
-    """Replace the target's rows by the staged ones that are newer, resolving member keys; returns the counts."""
+    """Replace the target's rows by the staged ones that are newer, resolving member keys; returns the counts.
+
+    With ``touched`` (the days seen so far, and the fact's event time column), the days of the rows inserted and
+    replaced are recorded there.
+    """
     count = _drop_not_newer(connection, stage, target, key)
     if not count.inserted + count.updated:
         return count
+    if touched is not None:
+        days, event_time = touched
+        days.record(connection, stage, target, key, event_time)
     by_dimension: dict[str, list[MemberColumn]] = {}
     for member in members:
         by_dimension.setdefault(member.dimension.name, []).append(member)

@@ -29,11 +29,13 @@ from warehouse import schema
 from warehouse.connections import display_url, exclusive_connection, source_engine, warehouse_engine
 from warehouse.errors import HashKeyError
 from warehouse.etl.batches import read_batches
+from warehouse.etl.derived import DerivedTables, DerivedWrite
 from warehouse.etl.extract import BATCH_ROWS, check_contract, count_changed
 from warehouse.etl.loads import LOADS, SourceLoad, history_rows_of, member_stage_columns
 from warehouse.etl.members import apply_history
 from warehouse.etl.merge import MergeCount, Staging, merge_facts, merge_members, replace_children
 from warehouse.etl.parse import Parser
+from warehouse.etl.touched import Touched, TouchedDays, VersionChanges
 from warehouse.etl.values import UserKeyer
 
 
@@ -57,6 +59,7 @@ class EtlResult:
     started_at: datetime
     finished_at: datetime
     tables: list[TableStats] = field(default_factory=list)
+    derived: list[DerivedWrite] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -85,6 +88,7 @@ class _Run:
         tables: list[TableStats],
         nullable_stamps: frozenset[str],
         batch_rows: int,
+        touched: TouchedDays | None,
     ) -> None:
         self.source = source
         self.nullable_stamps = nullable_stamps
@@ -92,6 +96,8 @@ class _Run:
         self.keyer = keyer
         self.progress = progress
         self.batch_rows = batch_rows
+        self.touched = touched
+        """The days of the facts the run inserts or replaces, when derived tables need them."""
         self.staging = Staging(warehouse)
         self.scratch = duckdb.connect()
         """An in-memory DuckDB for the transforms in SQL over a batch: parsing, a trace's practices."""
@@ -145,7 +151,8 @@ class _Run:
             mapping = load.fact.mapping
             stage = self.staging.table(f"stage_{mapping.table.name}", load.fact.stage_columns)
             self.staging.fill(stage, load.fact.rows(parsed, self.keyer))
-            count = merge_facts(self.warehouse, stage, mapping.table, mapping.natural_key, load.fact.members)
+            touched = None if self.touched is None else (self.touched, mapping.event_time)
+            count = merge_facts(self.warehouse, stage, mapping.table, mapping.natural_key, load.fact.members, touched)
             if load.children is not None and count.inserted + count.updated:
                 children = load.children
                 child_stage = self.staging.table(f"stage_{children.table.name}", children.stage_columns)
@@ -166,8 +173,13 @@ def run_etl(
     lock_timeout: float = 600.0,
     progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
+    derived: DerivedTables | None = None,
 ) -> EtlResult:
-    """Load everything that changed in the source since the last run; safe to repeat and to run concurrently."""
+    """Load everything that changed in the source since the last run; safe to repeat and to run concurrently.
+
+    ``derived`` tables (rollups) are built or refreshed in the same transaction as the facts they derive from, so
+    no reader ever sees the two disagree.
+    """
     keyer = UserKeyer(hash_key)
     engine = warehouse_engine(warehouse_url)
     source = source_engine(source_url)
@@ -186,16 +198,22 @@ def run_etl(
                 )
             )
         tables: list[TableStats] = []
+        writes: list[DerivedWrite] = []
         try:
             with warehouse.begin(), source.connect() as source_connection:
                 _check_hash_key(warehouse, keyer)
-                run = _Run(source_connection, warehouse, keyer, progress, tables, nullable_stamps, batch_rows)
+                versions = None if derived is None else VersionChanges(warehouse)
+                touched = None if derived is None else TouchedDays()
+                run = _Run(source_connection, warehouse, keyer, progress, tables, nullable_stamps, batch_rows, touched)
                 try:
                     for load in LOADS:
                         run.load(load)
                 finally:
                     run.close()
+                if derived is not None and versions is not None and touched is not None:
+                    writes = _maintain(warehouse, derived, [*touched.ranges(), *versions.touched(warehouse)])
                 _record_tables(warehouse, run_id, tables)
+                _record_derived(warehouse, run_id, writes)
                 finished_at = _now()
                 warehouse.execute(
                     sa.update(runs).where(runs.c.run_id == run_id).values(status="succeeded", finished_at=finished_at)
@@ -211,7 +229,21 @@ def run_etl(
             raise
     source.dispose()
     engine.dispose()
-    return EtlResult(run_id, started_at, finished_at, tables)
+    return EtlResult(run_id, started_at, finished_at, tables, writes)
+
+
+def _maintain(warehouse: sa.Connection, derived: DerivedTables, touched: list[Touched]) -> list[DerivedWrite]:
+    built = derived.build(warehouse)
+    return [*built, *derived.refresh(warehouse, touched, skip={write.name for write in built})]
+
+
+def _record_derived(warehouse: sa.Connection, run_id: str, writes: list[DerivedWrite]) -> None:
+    if writes:
+        rows = [
+            {"run_id": run_id, "rollup": w.name, "action": w.action, "rows": w.rows, "seconds": w.seconds}
+            for w in writes
+        ]
+        warehouse.execute(sa.insert(schema.etl_run_rollups), rows)
 
 
 def _record_tables(warehouse: sa.Connection, run_id: str, tables: list[TableStats]) -> None:

@@ -1,0 +1,34 @@
+"""Tables derived from the facts (rollups), kept in step with them inside each run's transaction.
+
+The warehouse does not know how a derived table is computed: it reports what a run touched (``touched``) and
+records what the derived tables did. Whoever declares them implements ``DerivedTables``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from warehouse.etl.touched import Touched
+
+
+@dataclass(frozen=True)
+class DerivedWrite:
+    """What one derived table did in a run: ``built`` (from all facts) or ``refreshed`` (what the run touched)."""
+
+    name: str
+    action: str
+    rows: int
+    seconds: float
+
+
+class DerivedTables(Protocol):
+    def build(self, connection: sa.Connection) -> list[DerivedWrite]:
+        """Create the missing tables, rebuild those whose definition changed, drop those no longer declared."""
+        ...
+
+    def refresh(self, connection: sa.Connection, touched: list[Touched], *, skip: set[str]) -> list[DerivedWrite]:
+        """Recompute what ``touched`` covers, in every table but those in ``skip`` (just built)."""
+        ...
