@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warehouse.etl import EtlResult
+from warehouse.etl import DerivedWrite, EtlResult
 
 
 class ProgressBars:
@@ -61,6 +61,21 @@ def print_etl_summary(results: Sequence[EtlResult], console: Console, title: str
                 row[i] += count
     for source_table, counts in totals.items():
         table.add_row(source_table, *(f"{count:,}" for count in counts))
+    console.print(table)
+    writes = [write for result in results for write in result.derived]
+    if writes:
+        print_derived(writes, console, "rollups kept in step")
+
+
+def print_derived(writes: Sequence[DerivedWrite], console: Console, title: str) -> None:
+    """What each rollup did: built from all facts or refreshed where the run touched them, its rows and time."""
+    table = Table(title=title)
+    table.add_column("rollup")
+    table.add_column("action")
+    table.add_column("rows", justify="right")
+    table.add_column("seconds", justify="right")
+    for write in writes:
+        table.add_row(write.name, write.action, f"{write.rows:,}", f"{write.seconds:.2f}")
     console.print(table)
 
 

@@ -11,6 +11,8 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
+from warehouse import schema
+from warehouse.connections import exclusive_connection, warehouse_engine
 from warehouse.etl.touched import Touched
 
 
@@ -32,3 +34,14 @@ class DerivedTables(Protocol):
     def refresh(self, connection: sa.Connection, touched: list[Touched], *, skip: set[str]) -> list[DerivedWrite]:
         """Recompute what ``touched`` covers, in every table but those in ``skip`` (just built)."""
         ...
+
+
+def build_derived(warehouse_url: str, derived: DerivedTables, *, lock_timeout: float = 600.0) -> list[DerivedWrite]:
+    """Outside an ETL run, under its lock: build the missing and changed derived tables, drop the undeclared."""
+    engine = warehouse_engine(warehouse_url)
+    try:
+        with exclusive_connection(engine, timeout=lock_timeout) as connection, connection.begin():
+            schema.create_schema(connection)
+            return derived.build(connection)
+    finally:
+        engine.dispose()
