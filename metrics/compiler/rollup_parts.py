@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
+from metrics.compiler.fact_query import label
 from metrics.compiler.functions import EXACT_DECIMAL, decimal_sum, decimal_to_double, divide
-from metrics.compiler.to_sql import label
 from metrics.model import Aggregation, DataType, Measure, Rollup
 from metrics.registry import Registry
 

@@ -20,12 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
-from metrics.compiler.columns import fact_column, physical_columns
+from metrics.compiler.fact_query import FactQuery, compare
 from metrics.compiler.functions import truncate
 from metrics.compiler.request import naive_utc
-from metrics.compiler.rollup_parts import BUCKET, Kept, kept, part_name, part_types, row_parts, stored_measures
-from metrics.compiler.to_sql import _compare, sql_value
-from metrics.model import ColumnRef, Condition, Fact, Rollup, TimeGrain
+from metrics.compiler.rollup_parts import BUCKET, kept, part_name, part_types, row_parts, stored_measures
+from metrics.model import FilterOp, Rollup, TimeGrain
 from metrics.registry import Registry
 
 TABLE_PREFIX = "rollup_"
@@ -110,71 +109,33 @@ def refresh_statements(
         return None
     low = None if start is None else bucket_floor(start, rollup.grain)
     high = None if end is None else bucket_ceiling(end, rollup.grain)
-    rows = _Rows(registry.facts[rollup.fact], registry)
+    rows = FactQuery(registry, registry.facts[rollup.fact])
     conditions, kept_conditions = [], []
-    bounds = ((low, "refresh_from", lambda c, v: c >= v), (high, "refresh_to", lambda c, v: c < v))
-    for moment, name, compare in bounds:
+    for moment, name, op in ((low, "refresh_from", FilterOp.GTE), (high, "refresh_to", FilterOp.LT)):
         if moment is not None:
-            conditions.append(compare(rows.event_time, sa.bindparam(name, moment, sa.DateTime())))
-            kept_conditions.append(compare(table.c[BUCKET], sa.bindparam(name, moment, sa.DateTime())))
+            conditions.append(compare(rows.event_time, op, sa.bindparam(name, moment, sa.DateTime())))
+            kept_conditions.append(compare(table.c[BUCKET], op, sa.bindparam(name, moment, sa.DateTime())))
     if member is not None and member_column is not None:
         conditions.append(rows.table.c[member_column] == sa.bindparam("member", member[1], sa.Integer()))
         kept_conditions.append(table.c[member_column] == sa.bindparam("member", member[1], sa.Integer()))
     delete = sa.delete(table).where(*kept_conditions)
-    select = rows.select(rollup, kept(rollup, registry)).where(*conditions)
+    select = _rows(rollup, registry, rows).where(*conditions)
     insert = sa.insert(table).from_select([column.name for column in table.columns], select)
     return delete, insert
 
 
-class _Rows:
-    """The fact's rows with what a rollup groups them by: the UTC bucket, the kept keys, and type-2 versions."""
-
-    def __init__(self, fact: Fact, registry: Registry) -> None:
-        self.fact, self.registry = fact, registry
-        self.table = sa.table(fact.table, *(sa.column(name) for name in sorted(physical_columns(fact))))
-        self.event_time = self.table.c[fact.time]
-
-    def select(self, rollup: Rollup, dimensions: tuple[Kept, ...]) -> sa.Select[Any]:
-        source: Any = self.table
-        groups: list[ColumnElement[Any]] = [truncate(rollup.grain, self.event_time).label(BUCKET)]
-        for dimension in dimensions:
-            groups.append(self.table.c[dimension.column].label(dimension.column))
-            if dimension.valid_from is not None:
-                version = self._version(dimension)
-                source = source.outerjoin(version, self._as_of(dimension, version))
-                history = self.registry.dimensions[dimension.dimension].history
-                assert history is not None
-                groups.append(version.c[history.valid_from].label(dimension.valid_from))
-        parts = []
-        for name, measure in stored_measures(rollup, self.registry).items():
-            column = self.column(measure.column) if measure.column else None
-            condition = sa.and_(*map(self._condition, measure.filter)) if measure.filter else None
-            values = row_parts(measure, self.registry, column, condition)
-            parts += [value.label(part_name(name, part)) for part, value in values.items()]
-        statement = sa.select(*groups, *parts).select_from(source)
-        return statement.group_by(*(sa.literal_column(str(i)) for i in range(1, len(groups) + 1)))
-
-    def _version(self, dimension: Kept) -> Any:
-        member = self.registry.dimensions[dimension.dimension]
-        assert member.table is not None and member.key is not None and member.history is not None
-        names = (member.key, member.history.valid_from, member.history.valid_to)
-        return sa.table(member.table, *(sa.column(n) for n in names)).alias(dimension.dimension)
-
-    def _as_of(self, dimension: Kept, version: Any) -> ColumnElement[bool]:
-        """The version valid at the event time: the same as-of join the compiler uses."""
-        member = self.registry.dimensions[dimension.dimension]
-        assert member.key is not None and member.history is not None
-        return sa.and_(
-            version.c[member.key] == self.table.c[dimension.column],
-            self.event_time >= version.c[member.history.valid_from],
-            self.event_time < version.c[member.history.valid_to],
-        )
-
-    def column(self, name: str) -> ColumnElement[Any]:
-        return fact_column(self.fact, self.table, name)
-
-    def _condition(self, condition: Condition) -> ColumnElement[bool]:
-        value = condition.value
-        if isinstance(value, ColumnRef):
-            value = self.column(value.column)
-        return _compare(self.column(condition.column), condition.op, sql_value(value))
+def _rows(rollup: Rollup, registry: Registry, rows: FactQuery) -> sa.Select[Any]:
+    """The fact's rows grouped by UTC bucket, kept columns and type-2 versions (the compiler's as-of join)."""
+    groups: list[ColumnElement[Any]] = [truncate(rollup.grain, rows.event_time).label(BUCKET)]
+    for dimension in kept(rollup, registry):
+        groups.append(rows.table.c[dimension.column].label(dimension.column))
+        history = registry.dimensions[dimension.dimension].history
+        if dimension.valid_from is not None and history is not None:
+            groups.append(rows.join(dimension.dimension).c[history.valid_from].label(dimension.valid_from))
+    parts = [
+        value.label(part_name(name, part))
+        for name, measure in stored_measures(rollup, registry).items()
+        for part, value in row_parts(measure, registry, *rows.measure_input(measure)).items()
+    ]
+    statement = sa.select(*groups, *parts).select_from(rows.source)
+    return statement.group_by(*(sa.literal_column(str(i)) for i in range(1, len(groups) + 1)))
