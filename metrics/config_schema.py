@@ -16,7 +16,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Tag
 
+from metrics.errors import did_you_mean
 from metrics.model import (
+    ROLLUP_GRAINS,
     Aggregation,
     Attribute,
     Bridge,
@@ -31,11 +33,13 @@ from metrics.model import (
     History,
     Measure,
     Metric,
+    Rollup,
+    TimeGrain,
 )
 from metrics.schema_base import IGNORABLE as IGNORABLE
 from metrics.schema_base import NAME as NAME
 from metrics.schema_base import OWN_CODES as OWN_CODES
-from metrics.schema_base import Name, Path_, Spec, Text, choice, either, number
+from metrics.schema_base import Name, Path_, Spec, Text, choice, either, number, problem
 from metrics.schema_base import Problem as Problem
 from metrics.schema_base import SchemaError as SchemaError
 from metrics.window_schema import CumulativeSpec, FillValue, OffsetSpec
@@ -45,6 +49,17 @@ Type = Annotated[DataType, BeforeValidator(choice(DataType, "type"))]
 Operator = Annotated[FilterOp, BeforeValidator(choice(FilterOp, "filter operator"))]
 AggregationName = Annotated[Aggregation, BeforeValidator(choice(Aggregation, "aggregation"))]
 FormatName = Annotated[Format, BeforeValidator(choice(Format, "format"))]
+
+
+def _rollup_grain(value: Any) -> TimeGrain:
+    grains = [grain.value for grain in ROLLUP_GRAINS]
+    if value not in grains:
+        hint = did_you_mean(str(value), grains) or f" (one of: {', '.join(grains)})"
+        raise problem("invalid_value", f"rollup grain {value!r} is not valid{hint}; rollups keep UTC buckets")
+    return TimeGrain(value)
+
+
+RollupGrain = Annotated[TimeGrain, BeforeValidator(_rollup_grain)]
 
 
 def _label(name: str) -> str:
@@ -270,12 +285,25 @@ class MetricSpec(FilterSpec):
         return Metric(**common, measure=self.measure(self.fact, self.aggregation))
 
 
+class RollupSpec(Spec):
+    """A pre-aggregated table of one fact (``metrics.model.Rollup``)."""
+
+    fact: Text
+    dimensions: list[Text] = []
+    grain: RollupGrain
+    metrics: list[Text]
+
+    def build(self, name: str, file: str, line: int) -> Rollup:
+        return Rollup(name, self.fact, tuple(self.dimensions), self.grain, tuple(self.metrics), file, line)
+
+
 class FileSpec(Spec):
-    """One config file: any of the four sections, each a mapping of snake_case names to definitions."""
+    """One config file: any of the five sections, each a mapping of snake_case names to definitions."""
 
     dimensions: dict[Name, DimensionSpec] = {}
     facts: dict[Name, FactSpec] = {}
     metrics: dict[Name, MetricSpec] = {}
     extend_facts: dict[Name, FactBodySpec] = {}
+    rollups: dict[Name, RollupSpec] = {}
     policies: list[Any] = []
     """Access policies: their shape and names are checked by ``metrics.policy``, against the whole registry."""

@@ -22,12 +22,12 @@ import yaml
 from metrics.config_schema import FactBodySpec, Path_
 from metrics.config_text import UnreadableFile, read_config_text
 from metrics.errors import Issue, did_you_mean
-from metrics.model import Dimension, Fact, Metric
+from metrics.model import Dimension, Fact, Metric, Rollup
 from metrics.schema_problems import check_file
 from metrics.yaml_lines import Document, read_yaml
 
 BUILTIN_CONFIG = Path(__file__).parent / "catalog"
-SECTIONS = ("dimensions", "facts", "metrics")
+SECTIONS = ("dimensions", "facts", "metrics", "rollups")
 EXTEND_FACTS = "extend_facts"
 Finding = tuple[str, str, tuple[str | int, ...]]
 """A semantic rule's problem: (code, message, path of the definition or key at fault)."""
@@ -40,6 +40,7 @@ class Config:
     dimensions: dict[str, Dimension] = field(default_factory=dict)
     facts: dict[str, Fact] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
+    rollups: dict[str, Rollup] = field(default_factory=dict)
     where: dict[Path_, tuple[str, int]] = field(default_factory=dict)
     broken: set[Path_] = field(default_factory=set)
     """Paths of the definitions and parts left out for a structural problem already reported."""
@@ -116,6 +117,9 @@ def read_config(directories: Iterable[Path]) -> Config:
         config.facts |= {name: fact.build(name) for name, fact in spec.facts.items()}
         config.metrics |= {
             name: metric.build(name, *config.where[("metrics", name)]) for name, metric in spec.metrics.items()
+        }
+        config.rollups |= {
+            name: rollup.build(name, *config.where[("rollups", name)]) for name, rollup in spec.rollups.items()
         }
         extensions += [
             _Extension(name, body, shown, document, {path for path in broken if path[:2] == (EXTEND_FACTS, name)})

@@ -263,3 +263,25 @@ class Metric:
         if self.window is not None:
             return "offset" if self.window.kind in (WindowKind.SHIFTED, WindowKind.PREVIOUS) else "cumulative"
         return "ratio" if self.expression is None else "derived"
+
+
+ROLLUP_GRAINS = (TimeGrain.MINUTE, TimeGrain.HOUR, TimeGrain.DAY)
+"""The buckets a rollup may keep, in UTC."""
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A pre-aggregated table of one fact: its rows grouped by UTC time bucket and the kept dimensions.
+
+    A table dimension keeps the fact's member key (and, type 2, the valid_from of the version valid at the event
+    time), so any attribute of that member can be joined back exactly; a value dimension keeps its column. Each
+    measure of the listed metrics is stored as re-aggregatable parts (count, sum, min, max).
+    """
+
+    name: str
+    fact: str
+    dimensions: tuple[str, ...]
+    grain: TimeGrain
+    metrics: tuple[str, ...]
+    file: str = ""
+    line: int = 0

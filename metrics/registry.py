@@ -13,7 +13,7 @@ from pathlib import Path
 from metrics.errors import ConfigError, InvalidDimension, Issue, UnknownDimension, UnknownMetric
 from metrics.expressions import parse
 from metrics.loader import BUILTIN_CONFIG, Config, read_config
-from metrics.model import Aggregation, DataType, Dimension, Fact, Format, Measure, Metric
+from metrics.model import Aggregation, DataType, Dimension, Fact, Format, Measure, Metric, Rollup
 from metrics.validation import camel, references, validate
 
 CONFIG_ENV = "GRACE_METRICS_CONFIG"
@@ -32,6 +32,7 @@ class Registry:
         self.dimensions: dict[str, Dimension] = dict(config.dimensions)
         self.facts: dict[str, Fact] = dict(config.facts)
         self.metrics: dict[str, Metric] = dict(config.metrics)
+        self.rollups: dict[str, Rollup] = dict(config.rollups)
         for name, metric in self.metrics.items():
             if metric.format is None:
                 self.metrics[name] = replace(metric, format=_DEFAULT_FORMATS[self.output_type(name)].value)

@@ -15,7 +15,13 @@ from typing import Any
 
 from metrics.config_schema import IGNORABLE, OWN_CODES, FileSpec, Path_, Problem, SchemaError
 
-_SUBJECTS = {"dimensions": "dimension", "facts": "fact", "metrics": "metric", "extend_facts": "extension of fact"}
+_SUBJECTS = {
+    "dimensions": "dimension",
+    "facts": "fact",
+    "metrics": "metric",
+    "extend_facts": "extension of fact",
+    "rollups": "rollup",
+}
 _PARTS = {"columns": "column", "dimensions": "dimension", "attributes": "attribute", "filter": "filter on"}
 _ANY = None
 _LEFT_OUT = (

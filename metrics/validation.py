@@ -15,16 +15,8 @@ from metrics.errors import Issue, did_you_mean
 from metrics.expressions import names, parse
 from metrics.loader import Config, Finding
 from metrics.measure_rules import check_measures
-from metrics.model import (
-    MATCHING,
-    ROW_COUNT,
-    SPINE,
-    Aggregation,
-    DataType,
-    Fact,
-    Measure,
-    Metric,
-)
+from metrics.model import MATCHING, ROW_COUNT, SPINE, Aggregation, DataType, Fact, Measure, Metric
+from metrics.rollup_rules import check_rollups
 from metrics.window_rules import check_windows
 
 RESERVED_NAMES = {
@@ -386,6 +378,7 @@ RULES: tuple[Callable[[Config], Iterator[Finding]], ...] = (
     check_cycles,
     check_names,
     check_windows,
+    check_rollups,
 )
 
 

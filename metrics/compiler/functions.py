@@ -201,17 +201,28 @@ def as_double(value: ColumnElement[Any]) -> ColumnElement[float]:
     return value if isinstance(value.type, sa.Double) else sa.cast(value, sa.Double())
 
 
+EXACT_DECIMAL = sa.Numeric(38, 9)
+"""The type floats are summed in: exact, so the sum does not depend on the order rows are added."""
+
+
+def decimal_sum(value: ColumnElement[Any], condition: ColumnElement[bool] | None) -> ColumnElement[Any]:
+    """The exact DECIMAL sum of ``value`` (where ``condition`` holds); sums of such sums are exact too."""
+    total: Any = sa.func.sum(sa.cast(value, EXACT_DECIMAL))
+    return total if condition is None else total.filter(condition)
+
+
+def decimal_to_double(total: ColumnElement[Any]) -> ColumnElement[float]:
+    """An exact DECIMAL as a double: going through text gives one correctly rounded conversion on every backend."""
+    return sa.cast(sa.cast(total, sa.Text()), sa.Double())
+
+
 def exact_sum(value: ColumnElement[Any], condition: ColumnElement[bool] | None) -> ColumnElement[float]:
     """A sum of floats that every backend gets to the same double.
 
     Floating-point sums depend on the order rows are added, which differs by
-    backend and plan; a DECIMAL sum is exact, and going through text gives one
-    correctly rounded conversion to double everywhere.
+    backend and plan; a DECIMAL sum is exact (``decimal_sum``), converted once (``decimal_to_double``).
     """
-    total: Any = sa.func.sum(sa.cast(value, sa.Numeric(38, 9)))
-    if condition is not None:
-        total = total.filter(condition)
-    return sa.cast(sa.cast(total, sa.Text()), sa.Double())
+    return decimal_to_double(decimal_sum(value, condition))
 
 
 def divide(numerator: ColumnElement[Any], denominator: ColumnElement[Any]) -> ColumnElement[float]:

@@ -7,8 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from metrics.compiler.fact_query import compare, label, sql_value
 from metrics.compiler.request import And, Filter, Not, Or
-from metrics.compiler.to_sql import OutputColumn, _compare, label, sql_value
+from metrics.compiler.to_sql import OutputColumn
 from metrics.model import ROW_COUNT, Dimension
 
 
@@ -21,7 +22,7 @@ def _condition(where: Filter, table: Any, dimension: Dimension) -> Any:
         return sa.not_(sa.func.coalesce(_condition(where.item, table, dimension), sa.false()))
     attribute = dimension.attribute(where.ref.attribute or "")
     assert attribute is not None  # policies are validated against the registry
-    return _compare(table.c[attribute.column], where.op, sql_value(where.value))
+    return compare(table.c[attribute.column], where.op, sql_value(where.value))
 
 
 def compile_members(

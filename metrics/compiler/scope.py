@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from metrics.compiler.fact_query import label
 from metrics.compiler.plan import Leaf, MetricOutput, QueryPlan
 from metrics.compiler.planner import plan_query
 from metrics.compiler.request import And, MetricCondition, MetricRequest
 from metrics.compiler.spec import predicates, resolve
-from metrics.compiler.to_sql import label, plan_to_sql
+from metrics.compiler.to_sql import plan_to_sql
 from metrics.errors import Forbidden
 from metrics.model import Aggregation, DataType, FilterOp, Measure
 from metrics.registry import Registry

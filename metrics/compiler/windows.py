@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
+from metrics.compiler.fact_query import label, zone_of
 from metrics.compiler.functions import (
     bucket_group,
     bucket_of_group,
@@ -43,7 +44,7 @@ _ONE_MICROSECOND = sa.literal_column("INTERVAL '1 microsecond'", sa.Interval())
 
 
 class FactRows(Protocol):
-    """What ``to_sql._FactQuery`` offers: one fact's rows with dimensions joined on demand."""
+    """What ``fact_query.FactQuery`` offers: one fact's rows with dimensions joined on demand."""
 
     source: FromClause
     event_time: ColumnElement[Any]
@@ -52,10 +53,6 @@ class FactRows(Protocol):
     def condition(self, where: Filter, selected: set[str]) -> ColumnElement[bool]: ...
     def measure(self, measure: Measure) -> ColumnElement[Any]: ...
     def column(self, name: str) -> ColumnElement[Any]: ...
-
-
-def label(name: str) -> str:
-    return name.replace(".", "__")
 
 
 class _Calendar:
@@ -111,7 +108,7 @@ class _WindowSql:
         self, plan: QueryPlan, aggregate: WindowAggregate, rows: Callable[[], FactRows], spans: dict[str, sa.CTE]
     ) -> None:
         self.plan, self.aggregate, self.rows, self.spans = plan, aggregate, rows, spans
-        self.zone = None if plan.timezone == "UTC" else sa.bindparam("timezone", plan.timezone, sa.String())
+        self.zone = zone_of(plan.timezone)
         self.output = _Calendar(aggregate.grain, self.zone)
         self.input = _Calendar(aggregate.input_grain, self.zone)
         self.selected = {ref.dimension for ref in plan.dimensions}
