@@ -15,14 +15,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from graphql_api.console import ProgressBars, print_etl_summary
+from graphql_api.console import ProgressBars, print_derived, print_etl_summary
+from graphql_api.rollups import RegistryRollups
 from graphql_api.settings import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, ListenError, Settings, SettingsError
 from metrics.errors import ConfigError, MetricsError
 from metrics.loader import config_files
 from metrics.policy import load_policies
 from metrics.registry import config_directories, load_registry
 from warehouse.errors import WarehouseError
-from warehouse.etl import run_etl
+from warehouse.etl import build_derived, run_etl
 
 HASH_KEY_ENV = "GRACE_METRICS_HASH_KEY"
 
@@ -82,13 +83,20 @@ def _hash_key(args: argparse.Namespace) -> str:
 
 
 def _etl(args: argparse.Namespace) -> None:
-    options = {"hash_key": _hash_key(args), "lock_timeout": args.lock_timeout}
+    rollups = RegistryRollups(load_registry(args.config or []))
+    options = {"hash_key": _hash_key(args), "lock_timeout": args.lock_timeout, "derived": rollups}
     if args.quiet:
         run_etl(args.source, args.warehouse, **options)
         return
     with ProgressBars(_err) as bars:
         result = run_etl(args.source, args.warehouse, progress=bars, **options)
     print_etl_summary([result], Console())
+
+
+def _rollups(args: argparse.Namespace) -> None:
+    rollups = RegistryRollups(load_registry(args.config or []))
+    writes = build_derived(args.warehouse, rollups, lock_timeout=args.lock_timeout)
+    print_derived(writes, Console(), f"rollups built ({len(writes)} changed, {len(rollups.registry.rollups)} declared)")
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -227,8 +235,30 @@ def _parser() -> argparse.ArgumentParser:
         default=600.0,
         help="seconds to wait for another run (default 600)",
     )
+    etl.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
     etl.add_argument("--quiet", action="store_true", help="no progress and no summary, for scripts")
     etl.set_defaults(handler=_etl)
+
+    rollups = commands.add_parser(
+        "rollups",
+        help="build the declared rollups now, without loading anything",
+        description="build: create the declared rollups a warehouse lacks, rebuild those whose definition changed "
+        "and drop those no longer declared, as the next ETL run would. Runs under the ETL's lock.",
+        epilog="example:\n  grace-metrics rollups build --warehouse duckdb:///warehouse.duckdb --config ./metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rollups.add_argument("action", choices=["build"])
+    rollups.add_argument(
+        "--warehouse", required=True, help="SQLAlchemy URL of the warehouse (duckdb:///PATH or PostgreSQL)"
+    )
+    rollups.add_argument("--config", action="append", help="a directory of your own metric YAML (repeatable)")
+    rollups.add_argument(
+        "--lock-timeout",
+        type=_positive("a number of seconds"),
+        default=600.0,
+        help="seconds to wait for a running ETL (default 600)",
+    )
+    rollups.set_defaults(handler=_rollups)
 
     demo = commands.add_parser(
         "demo",

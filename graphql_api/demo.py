@@ -14,8 +14,10 @@ from pathlib import Path
 from rich.console import Console
 
 from graphql_api.console import ProgressBars, print_etl_summary
+from graphql_api.rollups import RegistryRollups
 from graphql_api.server import serve
 from graphql_api.settings import Settings
+from metrics.registry import load_registry
 from warehouse.demo import advance_demo_source, generate_demo_source
 from warehouse.etl import run_etl
 
@@ -38,11 +40,12 @@ def run_demo(settings: Settings, *, host: str, port: int, directory: Path, scale
         with ProgressBars(console) as bars:
             generate_demo_source(source, scale=scale, progress=bars)
         console.print("Loading the warehouse …")
+        rollups = RegistryRollups(load_registry(settings.config_dirs))
         with ProgressBars(console) as bars:
-            results = [run_etl(source, warehouse, hash_key=DEMO_HASH_KEY, progress=bars)]
+            results = [run_etl(source, warehouse, hash_key=DEMO_HASH_KEY, progress=bars, derived=rollups)]
         for step in range(1, STEPS + 1):
             advance_demo_source(source, step=step, scale=scale)
-            results.append(run_etl(source, warehouse, hash_key=DEMO_HASH_KEY))
+            results.append(run_etl(source, warehouse, hash_key=DEMO_HASH_KEY, derived=rollups))
         print_etl_summary(results, console, f"{len(results)} ETL runs: the full load, then {STEPS} days of activity")
         ready.touch()
     console.print(f"\n[bold]GraphiQL:[/] http://{host}:{port}/graphql   (Ctrl-C to stop)\n")

@@ -22,6 +22,7 @@ from typing import TypeVar
 import uvicorn
 
 from graphql_api.app import create_app
+from graphql_api.rollups import RegistryRollups
 from graphql_api.settings import ListenError, Settings
 from metrics.engine import EngineSettings, MetricsEngine
 from metrics.registry import Registry, load_registry
@@ -52,15 +53,19 @@ def changed_rows(result: EtlResult) -> int:
     return sum(table.rows_inserted + table.rows_updated for table in result.tables)
 
 
-def scheduled_etl(source: str, warehouse: str, *, every: float, hash_key: str):  # type: ignore[no-untyped-def]
-    """A lifespan companion that loads ``source`` into ``warehouse`` every ``every`` seconds."""
+def scheduled_etl(  # type: ignore[no-untyped-def]
+    source: str, warehouse: str, *, every: float, hash_key: str, rollups: RegistryRollups
+):
+    """A lifespan companion that loads ``source`` into ``warehouse`` every ``every`` seconds, rollups in step."""
 
     @contextlib.asynccontextmanager
     async def run(engine: MetricsEngine) -> AsyncIterator[None]:
         async def loop() -> None:
             while True:
                 try:
-                    result = await _in_daemon_thread(lambda: run_etl(source, warehouse, hash_key=hash_key))
+                    result = await _in_daemon_thread(
+                        lambda: run_etl(source, warehouse, hash_key=hash_key, derived=rollups)
+                    )
                     if changed := changed_rows(result):
                         log.info("ETL run %s loaded %d changed source rows", result.run_id[:8], changed)
                 except WarehouseError as error:
@@ -148,8 +153,10 @@ def serve(
         if source and hash_key:
             if not warehouse_loaded(settings.warehouse_url):
                 log.info("loading the warehouse %s from %s …", display_url(settings.warehouse_url), display_url(source))
-                run_etl(source, settings.warehouse_url, hash_key=hash_key)
-            background = scheduled_etl(source, settings.warehouse_url, every=etl_every, hash_key=hash_key)
+                run_etl(source, settings.warehouse_url, hash_key=hash_key, derived=RegistryRollups(registry))
+            background = scheduled_etl(
+                source, settings.warehouse_url, every=etl_every, hash_key=hash_key, rollups=RegistryRollups(registry)
+            )
         asyncio.run(
             check_warehouse(
                 settings, registry, read_only=not settings.writes_warehouse(runs_etl=background is not None)

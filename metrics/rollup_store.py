@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,11 +43,13 @@ class Touched:
 
 @dataclass(frozen=True)
 class RollupRefresh:
-    """What refreshing one rollup took: the rows it inserted and the seconds it ran."""
+    """What keeping one rollup in step did: ``created``, ``rebuilt`` (its definition changed), ``dropped`` (no
+    longer declared) or ``refreshed`` (the touched buckets), the rows it now holds there, and the seconds it took."""
 
     rollup: str
     rows: int
     seconds: float
+    action: str = "refreshed"
 
 
 def _definition(rollup: Rollup) -> str:
@@ -61,7 +63,7 @@ def _definition(rollup: Rollup) -> str:
     )
 
 
-def ensure_rollups(connection: sa.Connection, registry: Registry) -> list[str]:
+def ensure_rollups(connection: sa.Connection, registry: Registry) -> list[RollupRefresh]:
     """Build the missing rollups, rebuild the changed ones, drop the undeclared ones; says what it did."""
     DEFINITIONS_TABLE.create(connection, checkfirst=True)
     stored = dict(connection.execute(sa.select(DEFINITIONS_TABLE.c.name, DEFINITIONS_TABLE.c.fingerprint)).all())
@@ -72,18 +74,19 @@ def ensure_rollups(connection: sa.Connection, registry: Registry) -> list[str]:
         if stored.get(rollup.name) == fingerprint and table.name in existing:
             continue
         verb = "rebuilt" if rollup.name in stored or table.name in existing else "created"
+        began = time.perf_counter()
         table.drop(connection, checkfirst=True)
         table.create(connection)
         statements = refresh_statements(rollup, registry)
         assert statements is not None  # only a member refresh can have nothing to do
         rows = _run(connection, *statements)
         _record(connection, rollup.name, fingerprint, _definition(rollup))
-        done.append(f"{verb} {table.name} ({rows} rows)")
+        done.append(RollupRefresh(rollup.name, rows, time.perf_counter() - began, verb))
     declared = {rollup_table(rollup, registry).name for rollup in registry.rollups.values()}
     for name in sorted(existing - declared - {DEFINITIONS_TABLE.name}):
         if name.startswith(TABLE_PREFIX):
             sa.Table(name, sa.MetaData()).drop(connection)
-            done.append(f"dropped {name}")
+            done.append(RollupRefresh(name.removeprefix(TABLE_PREFIX), 0, 0.0, "dropped"))
     connection.execute(sa.delete(DEFINITIONS_TABLE).where(DEFINITIONS_TABLE.c.name.not_in(list(registry.rollups))))
     return done
 
@@ -104,13 +107,16 @@ def _run(connection: sa.Connection, delete: sa.Delete, insert: sa.Insert) -> int
     return int(connection.execute(counted).scalar_one())
 
 
-def refresh_rollups(connection: sa.Connection, registry: Registry, touched: Iterable[Touched]) -> list[RollupRefresh]:
-    """Recompute the buckets (and members) of every rollup of the touched facts; one entry per rollup refreshed."""
+def refresh_rollups(
+    connection: sa.Connection, registry: Registry, touched: Iterable[Touched], *, skip: Collection[str] = ()
+) -> list[RollupRefresh]:
+    """Recompute the buckets (and members) of every rollup of the touched facts but those in ``skip`` (just
+    built); one entry per rollup refreshed."""
     rows: dict[str, int] = {}
     seconds: dict[str, float] = {}
     for change in touched:
         for rollup in registry.rollups.values():
-            if registry.facts[rollup.fact].table != change.fact_table:
+            if rollup.name in skip or registry.facts[rollup.fact].table != change.fact_table:
                 continue
             statements = refresh_statements(rollup, registry, start=change.start, end=change.end, member=change.member)
             if statements is None:

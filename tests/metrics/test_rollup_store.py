@@ -145,10 +145,10 @@ def test_ensure_builds_once_and_follows_the_declarations(connection: sa.Connecti
     changed.rollups["queries_by_day"] = replace(rollup, name="queries_by_day", grain=rollup.grain.DAY)
     del changed.rollups["feedback_by_hour"]
     done = ensure_rollups(connection, changed)
-    assert sorted(line.split(" (")[0] for line in done) == [
-        "created rollup_queries_by_day",
-        "dropped rollup_feedback_by_hour",
-        "rebuilt rollup_queries_by_hour",
+    assert sorted((write.action, write.rollup) for write in done) == [
+        ("created", "queries_by_day"),
+        ("dropped", "feedback_by_hour"),
+        ("rebuilt", "queries_by_hour"),
     ]
     assert stored(connection, changed.rollups["queries_by_day"]) == expected(
         connection, changed.rollups["queries_by_day"]
