@@ -96,7 +96,11 @@ def _etl(args: argparse.Namespace) -> None:
 def _rollups(args: argparse.Namespace) -> None:
     rollups = RegistryRollups(load_registry(args.config or []))
     writes = build_derived(args.warehouse, rollups, lock_timeout=args.lock_timeout)
-    print_derived(writes, Console(), f"rollups built ({len(writes)} changed, {len(rollups.registry.rollups)} declared)")
+    declared = len(rollups.registry.rollups)
+    if writes:
+        print_derived(writes, Console(), f"rollups: {len(writes)} of {declared} changed")
+    else:
+        Console().print(f"ok: the {declared} declared rollups are built and current", highlight=False)
 
 
 def _validate(args: argparse.Namespace) -> None:

@@ -339,6 +339,9 @@ bridge_trace_practices = sa.Table(
 )
 """One row per (trace, practice it recommends); ``step_count`` counts its steps naming that practice."""
 
+CHILDREN: dict[str, tuple[sa.Table, ...]] = {TRACES.table.name: (bridge_trace_practices,)}
+"""Per fact table, the tables whose rows copy its rows' event time and member keys and are replaced with them."""
+
 # --- ETL bookkeeping ----------------------------------------------------------
 
 etl_watermarks = sa.Table(

@@ -55,9 +55,11 @@ class TouchedDays:
         self._days.setdefault(target.name, set()).update(days)
 
     def ranges(self) -> Iterator[Touched]:
+        """Per fact table, and per table of its children (replaced with its rows), its touched days as ranges."""
         for table, days in self._days.items():
-            for start, end in _merged(_runs(sorted(days))):
-                yield Touched(table, start, end)
+            ranges = _merged(_runs(sorted(days)))
+            for name in (table, *(child.name for child in schema.CHILDREN.get(table, ()))):
+                yield from (Touched(name, start, end) for start, end in ranges)
 
 
 def _runs(days: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -112,7 +114,10 @@ class VersionChanges:
 
 
 def _member_facts(dimension: str, key: int, since: datetime) -> Iterator[Touched]:
+    """The rows referencing the member from ``since``: of each fact, and of its children that copy the key."""
     for mapping in schema.FACTS:
         for member in mapping.of(schema.MemberKey):
             if member.dimension == dimension:
-                yield Touched(mapping.table.name, since, None, (member.name, key))
+                for table in (mapping.table, *schema.CHILDREN.get(mapping.table.name, ())):
+                    if member.name in table.c:
+                        yield Touched(table.name, since, None, (member.name, key))
