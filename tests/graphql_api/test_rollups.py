@@ -85,6 +85,7 @@ class FailingAfterRefresh(RegistryRollups):
         raise RuntimeError("killed while refreshing rollups")
 
 
+@pytest.mark.slow
 def test_a_run_failing_in_the_refresh_leaves_facts_and_rollups_as_they_were(warehouse: str, tmp_path: Path) -> None:
     source = f"sqlite:///{tmp_path / 'source.sqlite'}"
     generate_demo_source(source, scale=0.02)
