@@ -6,6 +6,7 @@ records what the derived tables did. Whoever declares them implements ``DerivedT
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from warehouse import schema
 from warehouse.connections import exclusive_connection, warehouse_engine
+from warehouse.etl import data_version
 from warehouse.etl.touched import Touched
 
 
@@ -42,6 +44,9 @@ def build_derived(warehouse_url: str, derived: DerivedTables, *, lock_timeout: f
     try:
         with exclusive_connection(engine, timeout=lock_timeout) as connection, connection.begin():
             schema.create_schema(connection)
-            return derived.build(connection)
+            writes = derived.build(connection)
+            if writes:
+                data_version.advance(connection, uuid.uuid4().hex)
+            return writes
     finally:
         engine.dispose()

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from warehouse import schema
 from warehouse.connections import display_url, exclusive_connection, source_engine, warehouse_engine
 from warehouse.errors import HashKeyError
+from warehouse.etl import data_version
 from warehouse.etl.batches import read_batches
 from warehouse.etl.derived import DerivedTables, DerivedWrite
 from warehouse.etl.extract import BATCH_ROWS, check_contract, count_changed
@@ -214,6 +215,8 @@ def run_etl(
                     writes = _maintain(warehouse, derived, [*touched.ranges(), *versions.touched(warehouse)])
                 _record_tables(warehouse, run_id, tables)
                 _record_derived(warehouse, run_id, writes)
+                if writes or any(stats.rows_inserted or stats.rows_updated for stats in tables):
+                    data_version.advance(warehouse, run_id)
                 finished_at = _now()
                 warehouse.execute(
                     sa.update(runs).where(runs.c.run_id == run_id).values(status="succeeded", finished_at=finished_at)
