@@ -13,6 +13,7 @@ merged into the warehouse by set-based SQL.
 
 from __future__ import annotations
 
+import functools
 import traceback
 import uuid
 from contextlib import closing
@@ -34,6 +35,7 @@ from warehouse.etl.loads import LOADS, SourceLoad, history_rows_of, member_stage
 from warehouse.etl.members import apply_history
 from warehouse.etl.merge import MergeCount, Staging, merge_facts, merge_members, replace_children
 from warehouse.etl.parse import Parser
+from warehouse.etl.probe import unchanged_rows
 from warehouse.etl.values import UserKeyer
 
 
@@ -93,10 +95,8 @@ class _Run:
         self.progress = progress
         self.batch_rows = batch_rows
         self.staging = Staging(warehouse)
-        self.scratch = duckdb.connect()
-        """An in-memory DuckDB for the transforms in SQL over a batch: parsing, a trace's practices."""
-        self.scratch.execute("SET TimeZone = 'UTC'")
-        self.scratch.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stderr for a long batch
+        marks = schema.etl_watermarks
+        self.watermarks = dict(warehouse.execute(sa.select(marks.c.source_table, marks.c.watermark)).all())
         self.tables = tables
         """Counts so far, the table being loaded included, appended to the caller's list so a failed run keeps them."""
 
@@ -104,11 +104,17 @@ class _Run:
         name = load.source.name
         stats = TableStats(name)
         self.tables.append(stats)
-        marks = schema.etl_watermarks
-        since = self.warehouse.execute(sa.select(marks.c.watermark).where(marks.c.source_table == name)).scalar()
+        since = self.watermarks.get(name)
         nullable = name in self.nullable_stamps
+        unchanged = unchanged_rows(self.source, self.warehouse, load, since, nullable=nullable)
         if self.progress:
-            self.progress.start(name, count_changed(self.source, load.source, since, nullable=nullable))
+            changed = count_changed(self.source, load.source, since, nullable=nullable) if unchanged is None else 0
+            self.progress.start(name, unchanged or changed)
+        if unchanged is not None:  # the rows the overlap re-reads are all loaded already
+            stats.rows_read = unchanged
+            if self.progress:
+                self.progress.advance(name, unchanged)
+            return
         newest = since
         history_rows: list[dict[str, Any]] = []
         parser = Parser(load.source, self.scratch)
@@ -130,6 +136,7 @@ class _Run:
         if load.history is not None:
             stats.rows_inserted, stats.rows_updated = apply_history(self.warehouse, load.history, history_rows)
         if newest is not None and newest != since:
+            marks = schema.etl_watermarks
             self.warehouse.execute(sa.delete(marks).where(marks.c.source_table == name))
             self.warehouse.execute(sa.insert(marks).values(source_table=name, watermark=newest, loaded_at=_now()))
 
@@ -154,8 +161,17 @@ class _Run:
                 replace_children(self.warehouse, child_stage, children.table, parents, mapping.table)
         return count
 
+    @functools.cached_property
+    def scratch(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB for the SQL transforms of a batch (parsing, a trace's practices); opened when used."""
+        scratch = duckdb.connect()
+        scratch.execute("SET TimeZone = 'UTC'")
+        scratch.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stderr for a long batch
+        return scratch
+
     def close(self) -> None:
-        self.scratch.close()
+        if "scratch" in vars(self):
+            self.scratch.close()
 
 
 def run_etl(
