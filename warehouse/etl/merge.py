@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from warehouse import schema
 from warehouse.etl.members import Dimension, infer_members
 from warehouse.etl.pgcopy import binary_copy
 
@@ -69,7 +70,7 @@ class MemberColumn:
 
 
 class Staging:
-    """Temporary tables of one run, created on first use and emptied before each batch."""
+    """Temporary tables of one run, created on first use, emptied before each batch (or each table, for history)."""
 
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
@@ -86,7 +87,13 @@ class Staging:
         return stage
 
     def fill(self, stage: sa.Table, rows: pa.Table) -> None:
+        self.clear(stage)
+        self.append(stage, rows)
+
+    def clear(self, stage: sa.Table) -> None:
         self._connection.execute(sa.delete(stage))
+
+    def append(self, stage: sa.Table, rows: pa.Table) -> None:
         if rows.num_rows:
             self._stage(self._connection, stage, rows)
 
@@ -97,14 +104,17 @@ def stage_columns(target: sa.Table, members: list[MemberColumn]) -> list[sa.Colu
     return [sa.Column(column.name, sa.Text if column.name in natural else column.type) for column in target.columns]
 
 
-def _drop_not_newer(connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str) -> MergeCount:
+def _drop_not_newer(
+    connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str, kept: sa.ColumnElement[bool]
+) -> MergeCount:
+    """Drop the staged rows no newer than their stored ones (among the target's ``kept`` rows); count the rest."""
     stored = sa.select(target.c[key]).where(
-        target.c[key] == stage.c[key], target.c.source_updated_at >= stage.c.source_updated_at
+        target.c[key] == stage.c[key], target.c.source_updated_at >= stage.c.source_updated_at, kept
     )
     connection.execute(sa.delete(stage).where(stored.exists()))
     staged = connection.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
     updated = connection.execute(
-        sa.select(sa.func.count()).select_from(stage.join(target, target.c[key] == stage.c[key]))
+        sa.select(sa.func.count()).select_from(stage.join(target, target.c[key] == stage.c[key])).where(kept)
     ).scalar_one()
     return MergeCount(inserted=staged - updated, updated=updated)
 
@@ -113,7 +123,7 @@ def merge_facts(
     connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str, members: list[MemberColumn]
 ) -> MergeCount:
     """Replace the target's rows by the staged ones that are newer, resolving member keys; returns the counts."""
-    count = _drop_not_newer(connection, stage, target, key)
+    count = _drop_not_newer(connection, stage, target, key, sa.true())
     if not count.inserted + count.updated:
         return count
     by_dimension: dict[str, list[MemberColumn]] = {}
@@ -136,7 +146,7 @@ def merge_facts(
 def merge_members(connection: sa.Connection, stage: sa.Table, dimension: Dimension) -> MergeCount:
     """Type-1 members: update the known ones (inferred ones become real), insert the new ones with new keys."""
     table, natural = dimension.table, dimension.natural_key
-    count = _drop_not_newer(connection, stage, table, natural)
+    count = _drop_not_newer(connection, stage, table, natural, sa.true())
     if not count.inserted + count.updated:
         return count
     changed = [*dimension.attributes, "is_inferred", "source_updated_at"]
@@ -165,3 +175,51 @@ def replace_children(
     joined = stage.join(parent_rows, parent_rows.c[parent.name] == parent)
     rows = sa.select(*columns).select_from(joined).where(parent.in_(parents))
     connection.execute(sa.insert(table).from_select([column.name for column in table.columns], rows))
+
+
+def merge_history(connection: sa.Connection, stage: sa.Table, dimension: Dimension) -> MergeCount:
+    """Type-2 members from staged source rows, one per member, in five set-based statements.
+
+    A changed attribute closes the current version at the source row's
+    ``updated_at`` and opens a new one there; a row newer than its version
+    with the same attributes only advances ``source_updated_at``; an inferred
+    member takes its first real attributes in place (so they hold for all
+    earlier time); an unknown member is inserted with a new key, keys given
+    in the order of ``updated_at`` then natural key. Rows no newer than their
+    current version (the overlap re-reads them) change nothing.
+    """
+    table, natural, stamp = dimension.table, dimension.natural_key, stage.c.source_updated_at
+    count = _drop_not_newer(connection, stage, table, natural, table.c.is_current)
+    if not count.inserted + count.updated:
+        return count
+    version = (table.c[natural] == stage.c[natural]) & table.c.is_current
+    same = sa.and_(*(table.c[name].is_not_distinct_from(stage.c[name]) for name in dimension.attributes))
+    attributes = {name: stage.c[name] for name in dimension.attributes}
+    connection.execute(sa.update(table).where(version, ~table.c.is_inferred, same).values(source_updated_at=stamp))
+    real = {**attributes, "is_inferred": sa.false(), "source_updated_at": stamp}
+    connection.execute(sa.update(table).where(version, table.c.is_inferred).values(real))
+    # What is left older than its staged row changed an attribute: open the new version, then close the old one.
+    older = version & (table.c.source_updated_at < stamp)
+    opened = {
+        dimension.key: table.c[dimension.key],
+        natural: stage.c[natural],
+        **real,
+        "valid_from": stamp,
+        "valid_to": sa.literal(schema.END_OF_TIME, sa.DateTime),
+        "is_current": sa.true(),
+    }
+    rows = sa.select(*(value.label(name) for name, value in opened.items())).where(older)
+    connection.execute(sa.insert(table).from_select(list(opened), rows))
+    connection.execute(sa.update(table).where(older).values(valid_to=stamp, is_current=False))
+    known = sa.select(table.c[natural]).where(table.c[natural] == stage.c[natural])
+    new = {
+        dimension.key: dimension.next_keys(stamp, stage.c[natural]),
+        natural: stage.c[natural],
+        **real,
+        "valid_from": sa.literal(schema.BEGINNING_OF_TIME, sa.DateTime),
+        "valid_to": sa.literal(schema.END_OF_TIME, sa.DateTime),
+        "is_current": sa.true(),
+    }
+    rows = sa.select(*(value.label(name) for name, value in new.items())).where(~known.exists())
+    connection.execute(sa.insert(table).from_select(list(new), rows))
+    return count

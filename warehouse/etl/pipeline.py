@@ -19,7 +19,7 @@ import uuid
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -31,9 +31,8 @@ from warehouse.connections import display_url, exclusive_connection, source_engi
 from warehouse.errors import HashKeyError
 from warehouse.etl.batches import read_batches
 from warehouse.etl.extract import BATCH_ROWS, check_contract, count_changed
-from warehouse.etl.loads import LOADS, SourceLoad, history_rows_of, member_stage_columns
-from warehouse.etl.members import apply_history
-from warehouse.etl.merge import MergeCount, Staging, merge_facts, merge_members, replace_children
+from warehouse.etl.loads import LOADS, SourceLoad, member_stage_columns
+from warehouse.etl.merge import MergeCount, Staging, merge_facts, merge_history, merge_members, replace_children
 from warehouse.etl.parse import Parser
 from warehouse.etl.probe import unchanged_rows
 from warehouse.etl.values import UserKeyer
@@ -116,7 +115,10 @@ class _Run:
                 self.progress.advance(name, unchanged)
             return
         newest = since
-        history_rows: list[dict[str, Any]] = []
+        dimension, history = load.history, None
+        if dimension is not None:  # its batches add up: the history is merged once, in the order of change
+            history = self.staging.table(f"stage_{dimension.table.name}", member_stage_columns(dimension))
+            self.staging.clear(history)
         parser = Parser(load.source, self.scratch)
         batches = read_batches(self.source, load.source, since, nullable=nullable, batch_rows=self.batch_rows)
         with closing(batches):  # a failed batch stops the reader (and its thread) now, not when collected
@@ -125,16 +127,17 @@ class _Run:
                 stats.rows_read += parsed.num_rows
                 batch_newest = pc.max(parsed.column("updated_at")).as_py()
                 newest = batch_newest if newest is None else max(newest, batch_newest)
-                if load.history is not None:
-                    history_rows.extend(history_rows_of(parsed))
+                if history is not None:
+                    self.staging.append(history, load.history_rows(parsed))
                 else:
                     count = self._merge(load, parsed)
                     stats.rows_inserted += count.inserted
                     stats.rows_updated += count.updated
                 if self.progress:
                     self.progress.advance(name, parsed.num_rows)
-        if load.history is not None:
-            stats.rows_inserted, stats.rows_updated = apply_history(self.warehouse, load.history, history_rows)
+        if dimension is not None and history is not None:
+            count = merge_history(self.warehouse, history, dimension)
+            stats.rows_inserted, stats.rows_updated = count.inserted, count.updated
         if newest is not None and newest != since:
             marks = schema.etl_watermarks
             self.warehouse.execute(sa.delete(marks).where(marks.c.source_table == name))
