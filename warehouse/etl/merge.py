@@ -43,6 +43,9 @@ def _stage_postgresql(connection: sa.Connection, stage: sa.Table, rows: pa.Table
     with connection.connection.driver_connection.cursor() as cursor:
         with cursor.copy(f"COPY {quote(stage.name)} ({names}) FROM STDIN (FORMAT binary)") as copy:
             copy.write(binary_copy(rows, list(stage.columns)))
+        # Temporary tables get no statistics by themselves: without them the planner takes a small batch for a
+        # large one and joins it to the whole target by scanning, where an index lookup per staged row is cheaper.
+        cursor.execute(f"ANALYZE {quote(stage.name)}")
 
 
 STAGERS: dict[str, Stager] = {"duckdb": _stage_duckdb, "postgresql": _stage_postgresql}
@@ -119,28 +122,52 @@ def _drop_not_newer(
     return MergeCount(inserted=staged - updated, updated=updated)
 
 
+def is_empty(connection: sa.Connection, table: sa.Table) -> bool:
+    return not connection.execute(sa.select(sa.exists().select_from(table))).scalar()
+
+
 def merge_facts(
-    connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str, members: list[MemberColumn]
+    connection: sa.Connection,
+    stage: sa.Table,
+    target: sa.Table,
+    key: str,
+    members: list[MemberColumn],
+    *,
+    fresh: bool = False,
 ) -> MergeCount:
-    """Replace the target's rows by the staged ones that are newer, resolving member keys; returns the counts."""
-    count = _drop_not_newer(connection, stage, target, key, sa.true())
-    if not count.inserted + count.updated:
-        return count
+    """Replace the target's rows by the staged ones that are newer, resolving member keys; returns the counts.
+
+    ``fresh``: the target held no rows when this table's load began. A run reads each source row once, so then
+    no staged row can meet a stored one, and the lookups by key (an index probe per staged row) are skipped.
+    """
+    updated = 0
+    if not fresh:
+        same = target.c[key] == stage.c[key]
+        replaced = sa.delete(target).where(same, target.c.source_updated_at < stage.c.source_updated_at)
+        updated = connection.execute(replaced).rowcount
+        connection.execute(sa.delete(stage).where(sa.select(target.c[key]).where(same).exists()))  # not newer
+    staged = connection.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
+    if not staged:
+        return MergeCount()
     by_dimension: dict[str, list[MemberColumn]] = {}
     for member in members:
         by_dimension.setdefault(member.dimension.name, []).append(member)
     for group in by_dimension.values():
         infer_members(connection, group[0].dimension, [stage.c[member.name] for member in group])
-    connection.execute(sa.delete(target).where(target.c[key].in_(sa.select(stage.c[key]))))
+    rows = resolved(stage, members)
+    connection.execute(sa.insert(target).from_select(list(rows.selected_columns.keys()), rows))
+    return MergeCount(inserted=staged - updated, updated=updated)
+
+
+def resolved(stage: sa.Table, members: list[MemberColumn]) -> sa.Select[Any]:
+    """The staged fact rows as the target stores them: member keys through the members' current versions."""
     columns: dict[str, sa.ColumnElement[Any]] = {column.name: column for column in stage.columns}
     joined: sa.FromClause = stage
     for member in members:
         current = member.dimension.current.subquery(f"{member.name}_member")
         joined = joined.outerjoin(current, current.c[member.dimension.natural_key] == stage.c[member.name])
         columns[member.name] = current.c[member.dimension.key]
-    rows = sa.select(*(value.label(name) for name, value in columns.items())).select_from(joined)
-    connection.execute(sa.insert(target).from_select(list(columns), rows))
-    return count
+    return sa.select(*(value.label(name) for name, value in columns.items())).select_from(joined)
 
 
 def merge_members(connection: sa.Connection, stage: sa.Table, dimension: Dimension) -> MergeCount:
@@ -162,18 +189,25 @@ def merge_members(connection: sa.Connection, stage: sa.Table, dimension: Dimensi
 
 
 def replace_children(
-    connection: sa.Connection, stage: sa.Table, table: sa.Table, parents: sa.Select[Any], parent_rows: sa.Table
+    connection: sa.Connection,
+    stage: sa.Table,
+    table: sa.Table,
+    parents: sa.Select[Any],
+    parent_rows: sa.FromClause,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Replace the children of ``parents`` with the staged ones, copying the parent columns they repeat."""
+    """Replace the children of ``parents`` with the staged ones, copying the parent columns they repeat from
+    ``parent_rows`` (the parents as stored: ``resolved``). ``fresh``: no parent was stored before (``merge_facts``)."""
     parent = stage.c[list(parents.selected_columns)[0].name]
-    connection.execute(sa.delete(table).where(table.c[parent.name].in_(parents)))
+    if not fresh:
+        connection.execute(sa.delete(table).where(table.c[parent.name].in_(parents)))
     own = {column.name for column in stage.columns}
     columns = [
         stage.c[column.name] if column.name in own else parent_rows.c[column.name].label(column.name)
         for column in table.columns
     ]
-    joined = stage.join(parent_rows, parent_rows.c[parent.name] == parent)
-    rows = sa.select(*columns).select_from(joined).where(parent.in_(parents))
+    rows = sa.select(*columns).select_from(stage.join(parent_rows, parent_rows.c[parent.name] == parent))
     connection.execute(sa.insert(table).from_select([column.name for column in table.columns], rows))
 
 

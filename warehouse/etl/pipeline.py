@@ -32,7 +32,16 @@ from warehouse.errors import HashKeyError
 from warehouse.etl.batches import read_batches
 from warehouse.etl.extract import BATCH_ROWS, check_contract, count_changed
 from warehouse.etl.loads import LOADS, SourceLoad, member_stage_columns
-from warehouse.etl.merge import MergeCount, Staging, merge_facts, merge_history, merge_members, replace_children
+from warehouse.etl.merge import (
+    MergeCount,
+    Staging,
+    is_empty,
+    merge_facts,
+    merge_history,
+    merge_members,
+    replace_children,
+    resolved,
+)
 from warehouse.etl.parse import Parser
 from warehouse.etl.probe import unchanged_rows
 from warehouse.etl.values import UserKeyer
@@ -119,6 +128,7 @@ class _Run:
         if dimension is not None:  # its batches add up: the history is merged once, in the order of change
             history = self.staging.table(f"stage_{dimension.table.name}", member_stage_columns(dimension))
             self.staging.clear(history)
+        fresh = load.fact is not None and is_empty(self.warehouse, load.fact.mapping.table)
         parser = Parser(load.source, self.scratch)
         batches = read_batches(self.source, load.source, since, nullable=nullable, batch_rows=self.batch_rows)
         with closing(batches):  # a failed batch stops the reader (and its thread) now, not when collected
@@ -130,7 +140,7 @@ class _Run:
                 if history is not None:
                     self.staging.append(history, load.history_rows(parsed))
                 else:
-                    count = self._merge(load, parsed)
+                    count = self._merge(load, parsed, fresh)
                     stats.rows_inserted += count.inserted
                     stats.rows_updated += count.updated
                 if self.progress:
@@ -143,7 +153,7 @@ class _Run:
             self.warehouse.execute(sa.delete(marks).where(marks.c.source_table == name))
             self.warehouse.execute(sa.insert(marks).values(source_table=name, watermark=newest, loaded_at=_now()))
 
-    def _merge(self, load: SourceLoad, parsed: pa.Table) -> MergeCount:
+    def _merge(self, load: SourceLoad, parsed: pa.Table, fresh: bool) -> MergeCount:
         """Upsert the batch into the members and the fact; the counts are the fact's, when there is one."""
         count = MergeCount()
         if load.members is not None:
@@ -155,13 +165,15 @@ class _Run:
             mapping = load.fact.mapping
             stage = self.staging.table(f"stage_{mapping.table.name}", load.fact.stage_columns)
             self.staging.fill(stage, load.fact.rows(parsed, self.keyer))
-            count = merge_facts(self.warehouse, stage, mapping.table, mapping.natural_key, load.fact.members)
+            members = load.fact.members
+            count = merge_facts(self.warehouse, stage, mapping.table, mapping.natural_key, members, fresh=fresh)
             if load.children is not None and count.inserted + count.updated:
                 children = load.children
                 child_stage = self.staging.table(f"stage_{children.table.name}", children.stage_columns)
                 self.staging.fill(child_stage, children.rows(self.scratch, parsed))
                 parents = sa.select(stage.c[mapping.natural_key])
-                replace_children(self.warehouse, child_stage, children.table, parents, mapping.table)
+                stored = resolved(stage, members).subquery()
+                replace_children(self.warehouse, child_stage, children.table, parents, stored, fresh=fresh)
         return count
 
     @functools.cached_property

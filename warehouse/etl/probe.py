@@ -12,6 +12,7 @@ up) sends the table through the full read, which loads it or reports it.
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import datetime
 from typing import Any
 
@@ -26,23 +27,22 @@ PROBE_ROWS = 10_000
 
 
 def _stamps(source: sa.Connection, table: sa.Table, since: datetime, nullable: bool) -> dict[str, datetime] | None:
-    """The stamp of each row the incremental read would read, by natural key; None if a key or stamp is not usable."""
+    """The stamp of each row the incremental read would read, by natural key; None as soon as one is newer than
+    the watermark (the warehouse cannot hold it) or its key or stamp is not usable."""
     key = table.primary_key.columns[0].name
     queries = changed_rows(table, since, nullable, lambda raw: [raw.c[key], raw.c.updated_at])
     changed = queries[0] if len(queries) == 1 else sa.union_all(*queries)
-    rows = source.execute(changed.limit(PROBE_ROWS + 1)).all()
-    if len(rows) > PROBE_ROWS:
-        return None
     stamps: dict[str, datetime] = {}
-    for natural, raw in rows:
-        try:
-            stamp = utc_timestamp(raw)
-        except ValueError:
-            return None
-        if type(natural) is not str or stamp is None or natural in stamps:
-            return None
-        stamps[natural] = stamp
-    return stamps
+    with closing(source.execute(changed.limit(PROBE_ROWS + 1))) as rows:
+        for natural, raw in rows:
+            try:
+                stamp = utc_timestamp(raw)
+            except ValueError:
+                return None
+            if type(natural) is not str or stamp is None or stamp > since or natural in stamps:
+                return None
+            stamps[natural] = stamp
+    return None if len(stamps) > PROBE_ROWS else stamps
 
 
 def _targets(load: SourceLoad) -> list[tuple[sa.Table, str, sa.ColumnElement[bool]]]:
