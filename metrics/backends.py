@@ -19,12 +19,9 @@ import duckdb
 import sqlalchemy as sa
 from duckdb_engine import Dialect as DuckDBDialect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
-from sqlalchemy.engine import make_url
 
+from backend_urls import WAREHOUSE_URLS, Database, database_of, parse_url, postgresql_with
 from metrics.errors import BackendUnavailable, QueryTimeout
-
-_POSTGRES = {"postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2", "postgres"}
-
 
 DRIVER_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 """What the drivers raise when a statement fails; the engine translates these, and only these."""
@@ -112,7 +109,7 @@ class PostgresBackend:
         cls, url: sa.URL, *, statement_timeout: float = 30.0, max_connections: int = 10
     ) -> PostgresBackend:
         """A pool whose sessions cancel their own statements past ``statement_timeout`` (also when we cannot)."""
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = postgresql_with(url, "").render_as_string(hide_password=False)
         # No JIT: the time series a windowed query generates are estimated at 1000 rows each, and the JIT compile
         # such estimates trigger costs more than the query (1 s of 1.3 s for a previous-period comparison by day
         # and tier over 250k errors); plain aggregates gain from it too.
@@ -196,14 +193,10 @@ async def open_backend(url: str, *, statement_timeout: float = 30.0, read_only: 
     ``read_only`` opens a DuckDB file so that other read-only processes can open it too (DuckDB allows one
     writing process per file, and no reader beside it).
     """
-    try:
-        parsed = make_url(url)
-    except sa.exc.ArgumentError:
-        parsed = None
-    if parsed is not None and parsed.drivername == "duckdb":
+    parsed = parse_url(url)
+    database = None if parsed is None else database_of(parsed)
+    if parsed is not None and database is Database.DUCKDB:
         return DuckDBBackend(parsed.database or ":memory:", read_only=read_only)
-    if parsed is not None and parsed.drivername in _POSTGRES:
+    if parsed is not None and database is Database.POSTGRESQL:
         return await PostgresBackend.connect(parsed, statement_timeout=statement_timeout)
-    raise BackendUnavailable(
-        f"warehouse URL {url!r} is not supported; use duckdb:///PATH or postgresql://USER@HOST/DATABASE"
-    )
+    raise BackendUnavailable(f"warehouse URL {url!r} is not supported; use {WAREHOUSE_URLS}")

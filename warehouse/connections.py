@@ -17,54 +17,51 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
+from backend_urls import WAREHOUSE_URLS, Database, database_of, parse_url, postgresql_with
 from warehouse import schema
 from warehouse.errors import LockTimeout, SourceUnavailable, UnsupportedURL, WarehouseUnavailable
-
-_POSTGRES_DRIVERS = {"postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2", "postgres"}
-_WAREHOUSE_URLS = "duckdb:///PATH or postgresql://USER@HOST/DATABASE"
 
 _duckdb_file_locks: dict[Path, threading.Lock] = {}
 """One lock per DuckDB file: threads of one process share DuckDB's database instance, so its file lock cannot
 keep them apart (the server runs the ETL in a worker thread)."""
 
 
-def _parse(url: str, role: str, supported: str) -> sa.URL:
-    try:
-        return make_url(url)
-    except sa.exc.ArgumentError:
-        raise UnsupportedURL(url, role, supported) from None
+def _parse(url: str, role: str, supported: str) -> tuple[sa.URL, Database | None]:
+    parsed = parse_url(url)
+    if parsed is None:
+        raise UnsupportedURL(url, role, supported)
+    return parsed, database_of(parsed)
 
 
 def display_url(url: sa.URL | str) -> str:
     """The URL as it may be printed: without its password."""
-    return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
+    return (sa.make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
 
 
 def source_engine(url: str) -> sa.Engine:
     """A read-only engine on the operational database; a missing SQLite file is an error, never created."""
     supported = "sqlite:///PATH or postgresql://USER@HOST/DATABASE"
-    parsed = _parse(url, "source", supported)
-    if parsed.drivername == "sqlite":
+    parsed, database = _parse(url, "source", supported)
+    if database is Database.SQLITE:
         path = Path(parsed.database or "")
         if not parsed.database or not path.is_file():
             raise SourceUnavailable(f"source SQLite file {str(path)!r} does not exist.")
         return sa.create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
-    if parsed.drivername in _POSTGRES_DRIVERS:
-        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"))
+    if database is Database.POSTGRESQL:
+        return sa.create_engine(postgresql_with(parsed, "psycopg"))
     raise UnsupportedURL(url, "source", supported)
 
 
 def warehouse_url(url: str) -> sa.URL:
     """The synchronous URL of a warehouse: a ``duckdb:///PATH`` file in an existing directory, or PostgreSQL."""
-    parsed = _parse(url, "warehouse", _WAREHOUSE_URLS)
-    if parsed.drivername == "duckdb":
+    parsed, database = _parse(url, "warehouse", WAREHOUSE_URLS)
+    if database is Database.DUCKDB:
         if not parsed.database or parsed.database == ":memory:":
             raise UnsupportedURL(
                 url,
                 "warehouse",
-                _WAREHOUSE_URLS,
+                WAREHOUSE_URLS,
                 reason="it names no file, and an in-memory warehouse is lost when the run ends",
             )
         directory = Path(parsed.database).parent
@@ -74,19 +71,18 @@ def warehouse_url(url: str) -> sa.URL:
                 "exist; create it or choose another path."
             )
         return parsed
-    if parsed.drivername in _POSTGRES_DRIVERS:
-        return parsed.set(drivername="postgresql+psycopg")
-    raise UnsupportedURL(url, "warehouse", _WAREHOUSE_URLS)
+    if database is Database.POSTGRESQL:
+        return postgresql_with(parsed, "psycopg")
+    raise UnsupportedURL(url, "warehouse", WAREHOUSE_URLS)
 
 
 def missing_duckdb_file(url: str) -> bool:
     """Whether ``url`` names a DuckDB file that does not exist yet (no ETL run has created it)."""
-    try:
-        parsed = make_url(url)
-    except sa.exc.ArgumentError:
+    parsed = parse_url(url)
+    if parsed is None:
         return False  # not ours to judge: whoever opens it reports the URL
     return (
-        parsed.drivername == "duckdb"
+        database_of(parsed) is Database.DUCKDB
         and parsed.database not in (None, "", ":memory:")
         and not Path(parsed.database or "").exists()
     )

@@ -115,8 +115,19 @@ class SourceLoad:
     def member_rows(self, parsed: pa.Table) -> pa.Table:
         """The staged type-1 member rows of a parsed source batch (see ``member_stage_columns``)."""
         assert self.members is not None
-        dimension = self.members
-        columns = {name: parsed.column(name) for name in (dimension.natural_key, *dimension.attributes)}
+        return self._dimension_rows(self.members, parsed)
+
+    def history_rows(self, parsed: pa.Table) -> pa.Table:
+        """The staged type-2 member rows of a parsed source batch (see ``member_stage_columns``)."""
+        assert self.history is not None
+        return self._dimension_rows(self.history, parsed)
+
+    def _dimension_rows(self, dimension: Dimension, parsed: pa.Table) -> pa.Table:
+        """JSON attributes (agents' capabilities) are stored as text, and compared as text between versions."""
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+        for name in (dimension.natural_key, *dimension.attributes):
+            json = isinstance(self.source.c[name].type, sa.JSON)
+            columns[name] = per_distinct(parsed.column(name), canonical_json) if json else parsed.column(name)
         columns["is_inferred"] = pa.repeat(False, parsed.num_rows)  # type: ignore[assignment]
         columns["source_updated_at"] = parsed.column("updated_at")
         return pa.table(columns)
@@ -126,17 +137,6 @@ def member_stage_columns(dimension: Dimension) -> list[sa.Column[Any]]:
     table = dimension.table
     names = (dimension.natural_key, *dimension.attributes, "is_inferred", "source_updated_at")
     return [sa.Column(name, table.c[name].type) for name in names]
-
-
-def _history_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Agents' capabilities are JSON: stored as text, compared as text between versions."""
-    if "capabilities" in row:
-        row["capabilities"] = canonical_json(row["capabilities"])
-    return row
-
-
-def history_rows_of(parsed: pa.Table) -> list[dict[str, Any]]:
-    return [_history_row(row) for row in parsed.to_pylist()]
 
 
 LOADS: tuple[SourceLoad, ...] = (

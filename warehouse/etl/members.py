@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,10 +36,10 @@ class Dimension:
         members = sa.select(table.c[self.natural_key], table.c[self.key])
         return members.where(table.c.is_current) if self.historical else members
 
-    def next_keys(self, order_by: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    def next_keys(self, *order_by: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
         """Keys for new members, numbered on from the largest key in the order of ``order_by``."""
         largest = sa.select(sa.func.coalesce(sa.func.max(self.table.c[self.key]), 0)).scalar_subquery()
-        return largest + sa.func.row_number().over(order_by=order_by)
+        return largest + sa.func.row_number().over(order_by=list(order_by))
 
 
 TIER = Dimension("tier", schema.dim_tier, "tier_key", "tier_id", ("tier_name", "tier_level", "max_risk_score"), True)
@@ -83,57 +82,3 @@ def infer_members(connection: sa.Connection, dimension: Dimension, references: I
     }
     rows = sa.select(*(sa.cast(value, table.c[name].type).label(name) for name, value in values.items()))
     connection.execute(sa.insert(table).from_select(list(values), rows.where(~known.exists())))
-
-
-def apply_history(connection: sa.Connection, dimension: Dimension, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Apply source rows of a type-2 dimension; returns (members inserted, members updated).
-
-    A changed attribute closes the current version at the source row's
-    ``updated_at`` and opens a new one there. Rows no newer than what the
-    warehouse holds (the overlap re-reads them) change nothing. Type-2
-    dimensions are small (tiers, agents): this goes row by row.
-    """
-    table = dimension.table
-    current = {
-        row[dimension.natural_key]: row
-        for row in connection.execute(sa.select(table).where(table.c.is_current)).mappings()
-    }
-    next_key = connection.execute(sa.select(sa.func.coalesce(sa.func.max(table.c[dimension.key]), 0))).scalar_one()
-    inserted = updated = 0
-    for row in sorted(rows, key=lambda r: r["updated_at"]):
-        natural = row[dimension.natural_key]
-        changed_at: datetime = row["updated_at"]
-        attributes = {attribute: row[attribute] for attribute in dimension.attributes}
-        version = current.get(natural)
-        if version is None:
-            next_key += 1
-            new_version = {
-                dimension.key: next_key,
-                dimension.natural_key: natural,
-                **attributes,
-                "valid_from": schema.BEGINNING_OF_TIME,
-                "valid_to": schema.END_OF_TIME,
-                "is_current": True,
-                "is_inferred": False,
-                "source_updated_at": changed_at,
-            }
-            connection.execute(sa.insert(table), new_version)
-            inserted += 1
-            current[natural] = new_version
-            continue
-        this_version = (table.c[dimension.key] == version[dimension.key]) & table.c.is_current
-        if version["is_inferred"]:
-            new_version = {**version, **attributes, "is_inferred": False, "source_updated_at": changed_at}
-            connection.execute(sa.update(table).where(this_version).values(new_version))
-        elif changed_at <= version["source_updated_at"]:
-            continue
-        elif all(version[attribute] == value for attribute, value in attributes.items()):
-            new_version = {**version, "source_updated_at": changed_at}
-            connection.execute(sa.update(table).where(this_version).values(source_updated_at=changed_at))
-        else:
-            connection.execute(sa.update(table).where(this_version).values(valid_to=changed_at, is_current=False))
-            new_version = {**version, **attributes, "valid_from": changed_at, "source_updated_at": changed_at}
-            connection.execute(sa.insert(table), new_version)
-        updated += 1
-        current[natural] = new_version
-    return inserted, updated

@@ -1,6 +1,7 @@
-"""Raw source batches into contract-typed Arrow, checked column by column in one DuckDB statement.
+"""Raw source batches into contract-typed Arrow, checked column by column in one DuckDB relation.
 
-Every value is cast to its contract type in SQL (ISO-8601 text or
+Every value is cast to its contract type by DuckDB expressions built from
+the contract's columns, never from SQL text (ISO-8601 text or
 ``timestamptz`` into naive UTC, 0/1 or booleans into booleans, JSON checked
 for validity); a value that does not cast, or a NULL where sources.md says
 the column is never NULL, marks its row. The first marked row of a batch is
@@ -19,6 +20,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from duckdb import (
+    CaseExpression,
+    CoalesceOperator,
+    ColumnExpression,
+    ConstantExpression,
+    FunctionExpression,
+    StarExpression,
+    sqltypes,
+)
 
 from warehouse.errors import BadSourceValue
 from warehouse.etl.rows import parse_row
@@ -36,28 +46,37 @@ class RawBatch:
     raw_row: RawRow
 
 
-def _cast(column: sa.Column[Any]) -> str:
-    name = f'"{column.name}"'
+def _parsed(column: sa.Column[Any]) -> duckdb.Expression:
+    """The column's raw value cast to its contract type, NULL where it does not cast."""
+    raw = ColumnExpression(column.name)
     kind = column.type
     if isinstance(kind, sa.DateTime):
-        return f"TRY_CAST({name} AS TIMESTAMPTZ)::TIMESTAMP"
+        return raw.try_cast(sqltypes.TIMESTAMP_TZ).cast(sqltypes.TIMESTAMP)
     if isinstance(kind, sa.Boolean):
-        return f"CASE TRY_CAST({name} AS INTEGER) WHEN 1 THEN TRUE WHEN 0 THEN FALSE END"
+        number = raw.try_cast(sqltypes.INTEGER)
+        return CaseExpression(number == ConstantExpression(1), ConstantExpression(True)).when(
+            number == ConstantExpression(0), ConstantExpression(False)
+        )
     if isinstance(kind, sa.Integer):
-        return f"TRY_CAST({name} AS BIGINT)"
+        return raw.try_cast(sqltypes.BIGINT)
     if isinstance(kind, sa.Float):
-        return f"TRY_CAST({name} AS DOUBLE)"
+        return raw.try_cast(sqltypes.DOUBLE)
     if isinstance(kind, sa.JSON):
-        return f"CASE WHEN json_valid({name}::VARCHAR) THEN {name}::VARCHAR END"
-    return f"TRY_CAST({name} AS VARCHAR)"
+        text = raw.cast(sqltypes.VARCHAR)
+        return CaseExpression(FunctionExpression("json_valid", text), text)
+    return raw.try_cast(sqltypes.VARCHAR)
 
 
-def _problem(column: sa.Column[Any]) -> str:
+def _parsed_name(column: sa.Column[Any]) -> str:
+    return f"__{column.name}"
+
+
+def _problem(column: sa.Column[Any]) -> duckdb.Expression:
     """True where the column's value is bad: it did not cast, or it is NULL and may not be."""
-    parsed, raw = f'"__{column.name}"', f'"{column.name}"'
+    failed = ColumnExpression(_parsed_name(column)).isnull()
     if column.nullable:
-        return f"({parsed} IS NULL AND {raw} IS NOT NULL)"
-    return f"{parsed} IS NULL"
+        return failed & ColumnExpression(column.name).isnotnull()
+    return failed
 
 
 class Parser:
@@ -67,23 +86,22 @@ class Parser:
         self._table = table
         self._key = table.primary_key.columns[0].name
         self._db = scratch
-        parsed = ", ".join(f'{_cast(column)} AS "__{column.name}"' for column in table.columns)
-        problems = " ".join(f"WHEN {_problem(column)} THEN '{column.name}'" for column in table.columns)
-        columns = ", ".join(f'"__{column.name}" AS "{column.name}"' for column in table.columns)
-        self._sql = (
-            f"SELECT {columns}, coalesce({GUARD}, CASE {problems} END) AS _problem FROM (SELECT *, {parsed} FROM raw)"
-        )
+        self._parsed = [StarExpression(), *(_parsed(column).alias(_parsed_name(column)) for column in table.columns)]
+        first, *rest = table.columns
+        problem = CaseExpression(_problem(first), ConstantExpression(first.name))
+        for column in rest:
+            problem = problem.when(_problem(column), ConstantExpression(column.name))
+        self._checked = [
+            *(ColumnExpression(_parsed_name(column)).alias(column.name) for column in table.columns),
+            CoalesceOperator(ColumnExpression(GUARD), problem).alias("_problem"),
+        ]
 
     def parse(self, batch: RawBatch) -> pa.Table:
         """The batch in contract types; raises ``BadSourceValue`` for its first bad row."""
         raw = batch.arrow
         if GUARD not in raw.column_names:
             raw = raw.append_column(GUARD, pa.nulls(raw.num_rows, pa.string()))
-        self._db.register("raw", raw)
-        try:
-            parsed = self._db.sql(self._sql).to_arrow_table()
-        finally:
-            self._db.unregister("raw")
+        parsed = self._db.from_arrow(raw).select(*self._parsed).select(*self._checked).to_arrow_table()
         problem = parsed.column("_problem")
         if problem.null_count < len(problem):
             self._report(batch, parsed)

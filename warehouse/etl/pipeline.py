@@ -13,12 +13,13 @@ merged into the warehouse by set-based SQL.
 
 from __future__ import annotations
 
+import functools
 import traceback
 import uuid
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -32,10 +33,19 @@ from warehouse.etl import data_version
 from warehouse.etl.batches import read_batches
 from warehouse.etl.derived import DerivedTables, DerivedWrite
 from warehouse.etl.extract import BATCH_ROWS, check_contract, count_changed
-from warehouse.etl.loads import LOADS, SourceLoad, history_rows_of, member_stage_columns
-from warehouse.etl.members import apply_history
-from warehouse.etl.merge import MergeCount, Staging, merge_facts, merge_members, replace_children
+from warehouse.etl.loads import LOADS, SourceLoad, member_stage_columns
+from warehouse.etl.merge import (
+    MergeCount,
+    Staging,
+    is_empty,
+    merge_facts,
+    merge_history,
+    merge_members,
+    replace_children,
+    resolved,
+)
 from warehouse.etl.parse import Parser
+from warehouse.etl.probe import unchanged_rows
 from warehouse.etl.touched import Touched, TouchedDays, VersionChanges
 from warehouse.etl.values import UserKeyer
 
@@ -100,10 +110,8 @@ class _Run:
         self.touched = touched
         """The days of the facts the run inserts or replaces, when derived tables need them."""
         self.staging = Staging(warehouse)
-        self.scratch = duckdb.connect()
-        """An in-memory DuckDB for the transforms in SQL over a batch: parsing, a trace's practices."""
-        self.scratch.execute("SET TimeZone = 'UTC'")
-        self.scratch.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stderr for a long batch
+        marks = schema.etl_watermarks
+        self.watermarks = dict(warehouse.execute(sa.select(marks.c.source_table, marks.c.watermark)).all())
         self.tables = tables
         """Counts so far, the table being loaded included, appended to the caller's list so a failed run keeps them."""
 
@@ -111,13 +119,23 @@ class _Run:
         name = load.source.name
         stats = TableStats(name)
         self.tables.append(stats)
-        marks = schema.etl_watermarks
-        since = self.warehouse.execute(sa.select(marks.c.watermark).where(marks.c.source_table == name)).scalar()
+        since = self.watermarks.get(name)
         nullable = name in self.nullable_stamps
+        unchanged = unchanged_rows(self.source, self.warehouse, load, since, nullable=nullable)
         if self.progress:
-            self.progress.start(name, count_changed(self.source, load.source, since, nullable=nullable))
+            changed = count_changed(self.source, load.source, since, nullable=nullable) if unchanged is None else 0
+            self.progress.start(name, unchanged or changed)
+        if unchanged is not None:  # the rows the overlap re-reads are all loaded already
+            stats.rows_read = unchanged
+            if self.progress:
+                self.progress.advance(name, unchanged)
+            return
         newest = since
-        history_rows: list[dict[str, Any]] = []
+        dimension, history = load.history, None
+        if dimension is not None:  # its batches add up: the history is merged once, in the order of change
+            history = self.staging.table(f"stage_{dimension.table.name}", member_stage_columns(dimension))
+            self.staging.clear(history)
+        fresh = load.fact is not None and is_empty(self.warehouse, load.fact.mapping.table)
         parser = Parser(load.source, self.scratch)
         batches = read_batches(self.source, load.source, since, nullable=nullable, batch_rows=self.batch_rows)
         with closing(batches):  # a failed batch stops the reader (and its thread) now, not when collected
@@ -126,21 +144,23 @@ class _Run:
                 stats.rows_read += parsed.num_rows
                 batch_newest = pc.max(parsed.column("updated_at")).as_py()
                 newest = batch_newest if newest is None else max(newest, batch_newest)
-                if load.history is not None:
-                    history_rows.extend(history_rows_of(parsed))
+                if history is not None:
+                    self.staging.append(history, load.history_rows(parsed))
                 else:
-                    count = self._merge(load, parsed)
+                    count = self._merge(load, parsed, fresh)
                     stats.rows_inserted += count.inserted
                     stats.rows_updated += count.updated
                 if self.progress:
                     self.progress.advance(name, parsed.num_rows)
-        if load.history is not None:
-            stats.rows_inserted, stats.rows_updated = apply_history(self.warehouse, load.history, history_rows)
+        if dimension is not None and history is not None:
+            count = merge_history(self.warehouse, history, dimension)
+            stats.rows_inserted, stats.rows_updated = count.inserted, count.updated
         if newest is not None and newest != since:
+            marks = schema.etl_watermarks
             self.warehouse.execute(sa.delete(marks).where(marks.c.source_table == name))
             self.warehouse.execute(sa.insert(marks).values(source_table=name, watermark=newest, loaded_at=_now()))
 
-    def _merge(self, load: SourceLoad, parsed: pa.Table) -> MergeCount:
+    def _merge(self, load: SourceLoad, parsed: pa.Table, fresh: bool) -> MergeCount:
         """Upsert the batch into the members and the fact; the counts are the fact's, when there is one."""
         count = MergeCount()
         if load.members is not None:
@@ -152,18 +172,31 @@ class _Run:
             mapping = load.fact.mapping
             stage = self.staging.table(f"stage_{mapping.table.name}", load.fact.stage_columns)
             self.staging.fill(stage, load.fact.rows(parsed, self.keyer))
+            members = load.fact.members
             touched = None if self.touched is None else (self.touched, mapping.event_time)
-            count = merge_facts(self.warehouse, stage, mapping.table, mapping.natural_key, load.fact.members, touched)
+            count = merge_facts(
+                self.warehouse, stage, mapping.table, mapping.natural_key, members, fresh=fresh, touched=touched
+            )
             if load.children is not None and count.inserted + count.updated:
                 children = load.children
                 child_stage = self.staging.table(f"stage_{children.table.name}", children.stage_columns)
                 self.staging.fill(child_stage, children.rows(self.scratch, parsed))
                 parents = sa.select(stage.c[mapping.natural_key])
-                replace_children(self.warehouse, child_stage, children.table, parents, mapping.table)
+                stored = resolved(stage, members).subquery()
+                replace_children(self.warehouse, child_stage, children.table, parents, stored, fresh=fresh)
         return count
 
+    @functools.cached_property
+    def scratch(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB for the SQL transforms of a batch (parsing, a trace's practices); opened when used."""
+        scratch = duckdb.connect()
+        scratch.execute("SET TimeZone = 'UTC'")
+        scratch.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stderr for a long batch
+        return scratch
+
     def close(self) -> None:
-        self.scratch.close()
+        if "scratch" in vars(self):
+            self.scratch.close()
 
 
 def run_etl(

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -45,14 +46,11 @@ class TouchedDays:
     def __init__(self) -> None:
         self._days: dict[str, set[datetime]] = {}
 
-    def record(self, connection: sa.Connection, stage: sa.Table, target: sa.Table, key: str, event_time: str) -> None:
-        """Record the days of the staged rows and of the stored rows they are about to replace."""
-        staged = sa.select(sa.func.date_trunc("day", stage.c[event_time]).label("day"))
-        replaced = sa.select(sa.func.date_trunc("day", target.c[event_time]).label("day")).select_from(
-            target.join(stage, target.c[key] == stage.c[key])
-        )
-        days = connection.execute(sa.union(staged, replaced)).scalars()
-        self._days.setdefault(target.name, set()).update(days)
+    def record(self, connection: sa.Connection, table: str, event_times: sa.Select[Any]) -> None:
+        """Record the days of ``event_times`` (one column: rows of ``table`` about to be inserted or replaced)."""
+        times = event_times.subquery("touched")
+        days = sa.select(sa.func.date_trunc("day", times.c[0])).distinct()
+        self._days.setdefault(table, set()).update(connection.execute(days).scalars())
 
     def ranges(self) -> Iterator[Touched]:
         """Per fact table, and per table of its children (replaced with its rows), its touched days as ranges."""
