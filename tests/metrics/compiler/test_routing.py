@@ -80,10 +80,10 @@ def test_the_smallest_rollup_that_can_answer_is_read() -> None:
     berlin = _request("verification_success_rate", by=("agent.type", "time.month"), timezone="Europe/Berlin")
     assert [s.rollup for s in _scans(berlin)] == ["verifications_by_hour"]
     assert [s.rollup for s in _scans(_request("verification_count", by=("actor.team",)))] == [
-        "verifications_by_member_hour"
+        "verifications_by_member_day"
     ]
     drill = _request("errors_per_verification", by=("component.kernel",))
-    assert [s.rollup for s in _scans(drill)] == ["errors_by_hour", "verifications_by_hour"]
+    assert [s.rollup for s in _scans(drill)] == ["errors_by_day", "verifications_by_component_day"]
 
 
 def test_ragged_ends_are_read_from_the_facts_and_whole_buckets_from_the_rollup() -> None:
