@@ -87,7 +87,9 @@ class MetricsEngine:
         return compile_query(request, self.registry, max_limit=self.settings.max_rows, rollups=rollups)
 
     def explain(self, request: MetricRequest) -> str:
-        return self.compile(request).sql(self.backend.dialect)
+        """The plan (which rollup or fact table each fact reads, and why) and the SQL it renders."""
+        compiled = self.compile(request)
+        return f"{compiled.plan}\n\n{compiled.sql(self.backend.dialect)}"
 
     def render(self, compiled: CompiledQuery) -> tuple[str, list[Any]]:
         """SQL text and positional parameters for this backend; values stay bound.
