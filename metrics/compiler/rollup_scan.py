@@ -89,7 +89,9 @@ def rollup_cte(registry: Registry, plan: QueryPlan, aggregate: FactAggregate) ->
         *(
             sa.and_(sa.true(), *_range(base.event_time, start, end, f"{aggregate.fact}_ragged{index}"))
             for index, (start, end) in enumerate(scan.ragged)
-        )
+        ),
+        # a ragged end open below (the plan bounded the rollup, not the request) holds rows without a time too
+        *(base.event_time.is_(None) for start, _ in scan.ragged[:1] if start is None),
     )
     unrolled = _group(grouped(base, parts, [ends]), len(keys))
     combined = sa.union_all(rolled, unrolled).subquery(f"{aggregate.fact}_parts")

@@ -40,7 +40,7 @@ def table_name(rollup: Rollup) -> str:
 
 def rollup_table(rollup: Rollup, registry: Registry) -> sa.Table:
     """``rollup_<name>``: the bucket, the kept columns in declared order, then the measures' parts by name."""
-    columns = [sa.Column(BUCKET, sa.DateTime(), nullable=False)]
+    columns = [sa.Column(BUCKET, sa.DateTime())]  # null for fact rows without an event time
     for dimension in kept(rollup, registry):
         columns.append(sa.Column(dimension.column, dimension.type))
         if dimension.valid_from is not None:

@@ -103,6 +103,14 @@ def test_ragged_ends_are_read_from_the_facts_and_whole_buckets_from_the_rollup()
     [zoned] = _scans(_request("error_count", by=("time.day",), timezone="America/New_York"))
     assert (zoned.low, zoned.high) == (datetime(1970, 1, 1), datetime(2100, 1, 1))
     assert zoned.ragged == ((None, datetime(1970, 1, 1)), (datetime(2100, 1, 1), None))
+    zoned_sql = compile_query(
+        _request("error_count", by=("time.day",), timezone="America/New_York"), REGISTRY, rollups=BUILT
+    )
+    # rows without an event time are read where the request did not bound the time, as the base query reads them
+    assert (
+        "WHERE fact_errors.occurred_at < '1970-01-01 00:00:00' OR fact_errors.occurred_at >= '2100-01-01 00:00:00' "
+        "OR fact_errors.occurred_at IS NULL GROUP BY 1" in " ".join(zoned_sql.sql(postgresql.dialect()).split())
+    )
 
 
 def test_explain_shows_each_scan_and_the_sql_reads_the_rollup_with_member_versions() -> None:
