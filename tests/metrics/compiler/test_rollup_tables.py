@@ -12,7 +12,9 @@ from metrics.model import Condition, FilterOp, TimeGrain
 from metrics.registry import load_registry
 
 REGISTRY = load_registry()
-APPROVALS = REGISTRY.rollups["approvals_by_day"]
+APPROVALS = replace(  # every kind of kept dimension: type-2 members, a member reached by its own key column, values
+    REGISTRY.rollups["approvals_by_day"], dimensions=("tier", "agent", "actor", "component", "approval_status")
+)
 
 
 def _sql(statement: object) -> str:

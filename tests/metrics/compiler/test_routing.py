@@ -80,7 +80,7 @@ def test_the_smallest_rollup_that_can_answer_is_read() -> None:
     berlin = _request("verification_success_rate", by=("agent.type", "time.month"), timezone="Europe/Berlin")
     assert [s.rollup for s in _scans(berlin)] == ["verifications_by_hour"]
     assert [s.rollup for s in _scans(_request("verification_count", by=("actor.team",)))] == [
-        "verifications_by_member_day"
+        "verifications_by_actor_day"
     ]
     drill = _request("errors_per_verification", by=("component.kernel",))
     assert [s.rollup for s in _scans(drill)] == ["errors_by_day", "verifications_by_component_day"]
