@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql
 from metrics.compiler import DimensionRef, MetricRequest, Predicate, TimeRange, compile_query
 from metrics.compiler.plan import Scan
 from metrics.model import Aggregation, FilterOp, Measure, Metric
+from metrics.policy import Grant, Scope
 from metrics.registry import load_registry
 
 REGISTRY = load_registry()
@@ -141,3 +142,11 @@ def test_explain_shows_each_scan_and_the_sql_reads_the_rollup_with_member_versio
 def test_time_relative_metrics_read_the_facts_through_their_windows() -> None:
     plan = compile_query(_request("verification_count_7d", by=("time.day",)), REGISTRY, rollups=BUILT).plan
     assert plan.aggregates == () and len(plan.windows) == 1
+
+
+def test_k_anonymity_reads_the_facts_for_its_distinct_users() -> None:
+    grant = Grant("everything", frozenset(REGISTRY.metrics), frozenset(REGISTRY.dimensions), None)
+    research = replace(_request("query_count", by=("agent.type",)), scope=Scope((grant,), k_anonymity=5))
+    assert _scans(research) == [Scan(reason="_k_users_queries is not additive (count_distinct)")]
+    team = replace(research, scope=Scope((grant,)))
+    assert [scan.rollup for scan in _scans(team)] == ["queries_by_hour"]
