@@ -7,7 +7,7 @@ gives its resolver real annotations so Strawberry can type its arguments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Optional
 
@@ -86,6 +86,7 @@ def build_request(
     timezone: str,
     total_count: bool,
     fill_gaps: bool = False,
+    rollups: bool = True,
 ) -> MetricRequest:
     condition, time_range = convert_where(registry, where)
     selected = {*selection.metrics, *(ref.key for ref in selection.dimensions)}
@@ -113,7 +114,16 @@ def build_request(
         total_count=total_count,
         fill_gaps=fill_gaps,
         derived=tuple(selection.derived),
+        rollups=rollups,
     )
+
+
+ROLLUPS_ARGUMENT = Annotated[
+    bool,
+    strawberry.argument(
+        description="Answer from rollups where they give exactly the facts' answer (false: from the facts, to compare)."
+    ),
+]
 
 
 def _counts_rows(info: Info) -> bool:
@@ -131,13 +141,24 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
         offset: int = 0,
         timezone: str = "UTC",
         fill_gaps: bool = False,
+        rollups: bool = True,
     ) -> Any:
         info.context.require("viewer")
         selection = metric_selection(info, registry, child_fields(info, "rows"))
         if not selection.metrics:
             raise InvalidRequest("select at least one metric under rows")
         request = build_request(
-            registry, selection, where, having, order_by, limit, offset, timezone, _counts_rows(info), fill_gaps
+            registry,
+            selection,
+            where,
+            having,
+            order_by,
+            limit,
+            offset,
+            timezone,
+            _counts_rows(info),
+            fill_gaps,
+            rollups,
         )
         return ResultPage(await info.context.metrics.load(info.context.scoped(request)), offset)
 
@@ -157,6 +178,7 @@ def metrics(registry: Registry, result_type: type, where_type: type, having_type
                 description="Return every time bucket of the range (one time grain needed): counts 0, others null."
             ),
         ],
+        rollups=ROLLUPS_ARGUMENT,
     )
 
 
@@ -236,6 +258,7 @@ def _named_arguments(where_type: type, having_type: type) -> dict[str, Any]:
         "limit": Optional[int],
         "offset": int,
         "timezone": TimeZone,
+        "rollups": ROLLUPS_ARGUMENT,
     }
 
 
@@ -250,11 +273,13 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         limit: Any = None,
         offset: int = 0,
         timezone: str = "UTC",
+        rollups: bool = True,
     ) -> Table:
         info.context.require("viewer")
         request = _named_request(
             registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone, _counts_rows(info)
         )
+        request = replace(request, rollups=rollups)
         result: QueryResult = await info.context.metrics.load(info.context.scoped(request))
         wanted = [(c, data) for c, data in zip(result.columns, result.values, strict=True) if _shown(c, request)]
         data = [_isoformats(values) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
@@ -278,9 +303,11 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         limit: Any = None,
         offset: int = 0,
         timezone: str = "UTC",
+        rollups: bool = True,
     ) -> Explanation:
         info.context.require("analyst")
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
+        request = replace(request, rollups=rollups)
         engine = info.context.engine
         compiled = engine.compile(info.context.scoped(request))
         return Explanation(sql=compiled.sql(engine.backend.dialect), plan=str(compiled.plan))

@@ -92,6 +92,8 @@ class Settings:
     api_keys: dict[str, str] = field(default_factory=dict)
     """API key (or ``sha256:HEX`` digest of one) -> role; no keys and no token key mean every caller is admin."""
     access: AccessSettings = field(default_factory=lambda: AccessSettings())
+    rollups: bool = True
+    """Answer from rollups where they give exactly the facts' answer (``GRACE_METRICS_ROLLUPS=off``: never)."""
 
     @property
     def audit_url(self) -> str:
@@ -109,6 +111,7 @@ class Settings:
             "warehouse_url": env.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE),
             "api_keys": _api_keys(env.get("GRACE_METRICS_API_KEYS", "")),
             "access": AccessSettings.from_env(env),
+            "rollups": _flag(env, "GRACE_METRICS_ROLLUPS", True),
         }
         for name, (variable, parse, what) in _NUMBERS.items():
             value = _positive(env, variable, parse, what)
@@ -159,6 +162,6 @@ class AccessSettings:
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     text = env.get(name, "").strip().lower()
-    if text in ("", "true", "1", "false", "0"):
-        return default if not text else text in ("true", "1")
-    raise SettingsError(f"{name}: {text!r} is not true or false")
+    if text in ("", "true", "1", "on", "false", "0", "off"):
+        return default if not text else text in ("true", "1", "on")
+    raise SettingsError(f"{name}: {text!r} is not true or false (on or off)")

@@ -17,16 +17,21 @@ import sqlalchemy as sa
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
 from metrics.compiler import CompiledQuery, Filter, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
+from metrics.compiler.rollup_tables import current_rollups
 from metrics.compiler.spec import check_paging, predicates
 from metrics.errors import BackendError, LimitExceeded
 from metrics.registry import Registry, load_registry
 from metrics.results import QueryResult
+from metrics.rollup_store import DEFINITIONS_TABLE
 
 MAX_PARAMETERS = 32_000
 """Bound values one statement may carry: PostgreSQL's protocol takes at most 32,767, and DuckDB is held to the same
 so that a request answers alike on both (a filter is repeated in the query of every fact it applies to)."""
 CACHED_FILTER_VALUES = 100
 """Requests with more filter values than this are compiled each time (in a thread), so the cache of 256 stays small."""
+
+READ_ROLLUPS = 10.0
+"""Seconds to read which rollups the warehouse holds: two small reads, whatever the statement timeout of queries."""
 
 
 def _filter_values(request: MetricRequest) -> int:
@@ -40,6 +45,8 @@ class EngineSettings:
     """Largest limit, and largest result without one (LimitExceeded past it); None: no cap (library use)."""
     read_only: bool = True
     """Open a DuckDB file read-only, so other processes may read it too; False only where this process writes it."""
+    rollups: bool = True
+    """Read rollups where they give exactly the base facts' answer (``GRACE_METRICS_ROLLUPS=off``: never)."""
 
 
 class MetricsEngine:
@@ -48,6 +55,8 @@ class MetricsEngine:
         self.registry = registry
         self.settings = settings or EngineSettings()
         self._prepared = functools.lru_cache(maxsize=256)(self._prepare)
+        self.rollups: frozenset[str] = frozenset()
+        """The rollups the warehouse holds, current with the registry (``load_rollups``)."""
 
     @classmethod
     async def connect(
@@ -55,13 +64,32 @@ class MetricsEngine:
     ) -> MetricsEngine:
         settings = settings or EngineSettings()
         backend = await open_backend(url, statement_timeout=settings.statement_timeout, read_only=settings.read_only)
-        return cls(backend, registry or load_registry(), settings)
+        engine = cls(backend, registry or load_registry(), settings)
+        await engine.load_rollups()
+        return engine
+
+    async def load_rollups(self) -> frozenset[str]:
+        """Learn which rollups the warehouse holds with the registry's definitions (again after an ETL run)."""
+        table = DEFINITIONS_TABLE
+        exists = sa.select(sa.func.count()).where(
+            sa.literal_column("table_name") == table.name, sa.literal_column("table_schema") == sa.func.current_schema()
+        )
+        [(found,)] = await self.execute(exists.select_from(sa.text("information_schema.tables")), timeout=READ_ROLLUPS)
+        recorded = (
+            await self.execute(sa.select(table.c.name, table.c.fingerprint), timeout=READ_ROLLUPS) if found else []
+        )
+        self.rollups = current_rollups(((str(name), str(value)) for name, value in recorded), self.registry)
+        self._prepared.cache_clear()
+        return self.rollups
 
     def compile(self, request: MetricRequest) -> CompiledQuery:
-        return compile_query(request, self.registry, max_limit=self.settings.max_rows)
+        rollups = self.rollups if self.settings.rollups else None
+        return compile_query(request, self.registry, max_limit=self.settings.max_rows, rollups=rollups)
 
     def explain(self, request: MetricRequest) -> str:
-        return self.compile(request).sql(self.backend.dialect)
+        """The plan (which rollup or fact table each fact reads, and why) and the SQL it renders."""
+        compiled = self.compile(request)
+        return f"{compiled.plan}\n\n{compiled.sql(self.backend.dialect)}"
 
     def render(self, compiled: CompiledQuery) -> tuple[str, list[Any]]:
         """SQL text and positional parameters for this backend; values stay bound.

@@ -19,7 +19,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from metrics.registry import load_registry
+from metrics.rollup_store import ensure_rollups
+from tests.metrics.catalog_data import Loaded, load_catalog_data
 from tests.small_source import build_source
+from warehouse.connections import warehouse_url as sync_url
 from warehouse.etl import run_etl
 
 PG_ADMIN_URL = os.environ.get("GRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -213,3 +217,16 @@ def postgresql_warehouse(tmp_path_factory: pytest.TempPathFactory, pg_database: 
 @pytest.fixture(params=["duckdb", "postgresql"])
 def warehouse_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(f"{request.param}_warehouse")
+
+
+@pytest.fixture(scope="session")
+def rolled_up(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[], str]) -> Loaded:
+    """The catalog dataset in warehouses of its own, with every built-in rollup built."""
+    loaded = load_catalog_data(tmp_path_factory.mktemp("rolled_up"), pg_database())
+    registry = load_registry()
+    for url in loaded.urls.values():
+        engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+        with engine.begin() as connection:
+            ensure_rollups(connection, registry)
+        engine.dispose()
+    return loaded

@@ -24,6 +24,7 @@ from metrics.compiler.request import (
     Predicate,
     TimeRange,
 )
+from metrics.compiler.routing import route, without_rollups
 from metrics.compiler.scope import anonymise, apply_scope, suppressed_rows
 from metrics.compiler.spec import resolve
 from metrics.compiler.to_sql import OutputColumn, plan_to_sql
@@ -47,7 +48,15 @@ class CompiledQuery:
         return str(self.statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
-def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int | None = None) -> CompiledQuery:
+def compile_query(
+    request: MetricRequest,
+    registry: Registry,
+    *,
+    max_limit: int | None = None,
+    rollups: frozenset[str] | None = frozenset(),
+) -> CompiledQuery:
+    """``rollups``: the rollups the warehouse holds, current with the registry, which the plan may read where they
+    give exactly the same answer; None: rollups are off (the plan says so)."""
     registry = registry.extended(request.derived) if request.derived else registry
     scope = request.scope
     if scope is not None:
@@ -55,6 +64,7 @@ def compile_query(request: MetricRequest, registry: Registry, *, max_limit: int 
     plan = plan_query(resolve(request, registry, max_limit=max_limit), registry)
     if scope is not None and scope.k_anonymity:
         plan = anonymise(plan, registry, scope.k_anonymity)
+    plan = route(plan, registry, rollups) if rollups is not None and request.rollups else without_rollups(plan)
     sql = plan_to_sql(plan, registry)
     return CompiledQuery(sql.statement, sql.count, sql.columns, plan)
 

@@ -58,15 +58,41 @@ Expression = Leaf | Number | Arithmetic | Negate
 
 
 @dataclass(frozen=True)
+class Scan:
+    """Where a fact aggregate reads its rows: the fact table, or a rollup that gives exactly the same answer.
+
+    A rollup is read for the event times [low, high) (None: unbounded); the fact table for the rest of the
+    request's range (its ragged ends), and the two are combined before aggregating. Without a rollup,
+    ``reason`` is the first reason none could be used.
+    """
+
+    rollup: str | None = None
+    reason: str = "rollups were not considered"
+    low: datetime | None = None
+    high: datetime | None = None
+    ragged: tuple[tuple[datetime | None, datetime | None], ...] = ()
+    """The ranges [from, to) read from the fact table beside the rollup."""
+
+    def __str__(self) -> str:
+        if self.rollup is None:
+            return f"scan the fact table ({self.reason})"
+        text = f"scan rollup {self.rollup}"
+        if self.low is not None or self.high is not None:
+            text += f" for [{self.low}, {self.high})"
+        return text + "".join(f" + the fact table for [{start}, {end})" for start, end in self.ragged)
+
+
+@dataclass(frozen=True)
 class FactAggregate:
     """One fact's rows, filtered, grouped by the requested dimension attributes, with its measures."""
 
     fact: str
     measures: tuple[tuple[str, Measure], ...]
+    scan: Scan = Scan()
 
     def __str__(self) -> str:
         listed = ", ".join(name for name, _ in self.measures)
-        return f"aggregate {self.fact}: {listed}"
+        return f"aggregate {self.fact}: {listed}\n    {self.scan}"
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,5 @@ class MetricRequest:
     """Return every time bucket of the range for every metric (counts 0, other values null or the metric's fill)."""
     derived: tuple[Metric, ...] = ()
     """Metrics the request defines itself (``compiler.adhoc``), selectable by name like the registry's."""
+    rollups: bool = True
+    """Read rollups where they give exactly the same answer; False reads the facts (for comparison)."""

@@ -118,8 +118,8 @@ def row_parts(
 def reaggregate(measure: Measure, registry: Registry, parts: dict[str, ColumnElement[Any]]) -> ColumnElement[Any]:
     """The measure's value from its stored parts, computed as the base query computes it from rows."""
     aggregation = measure.aggregation
-    if aggregation is Aggregation.COUNT:
-        return sa.cast(sa.func.sum(parts["count"]), sa.BigInteger())
+    if aggregation is Aggregation.COUNT:  # 0, as count() gives, where there are no rows at all
+        return sa.func.coalesce(sa.cast(sa.func.sum(parts["count"]), sa.BigInteger()), 0)
     if aggregation in (Aggregation.MIN, Aggregation.MAX):
         part = aggregation.value
         return getattr(sa.func, part)(parts[part])

@@ -14,6 +14,7 @@ member's dimension table (``actor_key``). A rollup that does not keep that membe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ def table_name(rollup: Rollup) -> str:
 
 def rollup_table(rollup: Rollup, registry: Registry) -> sa.Table:
     """``rollup_<name>``: the bucket, the kept columns in declared order, then the measures' parts by name."""
-    columns = [sa.Column(BUCKET, sa.DateTime(), nullable=False)]
+    columns = [sa.Column(BUCKET, sa.DateTime())]  # null for fact rows without an event time
     for dimension in kept(rollup, registry):
         columns.append(sa.Column(dimension.column, dimension.type))
         if dimension.valid_from is not None:
@@ -139,3 +140,13 @@ def _rows(rollup: Rollup, registry: Registry, rows: FactQuery) -> sa.Select[Any]
     ]
     statement = sa.select(*groups, *parts).select_from(rows.source)
     return statement.group_by(*(sa.literal_column(str(i)) for i in range(1, len(groups) + 1)))
+
+
+def current_rollups(recorded: Iterable[tuple[str, str]], registry: Registry) -> frozenset[str]:
+    """The declared rollups whose recorded fingerprint (name, fingerprint) is the registry's: their tables hold
+    exactly what the registry declares, so the plan may read them."""
+    return frozenset(
+        name
+        for name, fingerprint in recorded
+        if name in registry.rollups and fingerprint == rollup_fingerprint(registry.rollups[name], registry)
+    )

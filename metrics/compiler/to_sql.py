@@ -26,6 +26,7 @@ from metrics.compiler.functions import (
     divide,
 )
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, Negate, Number, QueryPlan
+from metrics.compiler.rollup_scan import rollup_cte
 from metrics.compiler.windows import filled, window_ctes
 from metrics.model import (
     ROW_COUNT,
@@ -106,7 +107,10 @@ class SqlQuery:
 
 
 def plan_to_sql(plan: QueryPlan, registry: Registry) -> SqlQuery:
-    ctes = {aggregate.fact: _aggregate_cte(registry, plan, aggregate) for aggregate in plan.aggregates}
+    ctes = {
+        aggregate.fact: (_aggregate_cte if aggregate.scan.rollup is None else rollup_cte)(registry, plan, aggregate)
+        for aggregate in plan.aggregates
+    }
     ctes |= window_ctes(plan, lambda fact: FactQuery(registry, registry.facts[fact], plan.timezone))
     keys = [label(ref.key) for ref in plan.dimensions]
     drill_across = len(ctes) > 1

@@ -47,7 +47,9 @@ def test_client_returns_typed_arrow_tables(duckdb_warehouse: str) -> None:
             frame["avg_query_latency_ms"][0]
             == sum(50 * (i + 1) for i in range(30) if AGENTS[i % 3][0] == "analyst") / 10
         )
-        assert "GROUP BY" in client.explain(["query_count"], by=["agent.type"])
+        explained = client.explain(["query_count"], by=["agent.type"])
+        assert explained.startswith("by [agent.type] in UTC\n  aggregate queries: query_count\n    scan ")
+        assert "GROUP BY" in explained
         with pytest.raises(InvalidFilter, match="unknown operator 'equals'"):
             client.query(["query_count"], where={"agent.name": {"equals": "x"}})
 

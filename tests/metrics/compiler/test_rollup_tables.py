@@ -12,7 +12,9 @@ from metrics.model import Condition, FilterOp, TimeGrain
 from metrics.registry import load_registry
 
 REGISTRY = load_registry()
-APPROVALS = REGISTRY.rollups["approvals_by_hour"]
+APPROVALS = replace(  # every kind of kept dimension: type-2 members, a member reached by its own key column, values
+    REGISTRY.rollups["approvals_by_day"], dimensions=("tier", "agent", "actor", "component", "approval_status")
+)
 
 
 def _sql(statement: object) -> str:
@@ -22,7 +24,7 @@ def _sql(statement: object) -> str:
 
 def test_the_table_keeps_the_bucket_member_keys_versions_values_and_parts_in_a_fixed_order() -> None:
     table = rollup_table(APPROVALS, REGISTRY)
-    assert table.name == "rollup_approvals_by_hour"
+    assert table.name == "rollup_approvals_by_day"
     assert [(c.name, str(c.type)) for c in table.columns] == [
         ("bucket", "DATETIME"),
         ("tier_key", "INTEGER"),
@@ -49,7 +51,7 @@ def test_the_table_keeps_the_bucket_member_keys_versions_values_and_parts_in_a_f
 def test_the_fingerprint_changes_with_what_the_table_holds_and_only_then() -> None:
     fingerprint = rollup_fingerprint(APPROVALS, REGISTRY)
     assert rollup_fingerprint(replace(APPROVALS, file="elsewhere.yaml", line=9), REGISTRY) == fingerprint
-    assert rollup_fingerprint(replace(APPROVALS, grain=TimeGrain.DAY), REGISTRY) != fingerprint
+    assert rollup_fingerprint(replace(APPROVALS, grain=TimeGrain.HOUR), REGISTRY) != fingerprint
     assert rollup_fingerprint(replace(APPROVALS, dimensions=("agent",)), REGISTRY) != fingerprint
     changed = load_registry()
     metric = changed.metrics["approval_count"]
@@ -59,18 +61,18 @@ def test_the_fingerprint_changes_with_what_the_table_holds_and_only_then() -> No
     assert rollup_fingerprint(APPROVALS, changed) != fingerprint
 
 
-def test_a_refresh_replaces_whole_buckets_of_the_range() -> None:
+def test_a_refresh_replaces_whole_days_of_the_range() -> None:
     statements = refresh_statements(
         APPROVALS, REGISTRY, start=datetime(2026, 1, 1, 10, 30, tzinfo=UTC), end=datetime(2026, 1, 2, 7, 0, 1)
     )
     assert statements is not None
     delete, insert = map(_sql, statements)
     assert delete == (
-        "DELETE FROM rollup_approvals_by_hour WHERE rollup_approvals_by_hour.bucket >= '2026-01-01 10:00:00' "
-        "AND rollup_approvals_by_hour.bucket < '2026-01-02 08:00:00'"
+        "DELETE FROM rollup_approvals_by_day WHERE rollup_approvals_by_day.bucket >= '2026-01-01 00:00:00' "
+        "AND rollup_approvals_by_day.bucket < '2026-01-03 00:00:00'"
     )
-    assert insert.startswith("INSERT INTO rollup_approvals_by_hour (bucket, tier_key, tier_key__valid_from, ")
-    assert "SELECT date_trunc('hour', fact_approvals.requested_at) AS bucket" in insert
+    assert insert.startswith("INSERT INTO rollup_approvals_by_day (bucket, tier_key, tier_key__valid_from, ")
+    assert "SELECT date_trunc('day', fact_approvals.requested_at) AS bucket" in insert
     assert (
         "LEFT OUTER JOIN dim_tier AS tier ON tier.tier_key = fact_approvals.tier_key "
         "AND fact_approvals.requested_at >= tier.valid_from AND fact_approvals.requested_at < tier.valid_to" in insert
@@ -78,8 +80,8 @@ def test_a_refresh_replaces_whole_buckets_of_the_range() -> None:
     assert "count(*) FILTER (WHERE fact_approvals.status = 'pending') AS pending_approval_count__count" in insert
     assert "sum(CAST(CAST(EXTRACT(EPOCH FROM (fact_approvals.resolved_at - fact_approvals.requested_at))" in insert
     assert insert.endswith(
-        "WHERE fact_approvals.requested_at >= '2026-01-01 10:00:00' "
-        "AND fact_approvals.requested_at < '2026-01-02 08:00:00' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+        "WHERE fact_approvals.requested_at >= '2026-01-01 00:00:00' "
+        "AND fact_approvals.requested_at < '2026-01-03 00:00:00' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
     )
 
 
@@ -87,7 +89,7 @@ def test_without_bounds_a_refresh_is_a_full_rebuild() -> None:
     statements = refresh_statements(APPROVALS, REGISTRY)
     assert statements is not None
     delete, insert = map(_sql, statements)
-    assert delete == "DELETE FROM rollup_approvals_by_hour"
+    assert delete == "DELETE FROM rollup_approvals_by_day"
     assert " WHERE fact_approvals" not in insert
 
 
@@ -97,8 +99,7 @@ def test_a_member_refresh_names_the_fact_column_or_the_dimension_key_and_skips_r
     assert by_fact_column is not None and by_dimension_key is not None
     assert list(map(_sql, by_fact_column)) == list(map(_sql, by_dimension_key))
     assert (
-        _sql(by_fact_column[0])
-        == "DELETE FROM rollup_approvals_by_hour WHERE rollup_approvals_by_hour.approver_key = 7"
+        _sql(by_fact_column[0]) == "DELETE FROM rollup_approvals_by_day WHERE rollup_approvals_by_day.approver_key = 7"
     )
     assert "WHERE fact_approvals.approver_key = 7 GROUP BY" in _sql(by_fact_column[1])
     assert refresh_statements(REGISTRY.rollups["verifications_by_day"], REGISTRY, member=("actor_key", 7)) is None

@@ -83,7 +83,10 @@ def test_plan_prints_as_text() -> None:
     assert str(plan) == (
         "by [agent.type] in UTC\n"
         "  aggregate errors: error_count\n"
+        "    scan the fact table (no rollup of errors is built and current in the warehouse; the ETL builds them)\n"
         "  aggregate verifications: verification_count\n"
+        "    scan the fact table (no rollup of verifications is built and current in the warehouse; "
+        "the ETL builds them)\n"
         "  full outer join on the dimensions\n"
         "  errors_per_verification = (errors.error_count / verifications.verification_count)\n"
         "  error_count = errors.error_count\n"
