@@ -308,6 +308,7 @@ def create_app(
                 statement_timeout=settings.statement_timeout,
                 max_rows=settings.max_rows,
                 read_only=not settings.writes_warehouse(runs_etl=background is not None),
+                cache=settings.cache,
             ),
         )
         app.state.engine = engine

@@ -268,7 +268,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
 
 
 def explain(registry: Registry, where_type: type, having_type: type) -> Callable[..., Any]:
-    def resolve(
+    async def resolve(
         info: Info,
         metrics: list[str],
         dimensions: list[str] | None = None,
@@ -282,8 +282,14 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         info.context.require("analyst")
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
         engine = info.context.engine
-        compiled = engine.compile(info.context.scoped(request))
-        return Explanation(sql=compiled.sql(engine.backend.dialect), plan=str(compiled.plan))
+        scoped = info.context.scoped(request)
+        compiled = engine.compile(scoped)
+        cached = await engine.cached(scoped)
+        return Explanation(
+            sql=compiled.sql(engine.backend.dialect),
+            plan=str(compiled.plan),
+            cache="off" if cached is None else "hit" if cached else "miss",
+        )
 
     return _annotate(resolve, Explanation, **_named_arguments(where_type, having_type))
 

@@ -18,8 +18,11 @@ from metrics.backends import DRIVER_ERRORS, Backend, open_backend
 from metrics.compiler import CompiledQuery, Filter, MetricRequest, compile_query
 from metrics.compiler.members import compile_members
 from metrics.compiler.spec import check_paging, predicates
+from metrics.data_version import VERSION_QUERY
 from metrics.errors import BackendError, LimitExceeded
+from metrics.policy import Scope
 from metrics.registry import Registry, load_registry
+from metrics.result_cache import CacheSettings, ResultCache
 from metrics.results import QueryResult
 
 MAX_PARAMETERS = 32_000
@@ -40,6 +43,8 @@ class EngineSettings:
     """Largest limit, and largest result without one (LimitExceeded past it); None: no cap (library use)."""
     read_only: bool = True
     """Open a DuckDB file read-only, so other processes may read it too; False only where this process writes it."""
+    cache: CacheSettings | None = CacheSettings()
+    """Where answers are kept for repeated requests (``metrics.result_cache``); None: every request executes."""
 
 
 class MetricsEngine:
@@ -48,6 +53,10 @@ class MetricsEngine:
         self.registry = registry
         self.settings = settings or EngineSettings()
         self._prepared = functools.lru_cache(maxsize=256)(self._prepare)
+        cache = self.settings.cache
+        self.cache = (
+            None if cache is None else ResultCache(cache, functools.partial(self._fetch, *self._render(VERSION_QUERY)))
+        )
 
     @classmethod
     async def connect(
@@ -147,8 +156,28 @@ class MetricsEngine:
     async def query(self, request: MetricRequest) -> QueryResult:
         if _filter_values(request) > CACHED_FILTER_VALUES:
             # Thousands of values take a while to compile and render: in a thread, other requests go on meanwhile.
-            return await self._run(*await asyncio.to_thread(self._prepare, request))
-        return await self._run(*self._cached(request))
+            return await self._answer(*await asyncio.to_thread(self._prepare, request), request.scope)
+        return await self._answer(*self._cached(request), request.scope)
+
+    async def _answer(self, compiled: CompiledQuery, sql: str, params: list[Any], scope: Scope | None) -> QueryResult:
+        """From the result cache where it holds this answer at the current data version; executed (and kept) else."""
+        key = None if self.cache is None else await self.cache.key(compiled, sql, params, scope)
+        if self.cache is None or key is None:
+            return await self._run(compiled, sql, params)
+        found = await self.cache.get(key, compiled)
+        if found is not None:
+            return replace(found, from_cache=True)
+        result = replace(await self._run(compiled, sql, params), from_cache=False)
+        await self.cache.put(key, result)
+        return result
+
+    async def cached(self, request: MetricRequest) -> bool | None:
+        """Whether the result cache now holds the answer to ``request``; None where it would not be consulted."""
+        compiled, sql, params = self.prepare(request)
+        key = None if self.cache is None else await self.cache.key(compiled, sql, params, request.scope)
+        if self.cache is None or key is None:
+            return None
+        return await self.cache.get(key, compiled) is not None
 
     async def members(self, dimension: str, *, limit: int, offset: int = 0, where: Filter | None = None) -> QueryResult:
         """Members of a table dimension with their current attributes; ``where``: those a caller's scope admits."""
@@ -160,4 +189,6 @@ class MetricsEngine:
         return QueryResult.from_rows(columns, await self.execute(statement), "UTC", counted=True)
 
     async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
         await self.backend.close()
