@@ -22,7 +22,7 @@ import orjson
 
 from metrics.compiler import OutputColumn
 from metrics.model import DataType
-from metrics.results import QueryResult
+from metrics.results import QueryResult, isoformats
 
 FORMAT = 1
 """Written into every entry; an entry of another format is not read."""
@@ -61,7 +61,7 @@ def encode(result: QueryResult) -> bytes:
         if not all(value is None or accepts(value) for value in values):
             raise Uncacheable(f"column {column.name} holds a value of a type the cache does not store")
         if column.type is DataType.TIMESTAMP:
-            values = _isoformats(values)
+            values = isoformats(values)
         columns.append(values)
     try:
         return orjson.dumps({"format": FORMAT, "total": result.total_count, "columns": columns})
@@ -93,20 +93,6 @@ def decode(data: bytes, columns: Sequence[OutputColumn], timezone: str) -> Query
             return None
         values.append(data_values)
     return QueryResult(tuple(columns), tuple(values), total, timezone)
-
-
-def _isoformats(values: list[datetime | None]) -> list[str | None]:
-    """Each bucket object formatted once (a time bucket repeats down its column, as one shared object).
-
-    Keyed by identity, not equality: aware datetimes of one instant at different offsets are equal.
-    """
-    texts: dict[int, str] = {}
-    out: list[str | None] = []
-    for value in values:
-        if value is not None and id(value) not in texts:
-            texts[id(value)] = value.isoformat()
-        out.append(None if value is None else texts[id(value)])
-    return out
 
 
 def _datetimes(texts: list[Any]) -> list[datetime | None] | None:

@@ -127,6 +127,21 @@ class QueryResult:
         return self.to_arrow().to_pandas()
 
 
+def isoformats(values: Sequence[datetime | None]) -> list[str | None]:
+    """Time buckets as ISO 8601 text, each bucket object formatted once (a bucket repeats down its column as one
+    shared object). By identity, not equality: aware datetimes of one instant at different offsets are equal."""
+    texts: dict[int, str] = {}
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        if id(value) not in texts:
+            texts[id(value)] = value.isoformat()
+        out.append(texts[id(value)])
+    return out
+
+
 _INT_OR_NULL = {int, type(None)}
 
 
