@@ -53,7 +53,7 @@ class Context:
         if self.scope is not None and self.scope.k_anonymity:
             for key in dict.fromkeys(keys):
                 count = suppressed_rows(key, self.engine.registry)
-                self.suppressed_rows += (await self.engine.execute(count))[0][0] if count is not None else 0
+                self.suppressed_rows += await self.engine.count(count, key.scope) if count is not None else 0
         return results
 
     async def _load_members(self, keys: list[MemberKey]) -> list[Row | Exception | None]:

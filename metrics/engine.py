@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,11 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
-from metrics.compiler import CompiledQuery, Filter, MetricRequest, compile_query
+from metrics.compiler import CompiledQuery, Filter, MetricRequest, OutputColumn, compile_query
 from metrics.compiler.members import compile_members
 from metrics.compiler.spec import check_paging, predicates
 from metrics.data_version import VERSION_QUERY
 from metrics.errors import BackendError, LimitExceeded
+from metrics.model import DataType
 from metrics.policy import Scope
 from metrics.registry import Registry, load_registry
 from metrics.result_cache import CacheSettings, ResultCache
@@ -30,6 +32,8 @@ MAX_PARAMETERS = 32_000
 so that a request answers alike on both (a filter is repeated in the query of every fact it applies to)."""
 CACHED_FILTER_VALUES = 100
 """Requests with more filter values than this are compiled each time (in a thread), so the cache of 256 stays small."""
+
+COUNT_COLUMNS = (OutputColumn("count", "Count", DataType.INTEGER, is_metric=False),)
 
 
 def _filter_values(request: MetricRequest) -> int:
@@ -156,28 +160,51 @@ class MetricsEngine:
     async def query(self, request: MetricRequest) -> QueryResult:
         if _filter_values(request) > CACHED_FILTER_VALUES:
             # Thousands of values take a while to compile and render: in a thread, other requests go on meanwhile.
-            return await self._answer(*await asyncio.to_thread(self._prepare, request), request.scope)
-        return await self._answer(*self._cached(request), request.scope)
+            compiled, sql, params = await asyncio.to_thread(self._prepare, request)
+        else:
+            compiled, sql, params = self._cached(request)
+        return await self._answer(
+            compiled.columns, compiled.timezone, sql, params, request.scope, lambda: self._run(compiled, sql, params)
+        )
 
-    async def _answer(self, compiled: CompiledQuery, sql: str, params: list[Any], scope: Scope | None) -> QueryResult:
+    async def count(self, statement: sa.Select[Any], scope: Scope | None) -> int:
+        """What a ``count(*)`` statement of ``scope``'s request counts, through the result cache like any answer."""
+        sql, params = self._render(statement)
+
+        async def execute() -> QueryResult:
+            return QueryResult.from_rows(COUNT_COLUMNS, await self._fetch(sql, params), "UTC")
+
+        result = await self._answer(COUNT_COLUMNS, "UTC", sql, params, scope, execute)
+        return result.values[0][0]
+
+    async def _answer(
+        self,
+        columns: tuple[OutputColumn, ...],
+        timezone: str,
+        sql: str,
+        params: list[Any],
+        scope: Scope | None,
+        execute: Callable[[], Awaitable[QueryResult]],
+    ) -> QueryResult:
         """From the result cache where it holds this answer at the current data version; executed (and kept) else."""
-        key = None if self.cache is None else await self.cache.key(compiled, sql, params, scope)
+        key = None if self.cache is None else await self.cache.key(sql, params, scope, columns, timezone)
         if self.cache is None or key is None:
-            return await self._run(compiled, sql, params)
-        found = await self.cache.get(key, compiled)
+            return await execute()
+        found = await self.cache.get(key, columns, timezone)
         if found is not None:
             return replace(found, from_cache=True)
-        result = replace(await self._run(compiled, sql, params), from_cache=False)
+        result = replace(await execute(), from_cache=False)
         await self.cache.put(key, result)
         return result
 
     async def cached(self, request: MetricRequest) -> bool | None:
         """Whether the result cache now holds the answer to ``request``; None where it would not be consulted."""
         compiled, sql, params = self.prepare(request)
-        key = None if self.cache is None else await self.cache.key(compiled, sql, params, request.scope)
+        columns, timezone = compiled.columns, compiled.timezone
+        key = None if self.cache is None else await self.cache.key(sql, params, request.scope, columns, timezone)
         if self.cache is None or key is None:
             return None
-        return await self.cache.get(key, compiled) is not None
+        return await self.cache.get(key, columns, timezone) is not None
 
     async def members(self, dimension: str, *, limit: int, offset: int = 0, where: Filter | None = None) -> QueryResult:
         """Members of a table dimension with their current attributes; ``where``: those a caller's scope admits."""

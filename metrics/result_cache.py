@@ -27,12 +27,13 @@ from typing import Any
 from uuid import UUID
 
 from metrics.cache_stores import MemoryStore, RedisStore, Store
-from metrics.compiler import CompiledQuery
+from metrics.compiler import OutputColumn
 from metrics.data_version import DataVersion, Read
 from metrics.policy import Scope
 from metrics.result_codec import FORMAT, Uncacheable, decode, encode
 from metrics.results import QueryResult
 
+Columns = Sequence[OutputColumn]
 MEMORY = "memory://"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -91,8 +92,10 @@ def _canonical(value: Any) -> str:
     raise Uncacheable(f"a {type(value).__name__} cannot be part of a cache key")
 
 
-def entry_key(version: str, scope: Scope | None, compiled: CompiledQuery, sql: str, params: Sequence[Any]) -> str:
-    key = (FORMAT, version, scope, sql, tuple(params), compiled.columns, compiled.timezone)
+def entry_key(
+    version: str, scope: Scope | None, sql: str, params: Sequence[Any], columns: Columns, timezone: str
+) -> str:
+    key = (FORMAT, version, scope, sql, tuple(params), columns, timezone)
     return hashlib.sha256(_canonical(key).encode()).hexdigest()
 
 
@@ -102,19 +105,22 @@ class ResultCache:
         self.version = DataVersion(read_version)
         self.store = open_store(settings)
 
-    async def key(self, compiled: CompiledQuery, sql: str, params: Sequence[Any], scope: Scope | None) -> str | None:
-        """The entry's key now, or None where nothing is cached (no data version, or a value that cannot key)."""
+    async def key(
+        self, sql: str, params: Sequence[Any], scope: Scope | None, columns: Columns, timezone: str
+    ) -> str | None:
+        """The key of the answer of ``sql`` with ``params`` for ``scope``, converted into ``columns`` in
+        ``timezone``; None where nothing is cached (no data version now, or a value that cannot be a key)."""
         version = await self.version.current()
         if version is None:
             return None
         try:
-            return entry_key(version, scope, compiled, sql, params)
+            return entry_key(version, scope, sql, params, columns, timezone)
         except Uncacheable:
             return None
 
-    async def get(self, key: str, compiled: CompiledQuery) -> QueryResult | None:
+    async def get(self, key: str, columns: Columns, timezone: str) -> QueryResult | None:
         data = await self.store.get(key)
-        return None if data is None else decode(data, compiled.columns, compiled.timezone)
+        return None if data is None else decode(data, columns, timezone)
 
     async def put(self, key: str, result: QueryResult) -> None:
         try:

@@ -249,3 +249,22 @@ async def test_an_etl_commit_is_never_answered_from_before_it(
     finally:
         await engine.close()
         source.dispose()
+
+
+async def test_a_count_is_answered_from_the_cache_too(
+    open_engine: Callable[..., object], cache_settings: CacheSettings
+) -> None:
+    """As k-anonymity's count of suppressed rows is, beside a research caller's cached answer."""
+    engine = await open_engine(cache_settings)  # type: ignore[misc]
+    fetched: list[str] = []
+    fetch = engine.backend.fetch
+
+    async def counting(sql: str, params: list[object], *, timeout: float) -> list[tuple[object, ...]]:
+        fetched.append(sql)
+        return await fetch(sql, params, timeout=timeout)
+
+    engine.backend.fetch = counting
+    verifications = sa.select(sa.func.count()).select_from(sa.table("fact_verifications"))
+    scope = _scope("data team", ("data",))
+    assert [await engine.count(verifications, s) for s in (None, None, scope, scope)] == [60, 60, 60, 60]
+    assert sum("fact_verifications" in sql for sql in fetched) == 2  # once per scope

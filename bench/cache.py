@@ -1,0 +1,185 @@
+"""Result-cache benchmark: a cache hit through GraphQL over HTTP, against a miss, no cache and hand-written SQL.
+
+Three ``grace-metrics serve`` processes over one warehouse: without the cache
+(``GRACE_METRICS_CACHE_URL=off``), with the in-memory cache and with Redis
+(127.0.0.1:6379). A keep-alive httpx client posts bench/api.py's requests over
+loopback; per request, in rotating order:
+
+- off: the server without the cache (no data version read, nothing stored);
+- miss: the in-memory server, each time in another time zone (a new key: the same work as a first request,
+  plus reading the data version, encoding and storing the answer);
+- hit: the in-memory server, the same request again (reading the data version, decoding the entry);
+- redis: the Redis server, the same request again;
+- SQL: the hand-written SQL, through the engine's driver in this process.
+
+The audit log of every server is kept in a PostgreSQL database of its own
+(non-durable), as several servers over one DuckDB file need: the warehouse has no writer.
+
+    .venv/bin/python bench/cache.py --scale 10                    # 200k verifications, DuckDB
+    .venv/bin/python bench/cache.py --duckdb /tmp/w.duckdb        # a loaded warehouse
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from zoneinfo import available_timezones
+
+import httpx
+import sqlalchemy as sa
+from api import CASES, served
+from rich.console import Console
+from rich.table import Table
+
+from metrics.engine import EngineSettings, MetricsEngine
+from warehouse.demo import generate_demo_source
+from warehouse.etl import run_etl
+
+REQUESTS = (
+    "one row (kpi)",
+    "verifications by tier",
+    "by tier and day (bench/query)",
+    "hourly by tier, typed rows (5 fields)",
+    "drill-across by component (bench/query)",
+    "filtered by kernel (bench/query)",
+)
+MODES = {"off": "off", "memory": "memory://", "redis": "redis://127.0.0.1:6379/0"}
+WAYS = ("off", "miss", "hit", "redis", "SQL")
+ZONES = itertools.cycle(sorted(available_timezones() - {"UTC", "Etc/UTC"}))
+
+
+def _in_zone(graphql: str, zone: str) -> str:
+    """The request in another time zone: another cache key, the same work."""
+    if "{ metrics(" in graphql:
+        return graphql.replace("{ metrics(", f'{{ metrics(timezone: "{zone}", ', 1)
+    return graphql.replace("{ metrics {", f'{{ metrics(timezone: "{zone}") {{', 1)
+
+
+@contextmanager
+def audit_database(pg: str) -> Iterator[str]:
+    admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT")
+    name = f"gm_bench_audit_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def servers(url: str, audit: str) -> Iterator[dict[str, str]]:
+    """One server per cache mode; each reads ``GRACE_METRICS_CACHE_URL`` from the environment it starts with."""
+    saved = dict(os.environ)
+    bases = {}
+    with ExitStack() as stack:
+        try:
+            for mode, cache_url in MODES.items():
+                os.environ.update(
+                    GRACE_METRICS_CACHE_URL=cache_url,
+                    GRACE_METRICS_AUDIT_URL=audit,
+                    GRACE_METRICS_AUDIT_DURABLE="false",
+                )
+                bases[mode] = stack.enter_context(served(url))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        yield bases
+
+
+async def _measure(bases: dict[str, str], url: str, repeats: int) -> dict[str, dict[str, list[float]]]:
+    engine = await MetricsEngine.connect(url, settings=EngineSettings(cache=None))
+    seconds: dict[str, dict[str, list[float]]] = {way: {name: [] for name in REQUESTS} for way in WAYS}
+    clients = {mode: httpx.AsyncClient(base_url=base, timeout=600) for mode, base in bases.items()}
+    try:
+
+        async def post(mode: str, query: str, expected: str | None) -> None:
+            body = (await clients[mode].post("/graphql", json={"query": query})).json()
+            if "errors" in body or body.get("extensions", {}).get("cache") != expected:
+                raise RuntimeError(f"{mode}: {query}: {body.get('errors') or body.get('extensions')}")
+
+        async def run(way: str, name: str) -> None:
+            case = CASES[name]
+            if way == "off":
+                await post("off", case.graphql, None)
+            elif way == "miss":
+                await post("memory", _in_zone(case.graphql, next(ZONES)), "miss")
+            elif way in ("hit", "redis"):
+                mode = "memory" if way == "hit" else "redis"
+                await post(mode, case.graphql, "hit")
+            else:
+                await engine.backend.fetch(case.sql, [], timeout=600)  # type: ignore[arg-type]
+
+        for name in REQUESTS:
+            for mode in ("memory", "redis"):  # the entries the hits read
+                await clients[mode].post("/graphql", json={"query": CASES[name].graphql})
+            for attempt in range(repeats + 1):
+                shift = attempt % len(WAYS)
+                for way in WAYS[shift:] + WAYS[:shift]:
+                    started = time.perf_counter()
+                    await run(way, name)
+                    if attempt:  # the first is a warm-up
+                        seconds[way][name].append(time.perf_counter() - started)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        await engine.close()
+    return seconds
+
+
+def bench(url: str, audit: str, repeats: int, console: Console, label: str) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        mine = url
+        if url.startswith("duckdb:///"):  # this process reads a copy: the servers hold the file
+            mine = f"duckdb:///{scratch}/copy.duckdb"
+            shutil.copy(url.removeprefix("duckdb:///"), mine.removeprefix("duckdb:///"))
+        with servers(url, audit) as bases:
+            seconds = asyncio.run(_measure(bases, mine, repeats))
+    table = Table(title=f"{label}: median of {repeats} (p95), ms")
+    for heading in ("request", *WAYS, "hit/SQL", "off/hit"):
+        table.add_column(heading, justify="left" if heading == "request" else "right")
+    for name in REQUESTS:
+        medians = {way: statistics.median(seconds[way][name]) * 1000 for way in WAYS}
+        p95s = {way: statistics.quantiles(seconds[way][name], n=20)[-1] * 1000 for way in WAYS}
+        cells = [f"{medians[way]:.2f} ({p95s[way]:.1f})" for way in WAYS]
+        table.add_row(name, *cells, f"{medians['hit'] / medians['SQL']:.2f}", f"{medians['off'] / medians['hit']:.1f}")
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=10, help="demo scale; 10 = 200k verifications (default)")
+    parser.add_argument("--repeats", type=int, default=30, help="timed runs per request and way (default 30)")
+    parser.add_argument("--duckdb", type=Path, help="a loaded DuckDB warehouse to use instead of loading one")
+    parser.add_argument("--postgresql", help="also a loaded PostgreSQL warehouse URL (asyncpg)")
+    parser.add_argument(
+        "--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="server to create the audit database on"
+    )
+    args = parser.parse_args()
+    console = Console(width=160)
+    with tempfile.TemporaryDirectory() as directory, audit_database(args.pg) as audit:
+        duckdb_url = args.duckdb and f"duckdb:///{args.duckdb}"
+        if not duckdb_url:
+            source = f"sqlite:///{Path(directory) / 'source.sqlite'}"
+            generate_demo_source(source, scale=args.scale)
+            duckdb_url = f"duckdb:///{directory}/warehouse.duckdb"
+            run_etl(source, duckdb_url, hash_key="bench")
+        bench(duckdb_url, audit, args.repeats, console, "DuckDB")
+        if args.postgresql:
+            bench(args.postgresql, audit, args.repeats, console, "PostgreSQL")
+
+
+if __name__ == "__main__":
+    main()
