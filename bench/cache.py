@@ -1,15 +1,17 @@
 """Result-cache benchmark: a cache hit through GraphQL over HTTP, against a miss, no cache and hand-written SQL.
 
-Three ``grace-metrics serve`` processes over one warehouse: without the cache
-(``GRACE_METRICS_CACHE_URL=off``), with the in-memory cache and with Redis
-(127.0.0.1:6379). A keep-alive httpx client posts bench/api.py's requests over
+Four ``grace-metrics serve`` processes over one warehouse: without the cache
+(``GRACE_METRICS_CACHE_URL=off``), with the in-memory cache, with one that
+keeps nothing (``GRACE_METRICS_CACHE_ENTRY_BYTES=1``: every request a miss)
+and with Redis (127.0.0.1:6379). A keep-alive httpx client posts bench/api.py's requests over
 loopback; per request, in rotating order:
 
 - off: the server without the cache (no data version read, nothing stored);
-- miss: the in-memory server, each time in another time zone (a new key: the same work as a first request,
-  plus reading the data version, encoding and storing the answer);
+- miss: the server that keeps nothing: the uncached work, plus reading the data version and encoding the answer;
 - hit: the in-memory server, the same request again (reading the data version, decoding the entry);
 - redis: the Redis server, the same request again;
+- engine hit / engine: ``MetricsEngine.query`` in this process with the in-memory cache (a hit) and without;
+  the difference between a GraphQL hit and an engine hit is GraphQL, HTTP and the audit log, not the cache;
 - SQL: the hand-written SQL, through the engine's driver in this process.
 
 The audit log of every server is kept in a PostgreSQL database of its own
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import shutil
 import statistics
@@ -33,7 +34,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from zoneinfo import available_timezones
 
 import httpx
 import sqlalchemy as sa
@@ -53,16 +53,13 @@ REQUESTS = (
     "drill-across by component (bench/query)",
     "filtered by kernel (bench/query)",
 )
-MODES = {"off": "off", "memory": "memory://", "redis": "redis://127.0.0.1:6379/0"}
-WAYS = ("off", "miss", "hit", "redis", "SQL")
-ZONES = itertools.cycle(sorted(available_timezones() - {"UTC", "Etc/UTC"}))
-
-
-def _in_zone(graphql: str, zone: str) -> str:
-    """The request in another time zone: another cache key, the same work."""
-    if "{ metrics(" in graphql:
-        return graphql.replace("{ metrics(", f'{{ metrics(timezone: "{zone}", ', 1)
-    return graphql.replace("{ metrics {", f'{{ metrics(timezone: "{zone}") {{', 1)
+MODES = {
+    "off": {"GRACE_METRICS_CACHE_URL": "off"},
+    "memory": {"GRACE_METRICS_CACHE_URL": "memory://"},
+    "miss": {"GRACE_METRICS_CACHE_URL": "memory://", "GRACE_METRICS_CACHE_ENTRY_BYTES": "1"},
+    "redis": {"GRACE_METRICS_CACHE_URL": "redis://127.0.0.1:6379/0"},
+}
+WAYS = ("off", "miss", "hit", "redis", "engine hit", "engine", "SQL")
 
 
 @contextmanager
@@ -81,17 +78,14 @@ def audit_database(pg: str) -> Iterator[str]:
 
 @contextmanager
 def servers(url: str, audit: str) -> Iterator[dict[str, str]]:
-    """One server per cache mode; each reads ``GRACE_METRICS_CACHE_URL`` from the environment it starts with."""
+    """One server per cache mode; each reads its cache settings from the environment it starts with."""
     saved = dict(os.environ)
     bases = {}
     with ExitStack() as stack:
         try:
-            for mode, cache_url in MODES.items():
-                os.environ.update(
-                    GRACE_METRICS_CACHE_URL=cache_url,
-                    GRACE_METRICS_AUDIT_URL=audit,
-                    GRACE_METRICS_AUDIT_DURABLE="false",
-                )
+            for mode, cache in MODES.items():
+                os.environ.clear()
+                os.environ.update(saved, **cache, GRACE_METRICS_AUDIT_URL=audit, GRACE_METRICS_AUDIT_DURABLE="false")
                 bases[mode] = stack.enter_context(served(url))
         finally:
             os.environ.clear()
@@ -101,6 +95,7 @@ def servers(url: str, audit: str) -> Iterator[dict[str, str]]:
 
 async def _measure(bases: dict[str, str], url: str, repeats: int) -> dict[str, dict[str, list[float]]]:
     engine = await MetricsEngine.connect(url, settings=EngineSettings(cache=None))
+    cached_engine = await MetricsEngine.connect(url)
     seconds: dict[str, dict[str, list[float]]] = {way: {name: [] for name in REQUESTS} for way in WAYS}
     clients = {mode: httpx.AsyncClient(base_url=base, timeout=600) for mode, base in bases.items()}
     try:
@@ -115,16 +110,22 @@ async def _measure(bases: dict[str, str], url: str, repeats: int) -> dict[str, d
             if way == "off":
                 await post("off", case.graphql, None)
             elif way == "miss":
-                await post("memory", _in_zone(case.graphql, next(ZONES)), "miss")
+                await post("miss", case.graphql, "miss")
             elif way in ("hit", "redis"):
                 mode = "memory" if way == "hit" else "redis"
                 await post(mode, case.graphql, "hit")
+            elif way == "engine hit":
+                if (await cached_engine.query(case.request)).from_cache is not True:  # type: ignore[arg-type]
+                    raise RuntimeError(f"engine: {name} was not a hit")
+            elif way == "engine":
+                await engine.query(case.request)  # type: ignore[arg-type]
             else:
                 await engine.backend.fetch(case.sql, [], timeout=600)  # type: ignore[arg-type]
 
         for name in REQUESTS:
             for mode in ("memory", "redis"):  # the entries the hits read
                 await clients[mode].post("/graphql", json={"query": CASES[name].graphql})
+            await cached_engine.query(CASES[name].request)  # type: ignore[arg-type]
             for attempt in range(repeats + 1):
                 shift = attempt % len(WAYS)
                 for way in WAYS[shift:] + WAYS[:shift]:
@@ -136,6 +137,7 @@ async def _measure(bases: dict[str, str], url: str, repeats: int) -> dict[str, d
         for client in clients.values():
             await client.aclose()
         await engine.close()
+        await cached_engine.close()
     return seconds
 
 
@@ -148,7 +150,7 @@ def bench(url: str, audit: str, repeats: int, console: Console, label: str) -> N
         with servers(url, audit) as bases:
             seconds = asyncio.run(_measure(bases, mine, repeats))
     table = Table(title=f"{label}: median of {repeats} (p95), ms")
-    for heading in ("request", *WAYS, "hit/SQL", "off/hit"):
+    for heading in ("request", *WAYS, "hit/SQL", "off/hit", "engine/engine hit"):
         table.add_column(heading, justify="left" if heading == "request" else "right")
     for name in REQUESTS:
         medians = {way: statistics.median(seconds[way][name]) * 1000 for way in WAYS}
@@ -168,7 +170,7 @@ def main() -> None:
         "--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="server to create the audit database on"
     )
     args = parser.parse_args()
-    console = Console(width=160)
+    console = Console(width=200)
     with tempfile.TemporaryDirectory() as directory, audit_database(args.pg) as audit:
         duckdb_url = args.duckdb and f"duckdb:///{args.duckdb}"
         if not duckdb_url:
