@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from metrics.client import MetricsClient
 from metrics.compiler import DimensionRef, MetricRequest, OrderBy, Predicate
 from metrics.data_version import DataVersion
 from metrics.engine import EngineSettings, MetricsEngine
@@ -268,3 +269,14 @@ async def test_a_count_is_answered_from_the_cache_too(
     scope = _scope("data team", ("data",))
     assert [await engine.count(verifications, s) for s in (None, None, scope, scope)] == [60, 60, 60, 60]
     assert sum("fact_verifications" in sql for sql in fetched) == 2  # once per scope
+
+
+def test_the_python_client_caches_unless_told_not_to(duckdb_warehouse: str) -> None:
+    with MetricsClient(duckdb_warehouse) as client:
+        assert client.cached(["verification_count"], by=["agent.name"]) is False
+        first = client.query(["verification_count"], by=["agent.name"])
+        assert client.cached(["verification_count"], by=["agent.name"]) is True
+        assert client.query(["verification_count"], by=["agent.name"]) == first
+    with MetricsClient(duckdb_warehouse, settings=EngineSettings(max_rows=None, cache=None)) as client:
+        assert client.cached(["verification_count"], by=["agent.name"]) is None
+        assert client.query(["verification_count"], by=["agent.name"]) == first
