@@ -17,8 +17,8 @@ loopback; per request, in rotating order:
 The audit log of every server is kept in a PostgreSQL database of its own
 (non-durable), as several servers over one DuckDB file need: the warehouse has no writer.
 
-    .venv/bin/python bench/cache.py --scale 10                    # 200k verifications, DuckDB
-    .venv/bin/python bench/cache.py --duckdb /tmp/w.duckdb        # a loaded warehouse
+    .venv/bin/python bench/cache.py --scale 10                    # 200k verifications, both backends
+    .venv/bin/python bench/cache.py --backends duckdb --repeats 50
 """
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from api import CASES, served
+from api import CASES, load_warehouse, served
 from rich.console import Console
 from rich.table import Table
 
 from metrics.engine import EngineSettings, MetricsEngine
 from warehouse.demo import generate_demo_source
-from warehouse.etl import run_etl
 
 REQUESTS = (
     "one row (kpi)",
@@ -163,24 +162,25 @@ def bench(url: str, audit: str, repeats: int, console: Console, label: str) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=10, help="demo scale; 10 = 200k verifications (default)")
+    parser.add_argument("--backends", default="duckdb,postgresql")
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per request and way (default 30)")
-    parser.add_argument("--duckdb", type=Path, help="a loaded DuckDB warehouse to use instead of loading one")
-    parser.add_argument("--postgresql", help="also a loaded PostgreSQL warehouse URL (asyncpg)")
     parser.add_argument(
-        "--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="server to create the audit database on"
+        "--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="server for the audit and bench databases"
     )
     args = parser.parse_args()
     console = Console(width=200)
     with tempfile.TemporaryDirectory() as directory, audit_database(args.pg) as audit:
-        duckdb_url = args.duckdb and f"duckdb:///{args.duckdb}"
-        if not duckdb_url:
-            source = f"sqlite:///{Path(directory) / 'source.sqlite'}"
-            generate_demo_source(source, scale=args.scale)
-            duckdb_url = f"duckdb:///{directory}/warehouse.duckdb"
-            run_etl(source, duckdb_url, hash_key="bench")
-        bench(duckdb_url, audit, args.repeats, console, "DuckDB")
-        if args.postgresql:
-            bench(args.postgresql, audit, args.repeats, console, "PostgreSQL")
+        source = f"sqlite:///{Path(directory) / 'source.sqlite'}"
+        generate_demo_source(source, scale=args.scale)
+        for backend in (name.strip() for name in args.backends.split(",") if name.strip()):
+            url, admin, database = load_warehouse(backend, source, directory, args.pg)
+            try:
+                bench(url, audit, args.repeats, console, backend)
+            finally:
+                if admin is not None:
+                    with admin.connect() as connection:
+                        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                    admin.dispose()
 
 
 if __name__ == "__main__":
