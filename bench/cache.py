@@ -165,7 +165,12 @@ def bench(url: str, audit: str, repeats: int, console: Console, label: str) -> N
         medians = {way: statistics.median(seconds[way][name]) * 1000 for way in WAYS}
         p95s = {way: statistics.quantiles(seconds[way][name], n=20)[-1] * 1000 for way in WAYS}
         cells = [f"{medians[way]:.2f} ({p95s[way]:.1f})" for way in WAYS]
-        table.add_row(name, *cells, f"{medians['hit'] / medians['SQL']:.2f}", f"{medians['off'] / medians['hit']:.1f}")
+        ratios = (
+            medians["hit"] / medians["SQL"],
+            medians["off"] / medians["hit"],
+            medians["engine"] / medians["engine hit"],
+        )
+        table.add_row(name, *cells, *(f"{ratio:.2f}" for ratio in ratios))
     console.print(table)
 
 
