@@ -231,7 +231,7 @@ async def _measure(
 WAYS = ("GraphQL", "engine", "SQL")
 
 
-def _load(backend: str, source: str, directory: str, pg: str) -> tuple[str, sa.Engine | None, str | None]:
+def load_warehouse(backend: str, source: str, directory: str, pg: str) -> tuple[str, sa.Engine | None, str | None]:
     if backend == "duckdb":
         url = f"duckdb:///{directory}/warehouse.duckdb"
         run_etl(source, url, hash_key="bench")
@@ -318,7 +318,7 @@ def main() -> None:
             if given[backend]:
                 url = given[backend]
             else:
-                url, admin, database = _load(backend, source, directory, args.pg)
+                url, admin, database = load_warehouse(backend, source, directory, args.pg)
             try:
                 verifications = asyncio.run(_verifications(url))
                 bench(url, f"{backend}, {verifications:,} verifications", args.repeats, console)

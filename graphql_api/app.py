@@ -309,6 +309,7 @@ def create_app(
                 max_rows=settings.max_rows,
                 read_only=not settings.writes_warehouse(runs_etl=background is not None),
                 rollups=settings.rollups,
+                cache=settings.cache,
             ),
         )
         app.state.engine = engine

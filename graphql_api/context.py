@@ -36,6 +36,8 @@ class Context:
     suppressed_rows: int = 0
     """Rows k-anonymity left out of this request's answers (research callers)."""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    cache_outcomes: list[bool | None] = field(default_factory=list)
+    """``QueryResult.from_cache`` of each query this request ran."""
     metrics: DataLoader[MetricRequest, QueryResult] = field(init=False)
     members: DataLoader[MemberKey, Row | None] = field(init=False)
 
@@ -46,11 +48,12 @@ class Context:
     async def _load_metrics(self, keys: list[MetricRequest]) -> list[QueryResult | BaseException]:
         results = await load_metrics(self.engine, keys)
         answered = {id(r): r for r in results if isinstance(r, QueryResult)}  # merged loads share one result
+        self.cache_outcomes.extend(r.from_cache for r in answered.values())
         self.rows_returned += sum(len(r.rows) for r in answered.values())
         if self.scope is not None and self.scope.k_anonymity:
             for key in dict.fromkeys(keys):
                 count = suppressed_rows(key, self.engine.registry)
-                self.suppressed_rows += (await self.engine.execute(count))[0][0] if count is not None else 0
+                self.suppressed_rows += await self.engine.count(count, key.scope) if count is not None else 0
         return results
 
     async def _load_members(self, keys: list[MemberKey]) -> list[Row | Exception | None]:
@@ -58,9 +61,18 @@ class Context:
             MetricRequest(key.metrics, (key.identifier,), key.where)
             for key in dict.fromkeys(replace(k, member=None) for k in keys)
         )
-        answers = await load_member_metrics(self.engine, keys)
+        answers = await load_member_metrics(self.engine, keys, answered=self.cache_outcomes.append)
         self.rows_returned += sum(isinstance(a, Row) and bool(a.values) for a in answers)
         return answers
+
+    @property
+    def cache(self) -> str | None:
+        """Whether this request's answers came from the result cache: hit (all), miss (none), partial; None where
+        the cache was not consulted (no query ran, or the cache is off)."""
+        consulted = [outcome for outcome in self.cache_outcomes if outcome is not None]
+        if not consulted:
+            return None
+        return "hit" if all(consulted) else "partial" if any(consulted) else "miss"
 
     def require(self, role: str) -> None:
         if self.caller is None:

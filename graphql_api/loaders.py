@@ -12,7 +12,7 @@ metrics are answered by one query grouped by the member's identifier.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from graphql_api.types import Row
@@ -67,7 +67,10 @@ class MemberKey:
     scope: Scope | None = None
 
 
-async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) -> list[Row | Exception | None]:
+async def load_member_metrics(
+    engine: MetricsEngine, keys: Sequence[MemberKey], answered: Callable[[bool | None], None]
+) -> list[Row | Exception | None]:
+    """``answered`` is told of each query's ``QueryResult.from_cache``."""
     groups: dict[MemberKey, list[object]] = {}
     for key in keys:
         groups.setdefault(replace(key, member=None), []).append(key.member)
@@ -88,6 +91,7 @@ async def load_member_metrics(engine: MetricsEngine, keys: Sequence[MemberKey]) 
         except MetricsError as error:
             by_group[shape] = error
             continue
+        answered(result.from_cache)
         by_group[shape] = {record[shape.identifier.key]: Row(record) for record in result.records()}
     answers: list[Row | Exception | None] = []
     for key in keys:

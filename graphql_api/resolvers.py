@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Annotated, Any, Optional
 
 import strawberry
@@ -36,7 +35,7 @@ from metrics.compiler.request import TIME_PARTS
 from metrics.errors import InvalidFilter, InvalidRequest, UnknownMetric, did_you_mean
 from metrics.model import DataType, Dimension
 from metrics.registry import TIME, Registry
-from metrics.results import QueryResult
+from metrics.results import QueryResult, isoformats
 from metrics.validation import camel
 
 
@@ -227,20 +226,6 @@ def _named_request(
     return build_request(registry, selection, where, having, order_by, limit, offset, timezone, total_count)
 
 
-def _isoformats(values: list[datetime | None]) -> list[str | None]:
-    """Time buckets as JSON text, each bucket object once (results share one object per repeated bucket)."""
-    texts: dict[int, str] = {}
-    out: list[str | None] = []
-    for value in values:
-        if value is None:
-            out.append(None)
-            continue
-        if id(value) not in texts:
-            texts[id(value)] = value.isoformat()
-        out.append(texts[id(value)])
-    return out
-
-
 def _shown(column: OutputColumn, request: MetricRequest) -> bool:
     """Dimension columns, and the requested metrics (a merged query may have computed others)."""
     return not column.is_metric or column.name in request.metrics
@@ -282,7 +267,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
         request = replace(request, rollups=rollups)
         result: QueryResult = await info.context.metrics.load(info.context.scoped(request))
         wanted = [(c, data) for c, data in zip(result.columns, result.values, strict=True) if _shown(c, request)]
-        data = [_isoformats(values) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
+        data = [isoformats(values) if c.type is DataType.TIMESTAMP else values for c, values in wanted]
         return Table(
             columns=[TableColumn(name=c.name, type=c.type.value) for c, _ in wanted],
             rows=TableRows(map(list, zip(*data, strict=True))),
@@ -293,7 +278,7 @@ def table(registry: Registry, where_type: type, having_type: type) -> Callable[.
 
 
 def explain(registry: Registry, where_type: type, having_type: type) -> Callable[..., Any]:
-    def resolve(
+    async def resolve(
         info: Info,
         metrics: list[str],
         dimensions: list[str] | None = None,
@@ -309,8 +294,14 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         request = _named_request(registry, metrics, dimensions or [], where, having, order_by, limit, offset, timezone)
         request = replace(request, rollups=rollups)
         engine = info.context.engine
-        compiled = engine.compile(info.context.scoped(request))
-        return Explanation(sql=compiled.sql(engine.backend.dialect), plan=str(compiled.plan))
+        scoped = info.context.scoped(request)
+        compiled = engine.compile(scoped)
+        cached = await engine.cached(scoped)
+        return Explanation(
+            sql=compiled.sql(engine.backend.dialect),
+            plan=str(compiled.plan),
+            cache="off" if cached is None else "hit" if cached else "miss",
+        )
 
     return _annotate(resolve, Explanation, **_named_arguments(where_type, having_type))
 

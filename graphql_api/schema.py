@@ -23,6 +23,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.field import StrawberryField
 
 from graphql_api import resolvers
+from graphql_api.cache_report import CacheReport
 from graphql_api.document_cache import DocumentCache
 from graphql_api.errors import ErrorCodes
 from graphql_api.execution import RowsExecutionContext
@@ -303,6 +304,7 @@ class SchemaBuilder:
             config=StrawberryConfig(scalar_map={TimeZone: TIME_ZONE}),
             extensions=[
                 *self.extensions,  # before ErrorCodes: they see the coded errors on the way out
+                CacheReport,
                 ErrorCodes,
                 lambda: MaxTokensLimiter(max_token_count=self.settings.max_tokens),
                 DocumentCache().extension,  # a known text's parse and validation outcome, reused

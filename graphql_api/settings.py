@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metrics.result_cache import MEMORY, REDIS_SCHEMES, CacheSettings
+
 ROLES = ("viewer", "analyst", "admin")
 RESEARCH = "research"
 """The anonymised-data role (see docs in graphql_api.auth): viewer's rights over a k-anonymous view."""
@@ -94,6 +96,8 @@ class Settings:
     access: AccessSettings = field(default_factory=lambda: AccessSettings())
     rollups: bool = True
     """Answer from rollups where they give exactly the facts' answer (``GRACE_METRICS_ROLLUPS=off``: never)."""
+    cache: CacheSettings | None = CacheSettings()
+    """The result cache (``metrics.result_cache``); None: off."""
 
     @property
     def audit_url(self) -> str:
@@ -112,6 +116,7 @@ class Settings:
             "api_keys": _api_keys(env.get("GRACE_METRICS_API_KEYS", "")),
             "access": AccessSettings.from_env(env),
             "rollups": _flag(env, "GRACE_METRICS_ROLLUPS", True),
+            "cache": _cache(env),
         }
         for name, (variable, parse, what) in _NUMBERS.items():
             value = _positive(env, variable, parse, what)
@@ -119,6 +124,28 @@ class Settings:
                 values[name] = value
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+CACHE_OFF = "off"
+_CACHE_SIZES = {
+    "max_entries": ("GRACE_METRICS_CACHE_ENTRIES", int, "a whole number"),
+    "max_bytes": ("GRACE_METRICS_CACHE_BYTES", int, "a whole number of bytes"),
+    "max_entry_bytes": ("GRACE_METRICS_CACHE_ENTRY_BYTES", int, "a whole number of bytes"),
+}
+
+
+def _cache(env: Mapping[str, str]) -> CacheSettings | None:
+    """``GRACE_METRICS_CACHE_URL``: unset or ``memory://`` (in this process), ``redis://HOST:PORT/DB``, or ``off``."""
+    url = env.get("GRACE_METRICS_CACHE_URL", "").strip() or MEMORY
+    if url == CACHE_OFF:
+        return None
+    if url != MEMORY and not url.startswith(REDIS_SCHEMES):
+        raise SettingsError(
+            f"GRACE_METRICS_CACHE_URL: {url!r} is not {MEMORY}, a Redis URL ({', '.join(REDIS_SCHEMES)}...) "
+            f"or {CACHE_OFF} (e.g. 'redis://127.0.0.1:6379/0')"
+        )
+    sizes = {name: _positive(env, *spec) for name, spec in _CACHE_SIZES.items()}
+    return CacheSettings(url=url, **{name: int(value) for name, value in sizes.items() if value is not None})
 
 
 @dataclass(frozen=True)

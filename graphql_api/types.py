@@ -102,3 +102,7 @@ class Table:
 class Explanation:
     sql: str
     plan: str
+    cache: str = strawberry.field(
+        description="hit: the result cache holds this answer now, so running it would not query the warehouse; "
+        "miss: it would run; off: the cache is off, or the warehouse has no ETL run to key it by."
+    )

@@ -14,10 +14,12 @@ from metrics.errors import (
     UnknownMetric,
 )
 from metrics.registry import Registry, load_registry
+from metrics.result_cache import CacheSettings
 
 __all__ = [
     "BackendError",
     "BackendUnavailable",
+    "CacheSettings",
     "ConfigError",
     "DimensionRef",
     "EngineSettings",

@@ -11,6 +11,9 @@ client also works inside Jupyter, whose own loop is already running.
 Library calls are for pipelines: unlike the server, the client caps no result
 unless asked (``settings=EngineSettings(max_rows=...)``); the server's
 ``GRACE_METRICS_MAX_ROWS`` protects the server and is not read here.
+Repeated requests are answered from an in-memory result cache until an ETL
+run commits (``metrics.result_cache``); ``EngineSettings(max_rows=None,
+cache=None)`` turns it off.
 """
 
 from __future__ import annotations
@@ -113,6 +116,10 @@ class MetricsClient:
 
     def explain(self, metrics: Iterable[str], **options: Any) -> str:
         return self.engine.explain(self.request(metrics, **options))
+
+    def cached(self, metrics: Iterable[str], **options: Any) -> bool | None:
+        """Whether ``query`` would answer from the result cache now; None when the cache is off."""
+        return self._run(self.engine.cached(self.request(metrics, **options)))
 
     def close(self) -> None:
         self._run(self.engine.close())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,12 +16,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from metrics.backends import DRIVER_ERRORS, Backend, open_backend
-from metrics.compiler import CompiledQuery, Filter, MetricRequest, compile_query
+from metrics.compiler import CompiledQuery, Filter, MetricRequest, OutputColumn, compile_query
 from metrics.compiler.members import compile_members
 from metrics.compiler.rollup_tables import current_rollups
 from metrics.compiler.spec import check_paging, predicates
+from metrics.data_version import VERSION_QUERY
 from metrics.errors import BackendError, LimitExceeded
+from metrics.model import DataType
+from metrics.policy import Scope
 from metrics.registry import Registry, load_registry
+from metrics.result_cache import CacheSettings, ResultCache
 from metrics.results import QueryResult
 from metrics.rollup_store import DEFINITIONS_TABLE
 
@@ -32,6 +37,7 @@ CACHED_FILTER_VALUES = 100
 
 READ_ROLLUPS = 10.0
 """Seconds to read which rollups the warehouse holds: two small reads, whatever the statement timeout of queries."""
+COUNT_COLUMNS = (OutputColumn("count", "Count", DataType.INTEGER, is_metric=False),)
 
 
 def _filter_values(request: MetricRequest) -> int:
@@ -47,6 +53,8 @@ class EngineSettings:
     """Open a DuckDB file read-only, so other processes may read it too; False only where this process writes it."""
     rollups: bool = True
     """Read rollups where they give exactly the base facts' answer (``GRACE_METRICS_ROLLUPS=off``: never)."""
+    cache: CacheSettings | None = CacheSettings()
+    """Where answers are kept for repeated requests (``metrics.result_cache``); None: every request executes."""
 
 
 class MetricsEngine:
@@ -57,6 +65,10 @@ class MetricsEngine:
         self._prepared = functools.lru_cache(maxsize=256)(self._prepare)
         self.rollups: frozenset[str] = frozenset()
         """The rollups the warehouse holds, current with the registry (``load_rollups``)."""
+        cache = self.settings.cache
+        self.cache = (
+            None if cache is None else ResultCache(cache, functools.partial(self._fetch, *self._render(VERSION_QUERY)))
+        )
 
     @classmethod
     async def connect(
@@ -175,8 +187,51 @@ class MetricsEngine:
     async def query(self, request: MetricRequest) -> QueryResult:
         if _filter_values(request) > CACHED_FILTER_VALUES:
             # Thousands of values take a while to compile and render: in a thread, other requests go on meanwhile.
-            return await self._run(*await asyncio.to_thread(self._prepare, request))
-        return await self._run(*self._cached(request))
+            compiled, sql, params = await asyncio.to_thread(self._prepare, request)
+        else:
+            compiled, sql, params = self._cached(request)
+        return await self._answer(
+            compiled.columns, compiled.timezone, sql, params, request.scope, lambda: self._run(compiled, sql, params)
+        )
+
+    async def count(self, statement: sa.Select[Any], scope: Scope | None) -> int:
+        """What a ``count(*)`` statement of ``scope``'s request counts, through the result cache like any answer."""
+        sql, params = self._render(statement)
+
+        async def execute() -> QueryResult:
+            return QueryResult.from_rows(COUNT_COLUMNS, await self._fetch(sql, params), "UTC")
+
+        result = await self._answer(COUNT_COLUMNS, "UTC", sql, params, scope, execute)
+        return result.values[0][0]
+
+    async def _answer(
+        self,
+        columns: tuple[OutputColumn, ...],
+        timezone: str,
+        sql: str,
+        params: list[Any],
+        scope: Scope | None,
+        execute: Callable[[], Awaitable[QueryResult]],
+    ) -> QueryResult:
+        """From the result cache where it holds this answer at the current data version; executed (and kept) else."""
+        key = None if self.cache is None else await self.cache.key(sql, params, scope, columns, timezone)
+        if self.cache is None or key is None:
+            return await execute()
+        found = await self.cache.get(key, columns, timezone)
+        if found is not None:
+            return replace(found, from_cache=True)
+        result = replace(await execute(), from_cache=False)
+        await self.cache.put(key, result)
+        return result
+
+    async def cached(self, request: MetricRequest) -> bool | None:
+        """Whether the result cache now holds the answer to ``request``; None where it would not be consulted."""
+        compiled, sql, params = self.prepare(request)
+        columns, timezone = compiled.columns, compiled.timezone
+        key = None if self.cache is None else await self.cache.key(sql, params, request.scope, columns, timezone)
+        if self.cache is None or key is None:
+            return None
+        return await self.cache.get(key, columns, timezone) is not None
 
     async def members(self, dimension: str, *, limit: int, offset: int = 0, where: Filter | None = None) -> QueryResult:
         """Members of a table dimension with their current attributes; ``where``: those a caller's scope admits."""
@@ -188,4 +243,6 @@ class MetricsEngine:
         return QueryResult.from_rows(columns, await self.execute(statement), "UTC", counted=True)
 
     async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
         await self.backend.close()

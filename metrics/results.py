@@ -11,7 +11,7 @@ zone, with the offset in force at the bucket's first instant.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,6 +80,9 @@ class QueryResult:
     total_count: int | None
     """Rows before limit and offset; None where the request did not ask for it."""
     timezone: str
+    from_cache: bool | None = field(default=None, compare=False)
+    """True: served from the result cache; False: executed (and offered to it); None: the cache was not consulted
+    (turned off, or a warehouse without a data version). Not part of the value: equal answers are equal."""
 
     @classmethod
     def from_rows(
@@ -122,6 +125,21 @@ class QueryResult:
 
     def to_pandas(self) -> Any:
         return self.to_arrow().to_pandas()
+
+
+def isoformats(values: Sequence[datetime | None]) -> list[str | None]:
+    """Time buckets as ISO 8601 text, each bucket object formatted once (a bucket repeats down its column as one
+    shared object). By identity, not equality: aware datetimes of one instant at different offsets are equal."""
+    texts: dict[int, str] = {}
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        if id(value) not in texts:
+            texts[id(value)] = value.isoformat()
+        out.append(texts[id(value)])
+    return out
 
 
 _INT_OR_NULL = {int, type(None)}

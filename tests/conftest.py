@@ -17,9 +17,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from metrics.registry import load_registry
+from metrics.result_cache import CacheSettings
 from metrics.rollup_store import ensure_rollups
 from tests.metrics.catalog_data import Loaded, load_catalog_data
 from tests.small_source import build_source
@@ -230,3 +232,30 @@ def rolled_up(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[]
             ensure_rollups(connection, registry)
         engine.dispose()
     return loaded
+
+
+REDIS_URL = os.environ.get("GRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_cache() -> Iterator[CacheSettings]:
+    """Result-cache settings on the real Redis, under a key prefix of this test's own; its keys deleted after."""
+    settings = CacheSettings(url=REDIS_URL, key_prefix=f"grace-metrics-test:{uuid.uuid4().hex}:")
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.ConnectionError as error:
+        if in_ci():
+            raise
+        pytest.skip(f"no Redis at {REDIS_URL}: {error}")
+    yield settings
+    keys = list(client.scan_iter(match=settings.key_prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache_settings(request: pytest.FixtureRequest) -> CacheSettings:
+    """Each result-cache store in turn."""
+    return CacheSettings() if request.param == "memory" else request.getfixturevalue("redis_cache")

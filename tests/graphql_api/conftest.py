@@ -16,12 +16,13 @@ from metrics.registry import Registry, load_registry
 
 
 class Api:
-    """Posts GraphQL and counts the SQL statements the engine ran."""
+    """Posts GraphQL and counts the SQL statements the engine ran: queries, and reads of the data version."""
 
     def __init__(self, client: httpx.AsyncClient, app: Any) -> None:
         self.client = client
         self.app = app
         self.statements = 0
+        self.version_reads = 0
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
         response = await self.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
@@ -41,7 +42,10 @@ async def open_api(warehouse_url: str, registry: Registry | None = None, **setti
             fetch = backend.fetch
 
             async def counting(sql: str, params: list[Any], *, timeout: float) -> Any:
-                api.statements += 1
+                if "FROM etl_runs" in sql:  # the result cache's data version (metrics.data_version)
+                    api.version_reads += 1
+                else:
+                    api.statements += 1
                 return await fetch(sql, params, timeout=timeout)
 
             backend.fetch = counting
@@ -51,6 +55,13 @@ async def open_api(warehouse_url: str, registry: Registry | None = None, **setti
 @pytest.fixture
 async def api(warehouse_url: str) -> AsyncIterator[Api]:
     async for opened in open_api(warehouse_url):
+        yield opened
+
+
+@pytest.fixture
+async def uncached_api(warehouse_url: str) -> AsyncIterator[Api]:
+    """Without the result cache: for tests of the statements a request costs (the cache would answer repeats)."""
+    async for opened in open_api(warehouse_url, cache=None):
         yield opened
 
 

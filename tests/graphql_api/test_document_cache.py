@@ -21,7 +21,7 @@ async def test_the_operation_name_is_part_of_the_key(api: Api) -> None:
     unnamed = await api.client.post("/graphql", json={"query": document})
     named = await api.client.post("/graphql", json={"query": document, "operationName": "Count"})
     again = await api.client.post("/graphql", json={"query": document})
-    assert named.json() == {"data": {"metrics": {"rows": [{"verificationCount": 60}]}}}
+    assert named.json()["data"] == {"metrics": {"rows": [{"verificationCount": 60}]}}
     assert unnamed.json() == again.json() and unnamed.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 

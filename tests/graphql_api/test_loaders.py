@@ -6,6 +6,13 @@ import pytest
 
 from tests.graphql_api.conftest import Api
 
+
+@pytest.fixture
+def api(uncached_api: Api) -> Api:
+    """These count the queries batching costs."""
+    return uncached_api
+
+
 ERRORS_BY_TIER = (
     'metrics(orderBy: [{field: "tier.name"}]) { rows { tier { name } errorCount } totalCount pageInfo { hasNextPage } }'
 )

@@ -46,7 +46,8 @@ async def test_an_empty_page_costs_one_more_statement_only_when_the_total_is_sel
     assert api.statements == 1
 
 
-async def test_the_row_count_window_is_computed_only_when_the_total_is_selected(api: Api) -> None:
+async def test_the_row_count_window_is_computed_only_when_the_total_is_selected(uncached_api: Api) -> None:
+    api = uncached_api
     sql: list[str] = []
     backend = api.app.state.engine.backend
     fetch = backend.fetch
