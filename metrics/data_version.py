@@ -1,12 +1,12 @@
-"""The warehouse's data version: what the ETL commits with its data, read per request.
+"""The warehouse's data version, read per request.
 
-An ETL run marks itself ``succeeded`` in ``etl_runs`` in the same
-transaction that loads its rows, so the set of succeeded runs changes
-exactly when the data does, and whoever committed it: the server's own
-scheduled ETL or another process. The version is that set's count, latest
-finish and largest run id (a random UUID, so two warehouses never share a
-version). A warehouse without a succeeded run (or without the table) has no
-version, and nothing is cached for it.
+The ETL commits a new version (``data_version`` in ``etl_settings``) in the
+same transaction as the rows it changes, whoever runs it (the server's own
+scheduled ETL or another process), and leaves it alone when a run finds
+nothing new, as does a rollup build that changes nothing. Answers of one
+version are the same answers, so the result cache keys on it, and the
+engine learns again which rollups the warehouse holds when it changes. A
+warehouse that was never loaded (or lacks the table) has no version.
 
 Each lookup reads the version after it arrived, so an answer cached before
 a commit is never served after it. Lookups that arrive while a read is
@@ -27,11 +27,9 @@ from metrics.errors import MetricsError
 
 log = logging.getLogger(__name__)
 
-ETL_RUNS = sa.table("etl_runs", sa.column("run_id"), sa.column("status"), sa.column("finished_at"))
-"""The ETL's run log, by name: the metrics layer does not import the warehouse package."""
-VERSION_QUERY = sa.select(sa.func.count(), sa.func.max(ETL_RUNS.c.finished_at), sa.func.max(ETL_RUNS.c.run_id)).where(
-    ETL_RUNS.c.status == "succeeded"
-)
+ETL_SETTINGS = sa.table("etl_settings", sa.column("name"), sa.column("value"))
+"""The ETL's settings, by name: the metrics layer does not import the warehouse package."""
+VERSION_QUERY = sa.select(ETL_SETTINGS.c.value).where(ETL_SETTINGS.c.name == "data_version")
 
 Read = Callable[[], Awaitable[list[tuple[Any, ...]]]]
 """Runs ``VERSION_QUERY`` (rendered once by the engine) and returns its row."""
@@ -53,8 +51,8 @@ class DataVersion:
     async def _read(self) -> str | None:
         self._waiting = None  # sent from here on: later callers read again
         try:
-            [(runs, finished, run_id)] = await self._read_rows()
-        except MetricsError as error:  # no etl_runs table, or the warehouse is down (the query will say so)
+            rows = await self._read_rows()
+        except MetricsError as error:  # no etl_settings table, or the warehouse is down (the query will say so)
             log.debug("no data version, results are not cached: %s", error)
             return None
-        return f"{runs}:{finished}:{run_id}" if runs else None
+        return str(rows[0][0]) if rows else None

@@ -20,7 +20,7 @@ from metrics.compiler import CompiledQuery, Filter, MetricRequest, OutputColumn,
 from metrics.compiler.members import compile_members
 from metrics.compiler.rollup_tables import current_rollups
 from metrics.compiler.spec import check_paging, predicates
-from metrics.data_version import VERSION_QUERY
+from metrics.data_version import VERSION_QUERY, DataVersion
 from metrics.errors import BackendError, LimitExceeded
 from metrics.model import DataType
 from metrics.policy import Scope
@@ -65,10 +65,10 @@ class MetricsEngine:
         self._prepared = functools.lru_cache(maxsize=256)(self._prepare)
         self.rollups: frozenset[str] = frozenset()
         """The rollups the warehouse holds, current with the registry (``load_rollups``)."""
-        cache = self.settings.cache
-        self.cache = (
-            None if cache is None else ResultCache(cache, functools.partial(self._fetch, *self._render(VERSION_QUERY)))
-        )
+        self.cache = None if self.settings.cache is None else ResultCache(self.settings.cache)
+        self._version = DataVersion(functools.partial(self._fetch, *self._render(VERSION_QUERY), timeout=READ_ROLLUPS))
+        self._rollups_version: str | None = None
+        """The data version at which ``rollups`` was read."""
 
     @classmethod
     async def connect(
@@ -77,6 +77,7 @@ class MetricsEngine:
         settings = settings or EngineSettings()
         backend = await open_backend(url, statement_timeout=settings.statement_timeout, read_only=settings.read_only)
         engine = cls(backend, registry or load_registry(), settings)
+        engine._rollups_version = await engine._version.current()
         await engine.load_rollups()
         return engine
 
@@ -93,6 +94,17 @@ class MetricsEngine:
         self.rollups = current_rollups(((str(name), str(value)) for name, value in recorded), self.registry)
         self._prepared.cache_clear()
         return self.rollups
+
+    async def data_version(self) -> str | None:
+        """The warehouse's data version now (``metrics.data_version``); when it changed, which rollups the warehouse
+        holds is read again first, so a request never reads a rollup another process rebuilt or dropped since."""
+        if self.cache is None and not self.settings.rollups:
+            return None
+        version = await self._version.current()
+        if version != self._rollups_version:
+            self._rollups_version = version
+            await self.load_rollups()
+        return version
 
     def compile(self, request: MetricRequest) -> CompiledQuery:
         rollups = self.rollups if self.settings.rollups else None
@@ -185,13 +197,20 @@ class MetricsEngine:
         return int(count)
 
     async def query(self, request: MetricRequest) -> QueryResult:
+        version = await self.data_version()
         if _filter_values(request) > CACHED_FILTER_VALUES:
             # Thousands of values take a while to compile and render: in a thread, other requests go on meanwhile.
             compiled, sql, params = await asyncio.to_thread(self._prepare, request)
         else:
             compiled, sql, params = self._cached(request)
         return await self._answer(
-            compiled.columns, compiled.timezone, sql, params, request.scope, lambda: self._run(compiled, sql, params)
+            version,
+            compiled.columns,
+            compiled.timezone,
+            sql,
+            params,
+            request.scope,
+            lambda: self._run(compiled, sql, params),
         )
 
     async def count(self, statement: sa.Select[Any], scope: Scope | None) -> int:
@@ -201,11 +220,12 @@ class MetricsEngine:
         async def execute() -> QueryResult:
             return QueryResult.from_rows(COUNT_COLUMNS, await self._fetch(sql, params), "UTC")
 
-        result = await self._answer(COUNT_COLUMNS, "UTC", sql, params, scope, execute)
+        result = await self._answer(await self.data_version(), COUNT_COLUMNS, "UTC", sql, params, scope, execute)
         return result.values[0][0]
 
     async def _answer(
         self,
+        version: str | None,
         columns: tuple[OutputColumn, ...],
         timezone: str,
         sql: str,
@@ -214,7 +234,7 @@ class MetricsEngine:
         execute: Callable[[], Awaitable[QueryResult]],
     ) -> QueryResult:
         """From the result cache where it holds this answer at the current data version; executed (and kept) else."""
-        key = None if self.cache is None else await self.cache.key(sql, params, scope, columns, timezone)
+        key = None if self.cache is None else self.cache.key(version, sql, params, scope, columns, timezone)
         if self.cache is None or key is None:
             return await execute()
         found = await self.cache.get(key, columns, timezone)
@@ -226,9 +246,10 @@ class MetricsEngine:
 
     async def cached(self, request: MetricRequest) -> bool | None:
         """Whether the result cache now holds the answer to ``request``; None where it would not be consulted."""
+        version = await self.data_version()
         compiled, sql, params = self.prepare(request)
         columns, timezone = compiled.columns, compiled.timezone
-        key = None if self.cache is None else await self.cache.key(sql, params, request.scope, columns, timezone)
+        key = None if self.cache is None else self.cache.key(version, sql, params, request.scope, columns, timezone)
         if self.cache is None or key is None:
             return None
         return await self.cache.get(key, columns, timezone) is not None

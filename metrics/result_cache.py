@@ -28,7 +28,6 @@ from uuid import UUID
 
 from metrics.cache_stores import MemoryStore, RedisStore, Store
 from metrics.compiler import OutputColumn
-from metrics.data_version import DataVersion, Read
 from metrics.policy import Scope
 from metrics.result_codec import FORMAT, Uncacheable, decode, encode
 from metrics.results import QueryResult
@@ -100,17 +99,16 @@ def entry_key(
 
 
 class ResultCache:
-    def __init__(self, settings: CacheSettings, read_version: Read) -> None:
+    def __init__(self, settings: CacheSettings) -> None:
         self.settings = settings
-        self.version = DataVersion(read_version)
         self.store = open_store(settings)
 
-    async def key(
-        self, sql: str, params: Sequence[Any], scope: Scope | None, columns: Columns, timezone: str
+    def key(
+        self, version: str | None, sql: str, params: Sequence[Any], scope: Scope | None, columns: Columns, timezone: str
     ) -> str | None:
-        """The key of the answer of ``sql`` with ``params`` for ``scope``, converted into ``columns`` in
-        ``timezone``; None where nothing is cached (no data version now, or a value that cannot be a key)."""
-        version = await self.version.current()
+        """The key of the answer of ``sql`` with ``params`` for ``scope`` at data ``version``, converted into
+        ``columns`` in ``timezone``; None where nothing is cached (no data version, or a value that cannot be a key).
+        """
         if version is None:
             return None
         try:

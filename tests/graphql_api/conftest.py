@@ -42,7 +42,7 @@ async def open_api(warehouse_url: str, registry: Registry | None = None, **setti
             fetch = backend.fetch
 
             async def counting(sql: str, params: list[Any], *, timeout: float) -> Any:
-                if "FROM etl_runs" in sql:  # the result cache's data version (metrics.data_version)
+                if "FROM etl_settings" in sql:  # the data version (metrics.data_version)
                     api.version_reads += 1
                 else:
                     api.statements += 1
