@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from graphql_api.server import listen
-from tests.graphql_api.test_server import Server, _warehouse, start_server
+from tests.graphql_api.test_server import _warehouse, start_server
 
 
 async def test_accepted_connections_have_tcp_nodelay() -> None:
@@ -35,23 +32,6 @@ async def test_accepted_connections_have_tcp_nodelay() -> None:
             _, writer = await asyncio.open_connection(*sock.getsockname())
             assert await asyncio.wait_for(accepted, 5) != 0
             writer.close()
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Server]:
-    _, url = _warehouse("duckdb", tmp_path, lambda: "")
-    yield from start_server(tmp_path / "server.log", "--warehouse", url, backend="duckdb", warehouse=url)
-
-
-def test_back_to_back_requests_on_one_connection_are_fast(served: Server) -> None:
-    with httpx.Client(base_url=served.base) as client:
-        seconds = []
-        for _ in range(30):
-            started = time.perf_counter()
-            response = client.post("/graphql", json={"query": "{ __typename }"})
-            seconds.append(time.perf_counter() - started)
-            assert response.json() == {"data": {"__typename": "Query"}}
-    assert statistics.median(seconds[5:]) < 0.02, seconds
 
 
 def test_workers_share_the_port_over_postgresql(tmp_path: Path, pg_database: Callable[[], str]) -> None:

@@ -9,8 +9,10 @@ TIMEOUT, INTERNAL and an unhealthy /healthz.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -109,14 +111,25 @@ def start_server(
             env={**os.environ, "GRACE_METRICS_HASH_KEY": "k", **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: its workers, if any, stop with it
         )
     server = Server(f"http://127.0.0.1:{port}", log, backend, warehouse)
     try:
         wait_until_up(f"{server.base}/healthz", process, log)
         yield server
     finally:
-        process.terminate()
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server and its workers; SIGKILL if they are not gone within 10 s (a loaded machine)."""
+    with contextlib.suppress(ProcessLookupError):  # gone already (it failed to start, say)
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
         process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _warehouse(backend: str, root: Path, pg_database: Callable[[], str]) -> tuple[str, str]:
