@@ -91,7 +91,7 @@ async def test_an_audit_log_that_does_not_answer_makes_the_request_unavailable_i
     """A hung audit database (here: its one writer's turn never comes) holds a request for the statement timeout
     at most, and the answer says to retry, as for any outage."""
     async for api in open_api(warehouse_url, statement_timeout=1.0):
-        turn = log._lock  # the turn every append of this warehouse takes, in this process
+        turn = log._turn.lock  # the turn every append of this warehouse takes, in this process
         turn.acquire()
         try:
             started = asyncio.get_running_loop().time()
