@@ -205,3 +205,18 @@ def test_verify_without_a_log_says_so(tmp_path: Path, capsys: pytest.CaptureFixt
     sa.create_engine(url).dispose()
     assert main(["audit", "verify", "--warehouse", url]) == 2
     assert "has no audit_log table" in capsys.readouterr().err
+
+
+def test_a_log_that_does_not_wait_for_the_disk_still_chains(pg_url: str) -> None:
+    """``GRACE_METRICS_AUDIT_DURABLE=false``: PostgreSQL commits the audit log's appends without a flush."""
+    log = AuditLog(pg_url, durable=False)
+    log.create()
+    log.append([_entry(i) for i in range(1, 4)])
+    with log.engine.connect() as connection:
+        assert connection.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"
+    assert verify(log) == Verdict(3)
+    log.close()
+    durable = AuditLog(pg_url)
+    with durable.engine.connect() as connection:
+        assert connection.execute(sa.text("SHOW synchronous_commit")).scalar() == "on"
+    durable.close()
