@@ -152,7 +152,7 @@ def research_scope(registry: Registry, scope: Scope | None, k: int) -> Scope:
     (filtering or grouping by them would isolate people), without time-relative metrics over users (see
     ``across_buckets``), and k-anonymous."""
     hidden = {USER} | {name for name, dimension in registry.dimensions.items() if dimension.sensitive}
-    windowed = {name for name in registry.metrics if across_buckets(registry, registry.metrics[name])}
+    windowed = _across_buckets(registry)
     grants = (
         scope.grants
         if scope is not None
@@ -164,6 +164,12 @@ def research_scope(registry: Registry, scope: Scope | None, k: int) -> Scope:
         ),
         k,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _across_buckets(registry: Registry) -> frozenset[str]:
+    """The registry's metrics that ``across_buckets`` (found once per registry, not per research request)."""
+    return frozenset(name for name, metric in registry.metrics.items() if across_buckets(registry, metric))
 
 
 def across_buckets(registry: Registry, metric: Metric) -> bool:
