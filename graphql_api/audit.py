@@ -25,7 +25,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from metrics.compiler.spec import predicates
-from warehouse.audit import AuditLog, Entry
+from warehouse.audit import MAX_BATCH, AuditLog, Entry
 
 log = logging.getLogger("grace_metrics.audit")
 
@@ -51,7 +51,7 @@ class AuditWriter:
 
     async def _drain(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
                 await asyncio.to_thread(self.audit.append, [entry for entry, _ in batch])
             except Exception as error:  # noqa: BLE001 - handed to every waiting request, which fails or logs it

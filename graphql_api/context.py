@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,7 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from graphql_api.auth import Caller
 from graphql_api.errors import ApiError
-from graphql_api.loaders import MemberKey, load_member_metrics, load_metrics
+from graphql_api.loaders import MemberKey, load_member_metrics, load_metrics, member_requests
 from graphql_api.settings import Settings
 from graphql_api.types import Row
 from metrics.compiler import MetricRequest, suppressed_rows
@@ -50,19 +51,15 @@ class Context:
         answered = {id(r): r for r in results if isinstance(r, QueryResult)}  # merged loads share one result
         self.cache_outcomes.extend(r.from_cache for r in answered.values())
         self.rows_returned += sum(len(r.rows) for r in answered.values())
-        if self.scope is not None and self.scope.k_anonymity:
-            for key in dict.fromkeys(keys):
-                count = suppressed_rows(key, self.engine.registry)
-                self.suppressed_rows += await self.engine.count(count, key.scope) if count is not None else 0
+        await self._count_suppressed(dict.fromkeys(keys))
         return results
 
     async def _load_members(self, keys: list[MemberKey]) -> list[Row | Exception | None]:
-        self.audit_requests.extend(
-            MetricRequest(key.metrics, (key.identifier,), key.where)
-            for key in dict.fromkeys(replace(k, member=None) for k in keys)
-        )
+        requests = member_requests(keys)
+        self.audit_requests.extend(MetricRequest(key.metrics, (key.identifier,), key.where) for key in requests)
         answers = await load_member_metrics(self.engine, keys, answered=self.cache_outcomes.append)
         self.rows_returned += sum(isinstance(a, Row) and bool(a.values) for a in answers)
+        await self._count_suppressed(requests.values())
         return answers
 
     @property
@@ -73,6 +70,14 @@ class Context:
         if not consulted:
             return None
         return "hit" if all(consulted) else "partial" if any(consulted) else "miss"
+
+    async def _count_suppressed(self, requests: Iterable[MetricRequest]) -> None:
+        """Add the rows k-anonymity leaves out of these requests' answers (members, for member navigation)."""
+        if self.scope is None or not self.scope.k_anonymity:
+            return
+        for request in requests:
+            count = suppressed_rows(request, self.engine.registry)
+            self.suppressed_rows += await self.engine.count(count, request.scope) if count is not None else 0
 
     def require(self, role: str) -> None:
         if self.caller is None:

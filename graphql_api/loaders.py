@@ -67,17 +67,15 @@ class MemberKey:
     scope: Scope | None = None
 
 
-async def load_member_metrics(
-    engine: MetricsEngine, keys: Sequence[MemberKey], answered: Callable[[bool | None], None]
-) -> list[Row | Exception | None]:
-    """``answered`` is told of each query's ``QueryResult.from_cache``."""
+def member_requests(keys: Sequence[MemberKey]) -> dict[MemberKey, MetricRequest]:
+    """One request per shape (the keys but their member): its metrics grouped by the identifier, for its members."""
     groups: dict[MemberKey, list[object]] = {}
     for key in keys:
         groups.setdefault(replace(key, member=None), []).append(key.member)
-    by_group: dict[MemberKey, dict[object, Row] | Exception] = {}
+    requests = {}
     for shape, members in groups.items():
         among = Predicate(shape.identifier, FilterOp.IN, tuple(dict.fromkeys(members)))
-        request = MetricRequest(
+        requests[shape] = MetricRequest(
             metrics=shape.metrics,
             dimensions=(shape.identifier,),
             where=among if shape.where is None else And((among, shape.where)),
@@ -86,6 +84,15 @@ async def load_member_metrics(
             limit=len(members),
             scope=shape.scope,
         )
+    return requests
+
+
+async def load_member_metrics(
+    engine: MetricsEngine, keys: Sequence[MemberKey], answered: Callable[[bool | None], None]
+) -> list[Row | Exception | None]:
+    """``answered`` is told of each query's ``QueryResult.from_cache``."""
+    by_group: dict[MemberKey, dict[object, Row] | Exception] = {}
+    for shape, request in member_requests(keys).items():
         try:
             result = await engine.query(request)
         except MetricsError as error:

@@ -149,14 +149,35 @@ class Policies:
 
 def research_scope(registry: Registry, scope: Scope | None, k: int) -> Scope:
     """The research role's scope: its policies' (or everything), without the user key and the sensitive dimensions
-    (filtering or grouping by them would isolate people), and k-anonymous."""
+    (filtering or grouping by them would isolate people), without time-relative metrics over users (see
+    ``across_buckets``), and k-anonymous."""
     hidden = {USER} | {name for name, dimension in registry.dimensions.items() if dimension.sensitive}
+    windowed = _across_buckets(registry)
     grants = (
         scope.grants
         if scope is not None
         else (Grant("research", frozenset(registry.metrics), frozenset((TIME, *registry.dimensions)), None),)
     )
-    return Scope(tuple(replace(grant, dimensions=grant.dimensions - hidden) for grant in grants), k)
+    return Scope(
+        tuple(
+            replace(grant, metrics=grant.metrics - windowed, dimensions=grant.dimensions - hidden) for grant in grants
+        ),
+        k,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _across_buckets(registry: Registry) -> frozenset[str]:
+    """The registry's metrics that ``across_buckets`` (found once per registry, not per research request)."""
+    return frozenset(name for name, metric in registry.metrics.items() if across_buckets(registry, metric))
+
+
+def across_buckets(registry: Registry, metric: Metric) -> bool:
+    """Whether a metric reads users' rows outside its own row's bucket (a window, an earlier bucket). k-anonymity
+    releases a row by the users of its own bucket, so such a value could carry a bucket it left out: a previous
+    period's value is that bucket's, and a rolling total minus the released buckets in it is the rest."""
+    known = registry if metric.name in registry.metrics else registry.extended([metric])
+    return known.is_time_relative(metric.name) and any(USER in fact.dimensions for fact in known.facts_of(metric.name))
 
 
 def _computed_from(metric: Metric) -> list[str]:

@@ -6,16 +6,25 @@ hashes), so editing, deleting or reordering an entry breaks the chain at
 that entry, and ``verify`` names it. The first entry's ``prev_hash`` is 64
 zeros.
 
-Appends are serialised, so the chain cannot fork: one writer per server
-batches the entries of concurrent requests into one transaction (see
-``graphql_api.audit``), and the transaction takes a lock that holds across
-processes (a PostgreSQL advisory lock; DuckDB lets one process write a file).
-This module is synchronous, like the rest of the physical layer; the server
-calls it from a worker thread.
+The chain cannot fork because ``id`` is the primary key and each entry's
+hash covers its id: an append that starts from an outdated last entry collides
+with the entry written since, fails whole, and is redone from the real last
+entry. That makes the common case one statement: a process remembers the last
+entry it wrote (per warehouse, whatever the number of ``AuditLog`` objects),
+so an append is a single multi-row INSERT, committed at once, with no read and
+no lock (one writer per server batches the entries of concurrent requests into
+it, see ``graphql_api.audit``). Only after a collision, when other processes
+append too (``serve --workers``), does it take turns with them: a PostgreSQL
+advisory lock, then it reads the last entry; it stays on that path until it
+finds that nobody else wrote since its own last append. Remembering the last
+entry also means a deleted last entry is found by ``verify`` instead of being
+silently chained over. This module is synchronous, like the rest of the
+physical layer; the server calls it from a worker thread.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -25,6 +34,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import Compiled, SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from warehouse.connections import display_url, warehouse_url
 from warehouse.errors import WarehouseUnavailable
@@ -106,9 +118,65 @@ def _loaded(row: sa.RowMapping) -> dict[str, Any]:
     return loaded
 
 
-_LOCKS: dict[str, threading.Lock] = {}
-"""One lock per warehouse within a process, whatever the number of ``AuditLog`` objects on it: DuckDB's own lock
-is per process, and waiting here is cheaper than PostgreSQL's advisory lock."""
+MAX_BATCH = 1000
+"""Entries per append at most: one INSERT statement binds 15 values per entry, under every backend's limit."""
+PAGE = 1000
+"""Entries read per statement when walking the chain."""
+ATTEMPTS = 5
+"""Appends redone after a collision before giving up: each collision means another writer's append went in."""
+
+
+class take_turn(FunctionElement[None]):
+    """Wait for the chain's cross-process lock: a PostgreSQL session advisory lock. A DuckDB file has one writing
+    process, whose appends already take turns in ``_Turn.lock``: nothing to wait for there."""
+
+    inherit_cache = True
+
+
+class end_turn(FunctionElement[None]):
+    inherit_cache = True
+
+
+@compiles(take_turn)
+@compiles(end_turn)
+def _nothing_to_take(element: FunctionElement[None], compiler: SQLCompiler, **kw: Any) -> str:
+    return "NULL"
+
+
+@compiles(take_turn, "postgresql")
+def _advisory_lock(element: take_turn, compiler: SQLCompiler, **kw: Any) -> str:
+    return "pg_advisory_lock(hashtext('grace_metrics_audit'))"
+
+
+@compiles(end_turn, "postgresql")
+def _advisory_unlock(element: end_turn, compiler: SQLCompiler, **kw: Any) -> str:
+    return "pg_advisory_unlock(hashtext('grace_metrics_audit'))"
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_rows(dialect: sa.Dialect, count: int) -> Compiled:
+    """One INSERT of ``count`` rows (atomic, unlike an executemany of single-row statements: DuckDB runs those one by
+    one), its values bound as ``column_n``; compiled once per batch size, as DuckDB's dialect caches no statement."""
+    rows = [{column.name: sa.bindparam(f"{column.name}_{n}") for column in audit_log.c} for n in range(count)]
+    return audit_log.insert().values(rows).compile(dialect=dialect)
+
+
+@dataclass
+class _Turn:
+    """What the appends of one process to one warehouse share."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    """Appends of one process take turns here (DuckDB's own lock is per process, and waiting here is cheap)."""
+    last: tuple[int, str] | None = None
+    """The id and hash of the last entry this process wrote or read; None until it knows."""
+    shared: bool = True
+    """Whether another writer may have appended since: then the next append reads the last entry under the lock."""
+
+
+_TURNS: dict[str, _Turn] = {}
+_SESSION = {"postgresql": {"isolation_level": "AUTOCOMMIT"}}
+"""On PostgreSQL each statement commits by itself: an append is one INSERT, one round trip rather than three."""
+_NOT_DURABLE = {"postgresql": {"connect_args": {"options": "-c synchronous_commit=off"}}}
 
 
 @dataclass
@@ -120,40 +188,85 @@ class AuditLog:
     """Wait for each commit to reach disk. Off (PostgreSQL only), an append costs no disk flush: a crash of the
     database server may lose the last fraction of a second of entries, never reorder or fork the chain."""
     engine: sa.Engine = field(init=False)
-    _lock: threading.Lock = field(init=False)
+    _turn: _Turn = field(init=False)
 
     def __post_init__(self) -> None:
         # Pooled (unlike the ETL's engines): a request waits for its append, so no connection set-up per append.
-        self.engine = sa.create_engine(warehouse_url(self.url), pool_size=1, max_overflow=0)
-        self._lock = _LOCKS.setdefault(self.engine.url.render_as_string(), threading.Lock())
+        url = warehouse_url(self.url)
+        options = {**_SESSION.get(url.get_backend_name(), {})}
+        if not self.durable:
+            options.update(_NOT_DURABLE.get(url.get_backend_name(), {}))
+        self.engine = sa.create_engine(url, pool_size=1, max_overflow=0, pool_reset_on_return=None, **options)
+        self._turn = _TURNS.setdefault(self.engine.url.render_as_string(), _Turn())
 
     def create(self) -> None:
         """The table, once: server processes starting together (``--workers``) take turns, since two
         concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL can both try to create it."""
-        with self._lock, self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('grace_metrics_audit'))"))
-            metadata.create_all(connection, checkfirst=True)
+        with self._turn.lock, self.engine.connect() as connection:
+            connection.execute(sa.select(take_turn()))
+            try:
+                metadata.create_all(connection, checkfirst=True)
+                connection.commit()
+            finally:
+                connection.execute(sa.select(end_turn()))
 
     def append(self, entries: Sequence[Entry]) -> None:
-        """Append in one transaction, after the last entry any writer appended."""
-        with self._lock, self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('grace_metrics_audit'))"))
-                if not self.durable:
-                    connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
-            last = connection.execute(
+        """Append in one statement, after the last entry any writer appended; redone from the real last entry
+        when another writer appended first (the ids collide, and nothing of the statement is written)."""
+        if len(entries) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} audit entries per append, not {len(entries)}")
+        turn = self._turn
+        with turn.lock, self.engine.connect() as connection:
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    if turn.shared or turn.last is None:
+                        turn.last = self._append_in_turn(connection, entries)
+                    else:
+                        turn.last = self._insert(connection, turn.last, entries)
+                    return
+                except sa.exc.IntegrityError:  # another process appended first: take turns with it from now on
+                    connection.rollback()
+                    turn.shared = True
+                    if attempt == ATTEMPTS:
+                        turn.last = None
+                        raise
+                except BaseException:  # whether the entries were written is unknown: read the last entry next time
+                    turn.last, turn.shared = None, True
+                    connection.invalidate()  # and on a new connection, whatever state this one was left in
+                    raise
+
+    def _append_in_turn(self, connection: sa.Connection, entries: Sequence[Entry]) -> tuple[int, str]:
+        """Under the cross-process lock: read the last entry, append after it; from now on skip the lock and the
+        read while nobody else appended since this process's previous append."""
+        connection.execute(sa.select(take_turn()))
+        try:
+            row = connection.execute(
                 sa.select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
             ).first()
-            id_, prev = (last[0], last[1]) if last else (0, GENESIS)
-            rows = []
-            for entry in entries:
-                id_ += 1
-                row = _content(entry, id_)
-                row["prev_hash"], row["hash"] = prev, chain(prev, row)
-                prev = row["hash"]
-                rows.append(_stored(row))
-            connection.execute(audit_log.insert(), rows)
+            last = (row[0], row[1]) if row else (0, GENESIS)
+            self._turn.shared = self._turn.last is not None and last != self._turn.last
+            return self._insert(connection, last, entries)
+        finally:
+            connection.rollback()
+            connection.execute(sa.select(end_turn()))
+
+    @staticmethod
+    def _insert(connection: sa.Connection, last: tuple[int, str], entries: Sequence[Entry]) -> tuple[int, str]:
+        """Insert the entries chained after ``last`` and commit; the new last entry."""
+        id_, prev = last
+        rows = []
+        for entry in entries:
+            id_ += 1
+            row = _content(entry, id_)
+            row["prev_hash"], row["hash"] = prev, chain(prev, row)
+            prev = row["hash"]
+            rows.append(_stored(row))
+        insert = _insert_rows(connection.dialect, len(rows))
+        values = {f"{key}_{n}": value for n, row in enumerate(rows) for key, value in row.items()}
+        positions = insert.positiontup  # the driver's parameter style: by position (DuckDB) or by name (psycopg)
+        connection.exec_driver_sql(insert.string, tuple(values[p] for p in positions) if positions else values)
+        connection.commit()
+        return id_, prev
 
     def _check(self, connection: sa.Connection) -> None:
         if not sa.inspect(connection).has_table(audit_log.name):
@@ -165,9 +278,16 @@ class AuditLog:
         """Every entry in append order, lists decoded."""
         with self.engine.connect() as connection:
             self._check(connection)
-            result = connection.execution_options(yield_per=1000).execute(sa.select(audit_log).order_by(audit_log.c.id))
-            for row in result.mappings():
-                yield _loaded(row)
+            after = None
+            while True:  # by pages of ids (no server-side cursor, which needs a transaction)
+                page = sa.select(audit_log).order_by(audit_log.c.id).limit(PAGE)
+                if after is not None:
+                    page = page.where(audit_log.c.id > after)
+                rows = connection.execute(page).mappings().all()
+                yield from (_loaded(row) for row in rows)
+                if len(rows) < PAGE:
+                    return
+                after = rows[-1]["id"]
 
     def tail(self, count: int) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:

@@ -39,10 +39,14 @@ if TYPE_CHECKING:  # metrics.policy builds on the compiler's request types; the 
 
 
 def apply_scope(request: MetricRequest, registry: Registry, scope: Scope) -> MetricRequest:
-    """The request restricted to the caller's rows, without its scope; raises ``Forbidden`` for what it may not use."""
-    from metrics.policy import scoped_view, union
+    """The request restricted to the caller's rows, without its scope; raises ``Forbidden`` for what it may not use.
+    ``registry`` holds the request's own metrics (``request.derived``) already."""
+    from metrics.policy import ScopedRegistry, scoped_view, union
 
-    resolve(replace(request, scope=None), scoped_view(registry, scope))
+    if request.derived:
+        scope = _with_derived(scope, request, registry)
+    view = ScopedRegistry(registry, scope) if request.derived else scoped_view(registry, scope)
+    resolve(replace(request, scope=None), view)
     dimensions = {ref.dimension for ref in request.dimensions} | {p.ref.dimension for p in predicates(request.where)}
     grants = [g for g in scope.grants if set(request.metrics) <= g.metrics and dimensions <= g.dimensions]
     if not grants:
@@ -53,6 +57,26 @@ def apply_scope(request: MetricRequest, registry: Registry, scope: Scope) -> Met
     if rows is not None:
         request = replace(request, where=rows if request.where is None else And((rows, request.where)))
     return replace(request, scope=None)
+
+
+def _with_derived(scope: Scope, request: MetricRequest, registry: Registry) -> Scope:
+    """The scope admitting the request's own time-relative metrics (``window:``/``compare:``) wherever it admits
+    their base: such a metric reads only rows of its base's fact, and the scope's row filters, AND-ed onto
+    ``where``, apply to every row a window or an earlier bucket reads, as to the bucket's own. Not under
+    k-anonymity, for a base over users (``metrics.policy.across_buckets``)."""
+    from metrics.policy import across_buckets
+
+    for metric in request.derived:
+        if scope.k_anonymity and across_buckets(registry, metric):
+            raise Forbidden(
+                f"{metric.base!r} over a window or an earlier bucket is not available to you: it would read buckets "
+                f"that k-anonymity leaves out; ask for {metric.base!r} per bucket"
+            )
+    grants = tuple(
+        replace(grant, metrics=grant.metrics | {m.name for m in request.derived if m.base in grant.metrics})
+        for grant in scope.grants
+    )
+    return replace(scope, grants=grants)
 
 
 def _user_counts(plan: QueryPlan, registry: Registry) -> tuple[QueryPlan, list[str]]:
@@ -84,6 +108,7 @@ def suppressed_rows(request: MetricRequest, registry: Registry) -> sa.Select[Any
     scope = request.scope
     if scope is None or not scope.k_anonymity:
         return None
+    registry = registry.extended(request.derived) if request.derived else registry
     restricted = apply_scope(request, registry, scope)
     plan, names = _user_counts(plan_query(resolve(restricted, registry), registry), registry)
     if not names:

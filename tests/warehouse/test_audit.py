@@ -3,6 +3,7 @@ entry; concurrent writers never fork it."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from graphql_api.cli import main
-from warehouse.audit import GENESIS, AuditLog, Entry, audit_log, chain, verify
+from warehouse.audit import GENESIS, MAX_BATCH, PAGE, AuditLog, Entry, Verdict, _Turn, audit_log, chain, verify
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
@@ -105,6 +106,84 @@ def test_concurrent_writers_do_not_fork_the_chain(log: AuditLog) -> None:
     assert verify(log).entries == 40 and verify(log).broken is None
 
 
+def _another_process(url: str) -> AuditLog:
+    """A writer that does not share this process's memory of the last entry, as a second server process would."""
+    other = AuditLog(url)
+    other._turn = _Turn()
+    return other
+
+
+def test_a_writer_that_another_process_overtook_appends_after_it(log: AuditLog) -> None:
+    log.append([_entry(1)])
+    other = _another_process(str(log.url))
+    other.append([_entry(2), _entry(3)])
+    log.append([_entry(4)])  # starts from entry 1, collides with entry 2, is redone after entry 3
+    assert log._turn.shared, "after a collision, appends read the last entry under the lock"
+    log.append([_entry(5)])  # nobody else appended since entry 4: back to the single statement
+    assert not log._turn.shared
+    other.append([_entry(6)])
+    other.close()
+    rows = list(log.entries())
+    assert [r["rows_returned"] for r in rows] == [1, 2, 3, 4, 5, 6] and verify(log) == Verdict(6)
+
+
+def test_a_deleted_last_entry_is_not_chained_over(log: AuditLog) -> None:
+    """A writer remembers the last entry it wrote: removing it from the table cannot make the chain skip it."""
+    log.append([_entry(i) for i in range(1, 4)])
+    _sql(log, audit_log.delete().where(audit_log.c.id == 3))
+    log.append([_entry(4)])
+    verdict = verify(log)
+    assert (verdict.broken, verdict.entries) == (4, 2) and "entry 3 is missing" in verdict.reason
+
+
+def test_a_failed_append_starts_over_from_the_last_entry_written(log: AuditLog) -> None:
+    log.append([_entry(1)])
+    _sql(log, sa.text("ALTER TABLE audit_log RENAME TO audit_log_away"))
+    with pytest.raises(sa.exc.DBAPIError):
+        log.append([_entry(2)])
+    _sql(log, sa.text("ALTER TABLE audit_log_away RENAME TO audit_log"))
+    other = _another_process(str(log.url))
+    other.append([_entry(3)])
+    other.close()
+    log.append([_entry(4)])
+    assert [r["rows_returned"] for r in log.entries()] == [1, 3, 4] and verify(log) == Verdict(3)
+
+
+def test_a_batch_is_one_statement_and_the_chain_is_read_in_pages(log: AuditLog) -> None:
+    log.append([_entry(i) for i in range(1, MAX_BATCH + 1)])
+    log.append([_entry(i) for i in range(MAX_BATCH + 1, MAX_BATCH + 600)])
+    assert verify(log) == Verdict(MAX_BATCH + 599) and MAX_BATCH + 599 > PAGE
+    _sql(log, audit_log.update().where(audit_log.c.id == PAGE + 7).values(caller="someone-else"))
+    assert verify(log).broken == PAGE + 7
+    with pytest.raises(ValueError, match="at most"):
+        log.append([_entry(1)] * (MAX_BATCH + 1))
+
+
+def _append_from_a_process(url: str, start: int) -> None:
+    log = AuditLog(url)
+    for i in range(start, start + 15):
+        log.append([_entry(i)] * (1 + i % 3))
+    log.close()
+
+
+def test_server_processes_on_postgresql_extend_one_chain(pg_url: str) -> None:
+    """Separate processes (``serve --workers``) collide, take turns under the advisory lock, and never fork."""
+    first = AuditLog(pg_url)
+    first.create()
+    first.close()
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_append_from_a_process, args=(pg_url, 100 * n)) for n in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    assert [process.exitcode for process in processes] == [0, 0, 0]
+    log = AuditLog(pg_url)
+    expected = sum(1 + i % 3 for n in range(3) for i in range(100 * n, 100 * n + 15))
+    assert verify(log) == Verdict(expected)
+    log.close()
+
+
 def test_the_command_verifies_and_tails(
     log: AuditLog, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,3 +205,18 @@ def test_verify_without_a_log_says_so(tmp_path: Path, capsys: pytest.CaptureFixt
     sa.create_engine(url).dispose()
     assert main(["audit", "verify", "--warehouse", url]) == 2
     assert "has no audit_log table" in capsys.readouterr().err
+
+
+def test_a_log_that_does_not_wait_for_the_disk_still_chains(pg_url: str) -> None:
+    """``GRACE_METRICS_AUDIT_DURABLE=false``: PostgreSQL commits the audit log's appends without a flush."""
+    log = AuditLog(pg_url, durable=False)
+    log.create()
+    log.append([_entry(i) for i in range(1, 4)])
+    with log.engine.connect() as connection:
+        assert connection.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"
+    assert verify(log) == Verdict(3)
+    log.close()
+    durable = AuditLog(pg_url)
+    with durable.engine.connect() as connection:
+        assert connection.execute(sa.text("SHOW synchronous_commit")).scalar() == "on"
+    durable.close()

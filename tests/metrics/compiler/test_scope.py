@@ -1,5 +1,6 @@
 """Scopes in the compiler, without a database: the mandatory predicate in the plan and bound SQL, hidden names
-refused alike, and k-anonymity as a having on distinct users that runs before rows are counted."""
+refused alike, k-anonymity as a having on distinct users that runs before rows are counted, and ad hoc windows:
+under the scope's rows for scoped callers, refused over users for research."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from metrics.compiler import DimensionRef, MetricRequest, compile_query, suppressed_rows
+from metrics.compiler.adhoc import adhoc_metric
 from metrics.errors import Forbidden
+from metrics.model import TimeGrain, Window, WindowKind
 from metrics.policy import Scope, load_policies, research_scope
 from metrics.registry import Registry, config_directories, load_registry
 
@@ -99,3 +102,30 @@ def test_research_cannot_name_the_user_or_a_sensitive_dimension(setup: tuple[Reg
     for dimension in ("user", "actor.team"):
         with pytest.raises(Forbidden):
             compile_query(MetricRequest(("query_count",), (DimensionRef.parse(dimension),), scope=scope), registry)
+
+
+def _windowed(registry: Registry, base: str, scope: Scope) -> MetricRequest:
+    derived = adhoc_metric(registry, base, Window(WindowKind.TRAILING, 7, TimeGrain.DAY))
+    time = DimensionRef("time", grain=TimeGrain.DAY)
+    return MetricRequest((base, derived.name), (time,), scope=scope, derived=(derived,))
+
+
+def test_an_ad_hoc_window_of_an_allowed_metric_reads_only_rows_in_scope(setup: tuple[Registry, Scope]) -> None:
+    registry, scope = setup
+    compiled = compile_query(_windowed(registry, "verification_count", scope), registry)
+    assert "where agent.type in ('data',)" in str(compiled.plan)
+    assert "verification_count__trailing_7_day" in str(compiled.plan)
+    sql = _sql(compiled.statement)
+    assert sql.count("agent.agent_type IN (__[POSTCOMPILE_") >= 2  # the bucket's rows and the window's
+    with pytest.raises(Forbidden, match="is not available to you"):
+        compile_query(_windowed(registry, "verification_success_rate", scope), registry)
+
+
+def test_research_reads_no_window_or_earlier_bucket_over_users(setup: tuple[Registry, Scope]) -> None:
+    registry, _ = setup
+    scope = research_scope(registry, None, 5)
+    with pytest.raises(Forbidden, match="k-anonymity leaves out"):
+        compile_query(_windowed(registry, "query_count", scope), registry)
+    assert "unique_users_28d" not in scope.metrics and "verification_count_7d" in scope.metrics
+    compiled = compile_query(_windowed(registry, "verification_count", scope), registry)  # no users: no k
+    assert "_k_users" not in _sql(compiled.statement)
