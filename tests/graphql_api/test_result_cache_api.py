@@ -13,8 +13,8 @@ import pytest
 from graphql_api.settings import AccessSettings, Settings, SettingsError
 from metrics.registry import load_registry
 from metrics.result_cache import CacheSettings
-from tests.graphql_api.conftest import Api, open_api
-from tests.graphql_api.test_access import ADMIN, AGENT_TYPE, POLICIES, SECRET, VERIFICATION_AGENTS, token
+from tests.graphql_api.conftest import POLICIES, SECRET, Api, open_api, token
+from tests.graphql_api.test_access import ADMIN, AGENT_TYPE, VERIFICATION_AGENTS
 from tests.small_source import build_source
 from tests.warehouse.sourcedb import T0
 from warehouse.etl import run_etl
