@@ -15,6 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     GRACE_METRICS_WAREHOUSE=duckdb:////data/warehouse.duckdb
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY backend_urls ./backend_urls
 COPY warehouse ./warehouse
 COPY metrics ./metrics
 COPY graphql_api ./graphql_api

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ("warehouse", "metrics", "graphql_api")
+PACKAGES = ("backend_urls", "warehouse", "metrics", "graphql_api")
 
 
 @pytest.fixture(scope="module")
