@@ -44,10 +44,7 @@ def _timestamp(name: str, *, nullable: bool = True) -> sa.Column:
 
 
 def _bookkeeping() -> list[sa.Column]:
-    return [
-        sa.Column("is_inferred", sa.Boolean, nullable=False),
-        _timestamp("source_updated_at"),
-    ]
+    return [sa.Column("is_inferred", sa.Boolean, nullable=False), _timestamp("source_updated_at")]
 
 
 def _history() -> list[sa.Column]:
@@ -384,8 +381,7 @@ etl_run_rollups = sa.Table(
     sa.Column("seconds", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "rollup"),
 )
-"""Per run, each rollup it built (``built``: new or changed definition, from all facts) or refreshed (``refreshed``:
-the time buckets the run touched), the rows written and the time it took."""
+"""Per run, what each rollup did (created, rebuilt, dropped, or refreshed where the run touched), rows, seconds."""
 
 etl_settings = sa.Table(
     "etl_settings",

@@ -20,7 +20,8 @@ from warehouse.etl.touched import Touched
 
 @dataclass(frozen=True)
 class DerivedWrite:
-    """What one derived table did in a run: ``built`` (from all facts) or ``refreshed`` (what the run touched)."""
+    """What one derived table did: ``created`` or ``rebuilt`` (from all facts), ``dropped`` (no longer declared), or
+    ``refreshed`` (what the run touched)."""
 
     name: str
     action: str
