@@ -8,6 +8,7 @@ which rollup it read or why none could. Routed and unrouted answers are compared
 
     .venv/bin/python bench/rollups.py --scale 50                         # 1M verifications, both backends
     .venv/bin/python bench/rollups.py --scale 500 --backends duckdb      # 10M
+    .venv/bin/python bench/rollups.py --warehouse duckdb:///w.duckdb      # a warehouse loaded already
 """
 
 from __future__ import annotations
@@ -94,35 +95,40 @@ def _bench_backend(
     try:
         started = time.perf_counter()
         run_etl(source, load_url, hash_key="bench")
-        loaded = time.perf_counter() - started
-        engine = sa.create_engine(warehouse_url(load_url), poolclass=sa.pool.NullPool)
-        started = time.perf_counter()
-        with engine.begin() as connection:
-            built = ensure_rollups(connection, load_registry())
-        engine.dispose()
-        console.print(f"{backend}: ETL {loaded:.0f}s, rollups built in {time.perf_counter() - started:.1f}s:")
-        for line in built:
-            console.print(f"  {line}", highlight=False)
-        table = Table(title=f"{backend}, {label}: routing off vs on (median of {repeats})", show_lines=True)
-        for heading in ("request", "scan", "off ms", "on ms", "off/on", "routed SQL ms", "on/SQL", "equal"):
-            table.add_column(heading, justify="left" if heading in ("request", "scan") else "right")
-        for name, scans, off, on, sql, agree in asyncio.run(measure(query_url, repeats)):
-            table.add_row(
-                name,
-                scans,
-                f"{off * 1000:.1f}",
-                f"{on * 1000:.1f}",
-                f"{off / on:.1f}",
-                f"{sql * 1000:.1f}",
-                f"{on / sql:.2f}",
-                "yes" if agree else "NO",
-            )
-        console.print(table)
+        console.print(f"{backend}: ETL {time.perf_counter() - started:.0f}s")
+        _report(backend, load_url, query_url, label, repeats, console)
     finally:
         if admin is not None:
             with admin.connect() as connection:
                 connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
             admin.dispose()
+
+
+def _report(backend: str, load_url: str, query_url: str, label: str, repeats: int, console: Console) -> None:
+    """Build the rollups the warehouse lacks, then time the requests off and on and print the table."""
+    engine = sa.create_engine(warehouse_url(load_url), poolclass=sa.pool.NullPool)
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        built = ensure_rollups(connection, load_registry())
+    engine.dispose()
+    console.print(f"{backend}: rollups built in {time.perf_counter() - started:.1f}s:")
+    for line in built:
+        console.print(f"  {line}", highlight=False)
+    table = Table(title=f"{backend}, {label}: routing off vs on (median of {repeats})", show_lines=True)
+    for heading in ("request", "scan", "off ms", "on ms", "off/on", "routed SQL ms", "on/SQL", "equal"):
+        table.add_column(heading, justify="left" if heading in ("request", "scan") else "right")
+    for name, scans, off, on, sql, agree in asyncio.run(measure(query_url, repeats)):
+        table.add_row(
+            name,
+            scans,
+            f"{off * 1000:.1f}",
+            f"{on * 1000:.1f}",
+            f"{off / on:.1f}",
+            f"{sql * 1000:.1f}",
+            f"{on / sql:.2f}",
+            "yes" if agree else "NO",
+        )
+    console.print(table)
 
 
 def main() -> None:
@@ -132,8 +138,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--source", type=Path, help="SQLite demo source to reuse (generated there if missing)")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1/test", help="server for a bench db")
+    parser.add_argument("--warehouse", help="a warehouse loaded already (duckdb:///FILE or postgresql+psycopg://...)")
     args = parser.parse_args()
     console = Console(width=160)
+    if args.warehouse:
+        loaded = sa.create_engine(warehouse_url(args.warehouse), poolclass=sa.pool.NullPool)
+        with loaded.connect() as connection:
+            count = connection.execute(sa.text("SELECT count(*) FROM fact_verifications")).scalar_one()
+        loaded.dispose()
+        backend = "duckdb" if args.warehouse.startswith("duckdb") else "postgresql"
+        query_url = args.warehouse.replace("postgresql+psycopg", "postgresql+asyncpg")
+        _report(backend, args.warehouse, query_url, f"{count:,} verifications", args.repeats, console)
+        return
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     if set(backends) - {"duckdb", "postgresql"}:
         parser.error("--backends takes duckdb and/or postgresql")

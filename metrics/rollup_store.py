@@ -80,6 +80,8 @@ def ensure_rollups(connection: sa.Connection, registry: Registry) -> list[Rollup
         statements = refresh_statements(rollup, registry)
         assert statements is not None  # only a member refresh can have nothing to do
         rows = _run(connection, *statements)
+        # statistics now, so the first queries are planned for the rows the table holds (not for an empty table)
+        connection.execute(sa.text(f"ANALYZE {connection.dialect.identifier_preparer.quote(table.name)}"))
         _record(connection, rollup.name, fingerprint, _definition(rollup))
         done.append(RollupRefresh(rollup.name, rows, time.perf_counter() - began, verb))
     declared = {rollup_table(rollup, registry).name for rollup in registry.rollups.values()}
