@@ -1,0 +1,134 @@
+"""The rows the windows of one fact read, scanned once per input grain (``<fact>__<grain>_inputs``).
+
+Per input bucket and partition, one CTE holds what every window of the fact at that input grain needs from
+the fact's filtered rows: the partial aggregates of the additive measures (a previous-period value, a bucket's
+own value and a 7-day sum all add up the same partials), and whether the group has rows in the requested
+range (the partitions present); its first and last input bucket are the range where none was requested.
+Windows whose measures are not additive read the raw rows themselves, within the same bounds.
+
+The bounds are those of all windows together: from the first bucket's window start to the last bucket's
+window end (both grow with the bucket), and at least the requested range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.expression import ColumnElement
+
+from metrics.compiler.functions import bucket_group
+from metrics.compiler.plan import QueryPlan
+from metrics.compiler.window_calendar import Calendar, FactRows, label, scalar
+from metrics.compiler.window_plan import WindowAggregate
+from metrics.model import Measure, TimeGrain, WindowKind
+
+
+def base_name(aggregate: WindowAggregate, leaf: str) -> str:
+    """The measure's name without its window (``error_count`` of ``error_count__previous``)."""
+    return leaf.removesuffix(f"__{aggregate.window.tag}")
+
+
+class WindowInputs:
+    def __init__(
+        self,
+        plan: QueryPlan,
+        grain: TimeGrain,
+        aggregates: list[WindowAggregate],
+        rows: Callable[[], FactRows],
+        zone: ColumnElement[str] | None,
+    ) -> None:
+        self.plan, self.grain, self.aggregates, self.rows, self.zone = plan, grain, aggregates, rows, zone
+        self.name = f"{aggregates[0].fact}__{grain.value}_inputs"
+        self.keys = [label(ref.key) for ref in aggregates[0].partitions]
+        self.selected = {ref.dimension for ref in plan.dimensions}
+        self.partials: dict[str, Measure] = {
+            base_name(aggregate, leaf): measure
+            for aggregate in aggregates
+            if aggregate.additive
+            for leaf, measure in aggregate.measures
+        }
+        self.ranged = plan.start is not None or plan.end is not None
+        self.needs_span = (
+            plan.start is None or plan.end is None or any(a.window.kind is WindowKind.ALL for a in aggregates)
+        )
+        self.needs_in_range = self.ranged and not all(a.holds_bucket for a in aggregates)
+        self.cte = self._cte()
+        self.span = self._span() if self.needs_span else None
+
+    def param(self, name: str, value: Any) -> ColumnElement[Any]:
+        return sa.cast(sa.bindparam(f"{self.name}_{name}", value, sa.DateTime()), sa.DateTime())
+
+    def start(self) -> ColumnElement[Any] | None:
+        return None if self.plan.start is None else self.param("from", self.plan.start)
+
+    def end(self) -> ColumnElement[Any] | None:
+        return None if self.plan.end is None else self.param("to", self.plan.end)
+
+    def conditions(self, query: FactRows) -> list[ColumnElement[bool]]:
+        """The filters, then the event times some window reads or the requested range holds.
+
+        An open side of the requested range is no condition (the buckets then reach the first or last row),
+        which also keeps the backend's row estimates (and its choice of hash aggregation) intact.
+        """
+        plan, bounds = self.plan, []
+        if plan.start is not None and all(a.window.kind is not WindowKind.ALL for a in self.aggregates):
+            first = [
+                Calendar(a.grain, self.zone).bounds(a, bucket_group(a.grain, self.start(), self.zone))[0]
+                for a in self.aggregates
+            ]
+            bounds.append(query.event_time >= scalar(first[0] if len(first) == 1 else sa.func.least(*first)))
+        if plan.end is not None:
+            last = self.param("last", plan.end - timedelta(microseconds=1))
+            ends = [
+                Calendar(a.grain, self.zone).bounds(a, bucket_group(a.grain, last, self.zone))[1]
+                for a in self.aggregates
+            ]
+            bounds.append(query.event_time < scalar(sa.func.greatest(self.end(), *ends)))
+        where = [] if plan.where is None else [query.condition(plan.where, self.selected)]
+        return [*where, *bounds]  # the filters first: they join the dimensions they need before the source is taken
+
+    def partitions(self, query: FactRows) -> list[ColumnElement[Any]]:
+        return [
+            query.attribute(ref, grouping=True).label(key)
+            for ref, key in zip(self.aggregates[0].partitions, self.keys, strict=True)
+        ]
+
+    def _cte(self) -> sa.CTE:
+        query = self.rows()
+        parts = self.partitions(query)
+        conditions = self.conditions(query)
+        columns = [bucket_group(self.grain, query.event_time, self.zone).label("input"), *parts]
+        if self.needs_in_range:
+            held = [query.event_time >= self.start()] if self.plan.start is not None else []
+            held += [query.event_time < self.end()] if self.plan.end is not None else []
+            columns.append(sa.func.max(sa.case((sa.and_(*held), 1), else_=0)).label("in_range"))
+        columns += [query.measure(measure).label(label(name)) for name, measure in self.partials.items()]
+        group = [sa.literal_column(str(i)) for i in range(1, len(parts) + 2)]
+        statement = sa.select(*columns).select_from(query.source).where(*conditions).group_by(*group)
+        return statement.cte(self.name)
+
+    def _span(self) -> sa.CTE:
+        """The first and last input bucket with rows (output buckets are made of whole input buckets), from the
+        shared scan where some window reads it; else the first and last event time, from a scan of their own
+        (an index's ends, or a scan cheaper than grouping every row)."""
+        if not self.partials and not self.keys:
+            query = self.rows()
+            conditions = self.conditions(query)
+            extremes = [sa.func.min(query.event_time).label("first"), sa.func.max(query.event_time).label("last")]
+            return sa.select(*extremes).select_from(query.source).where(*conditions).cte(f"{self.name}__span")
+        calendar = Calendar(self.grain, self.zone)
+        first, last = sa.func.min(self.cte.c.input), sa.func.max(self.cte.c.input)
+        statement = sa.select(calendar.start(first).label("first"), calendar.start(last).label("last"))
+        return statement.cte(f"{self.name}__span")
+
+    def extreme(self, which: str) -> ColumnElement[Any]:
+        """An instant in the bucket of the ``first`` or ``last`` filtered row: the range where none was requested."""
+        assert self.span is not None
+        return sa.select(self.span.c[which]).scalar_subquery()
+
+    def in_range(self) -> ColumnElement[bool]:
+        """Whether a group has rows in the requested range (every group, without one)."""
+        return self.cte.c.in_range == 1 if self.needs_in_range else sa.true()
