@@ -6,14 +6,13 @@ own value and a 7-day sum all add up the same partials), and whether the group h
 range (the partitions present); its first and last input bucket are the range where none was requested.
 Windows whose measures are not additive read the raw rows themselves, within the same bounds.
 
-The bounds are those of all windows together: from the first bucket's window start to the last bucket's
-window end (both grow with the bucket), and at least the requested range.
+The rows are bounded by constants that hold what all windows read and the requested range, with room to
+spare (``WindowAggregate.earliest_read``); pairs of output and input buckets then pick them exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from metrics.compiler.functions import bucket_group
 from metrics.compiler.plan import QueryPlan
-from metrics.compiler.window_calendar import Calendar, FactRows, label, scalar
+from metrics.compiler.window_calendar import Calendar, FactRows, label
 from metrics.compiler.window_plan import WindowAggregate
 from metrics.model import Measure, TimeGrain, WindowKind
 
@@ -68,25 +67,21 @@ class WindowInputs:
         return None if self.plan.end is None else self.param("to", self.plan.end)
 
     def conditions(self, query: FactRows) -> list[ColumnElement[bool]]:
-        """The filters, then the event times some window reads or the requested range holds.
+        """The filters, then a range of event times that holds every one a window reads or the requested range
+        holds (``earliest_read``, ``latest_read``): constants the backend prunes its scan with.
 
         An open side of the requested range is no condition (the buckets then reach the first or last row),
         which also keeps the backend's row estimates (and its choice of hash aggregation) intact.
         """
         plan, bounds = self.plan, []
-        if plan.start is not None and all(a.window.kind is not WindowKind.ALL for a in self.aggregates):
-            first = [
-                Calendar(a.grain, self.zone).bounds(a, bucket_group(a.grain, self.start(), self.zone))[0]
-                for a in self.aggregates
-            ]
-            bounds.append(query.event_time >= scalar(first[0] if len(first) == 1 else sa.func.least(*first)))
+        if plan.start is not None:
+            earliest = [aggregate.earliest_read(plan.start) for aggregate in self.aggregates]
+            if None not in earliest:
+                bounds.append(query.event_time >= self.param("earliest", min(filter(None, earliest))))
         if plan.end is not None:
-            last = self.param("last", plan.end - timedelta(microseconds=1))
-            ends = [
-                Calendar(a.grain, self.zone).bounds(a, bucket_group(a.grain, last, self.zone))[1]
-                for a in self.aggregates
-            ]
-            bounds.append(query.event_time < scalar(sa.func.greatest(self.end(), *ends)))
+            latest = [aggregate.latest_read(plan.end) for aggregate in self.aggregates]
+            if None not in latest:
+                bounds.append(query.event_time < self.param("latest", max(filter(None, latest))))
         where = [] if plan.where is None else [query.condition(plan.where, self.selected)]
         return [*where, *bounds]  # the filters first: they join the dimensions they need before the source is taken
 

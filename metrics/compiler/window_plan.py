@@ -16,6 +16,17 @@ from metrics.model import Aggregation, Measure, TimeGrain, Window, WindowKind
 
 _CALENDAR_INPUT = (WindowKind.TRAILING, WindowKind.TO_DATE, WindowKind.SHIFTED)
 _CLOCK = (TimeGrain.MINUTE, TimeGrain.HOUR)
+_LONGEST = {
+    TimeGrain.MINUTE: timedelta(minutes=1),
+    TimeGrain.HOUR: timedelta(hours=1),
+    TimeGrain.DAY: timedelta(days=1),
+    TimeGrain.WEEK: timedelta(days=7),
+    TimeGrain.MONTH: timedelta(days=31),
+    TimeGrain.QUARTER: timedelta(days=92),
+    TimeGrain.YEAR: timedelta(days=366),
+}
+_ZONE_SLACK = timedelta(days=2)
+"""More than any zone's offset from UTC (at most 14 hours) and than any change of it."""
 _LONGEST_DAYS = {TimeGrain.DAY: 1, TimeGrain.WEEK: 7, TimeGrain.MONTH: 31, TimeGrain.QUARTER: 92, TimeGrain.YEAR: 366}
 
 
@@ -59,6 +70,31 @@ class WindowAggregate:
             return False
         days = self.window.amount * (7 if self.window.unit is TimeGrain.WEEK else 1)
         return days >= _LONGEST_DAYS.get(self.grain, 0)
+
+    def earliest_read(self, start: datetime) -> datetime | None:
+        """An instant no later than the first a window of a bucket from ``start`` on reads; None for all time.
+
+        A bound computed here, not in SQL, is a constant the backend prunes its scan with (DuckDB's zone maps,
+        PostgreSQL's index); the windows themselves then pick their rows exactly.
+        """
+        if self.window.kind is WindowKind.ALL:
+            return None
+        back = _LONGEST[self.grain] + _ZONE_SLACK  # the first bucket starts at most a bucket before ``start``
+        if self.window.unit is not None:
+            back += max(self.window.amount, 1) * _LONGEST[self.window.unit]
+        elif self.window.kind is WindowKind.PREVIOUS:
+            back += _LONGEST[self.grain]
+        try:
+            return start - back
+        except OverflowError:
+            return None
+
+    def latest_read(self, end: datetime) -> datetime | None:
+        """An instant after every one a window of a bucket before ``end`` reads; None past year 9999."""
+        try:
+            return end + _LONGEST[self.grain] + _ZONE_SLACK
+        except OverflowError:
+            return None
 
     @property
     def distinct_column(self) -> str | None:

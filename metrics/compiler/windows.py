@@ -7,9 +7,8 @@ For a ``WindowAggregate`` at grain G in zone Z, four CTEs beside the fact's shar
 - ``<name>__pairs``: (output bucket, input bucket) for every input bucket inside the window; input buckets
   are local days for calendar windows (so ``7 days`` is 7 calendar days of 23, 24 or 25 hours), else G;
 - ``<name>__values``: the measures per output bucket and partition: additive ones summed from the shared
-  per-input-bucket partial aggregates; distinct counts from each value's distinct input buckets, counting
-  a value in an output bucket at the last of them its window holds (so once, without a distinct count over
-  every pair); the others over the raw rows, each row once per output bucket whose window holds it;
+  per-input-bucket partial aggregates; distinct counts as running sums over runs of output buckets
+  (``window_distinct``); the others over the raw rows, each row once per output bucket whose window holds it;
 - ``<name>``: every output bucket for every partition present in the requested range, counts 0 where
   nothing was read.
 
@@ -29,6 +28,7 @@ from sqlalchemy.sql.expression import ColumnElement, FromClause
 from metrics.compiler.functions import bucket_group, bucket_series
 from metrics.compiler.plan import QueryPlan
 from metrics.compiler.window_calendar import Calendar, FactRows, label, scalar
+from metrics.compiler.window_distinct import distinct_counts
 from metrics.compiler.window_inputs import WindowInputs, base_name
 from metrics.compiler.window_plan import WindowAggregate
 from metrics.model import TimeGrain
@@ -69,7 +69,7 @@ class _WindowSql:
         return sa.select(*columns).cte(f"{self.aggregate.name}__buckets")
 
     def pairs(self, buckets: sa.CTE) -> sa.CTE:
-        """With ``last``, the last input bucket of each window, where distinct values need it."""
+        """With the output buckets' ``number`` in order, where distinct values need it."""
         grain = self.aggregate.input_grain
         first = scalar(sa.func.min(buckets.c.lo)) if "lo" in buckets.c else self.inputs.extreme("first")
         last = scalar(sa.func.max(buckets.c.hi)) - _ONE_MICROSECOND
@@ -82,7 +82,7 @@ class _WindowSql:
         inside = [start < buckets.c.hi] + ([start >= buckets.c.lo] if "lo" in buckets.c else [])
         columns = [buckets.c.bucket.label("bucket"), series.c.bucket.label("input")]
         if self.aggregate.distinct_column is not None:
-            columns.append(sa.func.max(series.c.bucket).over(partition_by=buckets.c.bucket).label("last"))
+            columns.append(sa.func.dense_rank().over(order_by=buckets.c.bucket).label("number"))
         statement = sa.select(*columns).select_from(buckets.join(series, sa.and_(*inside)))
         return statement.cte(f"{self.aggregate.name}__pairs")
 
@@ -105,18 +105,10 @@ class _WindowSql:
             source = query.source.join(pairs, pairs.c.input == input_bucket)
             statement = sa.select(pairs.c.bucket, *parts, *values).select_from(source).where(*conditions)
             return statement.group_by(*group).cte(f"{self.aggregate.name}__values")
-        value = query.column(self.aggregate.distinct_column).label("value")
-        found = sa.select(input_bucket, *parts, value).select_from(query.source).where(*conditions).distinct()
-        found = found.subquery(f"{self.aggregate.name}__distinct")
-        following = sa.func.lead(found.c.input).over(
-            partition_by=[*(found.c[key] for key in self.keys), found.c.value], order_by=found.c.input
-        )
-        ranked = sa.select(found, following.label("next")).subquery(f"{self.aggregate.name}__ranked")
-        counted = [sa.func.count(ranked.c.value).label(label(name)) for name, _ in measures]
-        source = ranked.join(pairs, pairs.c.input == ranked.c.input)
-        last_held = sa.or_(ranked.c.next.is_(None), ranked.c.next > pairs.c.last)
-        statement = sa.select(pairs.c.bucket, *(ranked.c[key] for key in self.keys), *counted).select_from(source)
-        return statement.where(last_held).group_by(*group).cte(f"{self.aggregate.name}__values")
+        value = query.column(self.aggregate.distinct_column)
+        found = sa.select(input_bucket, *parts, value.label("value")).select_from(query.source)
+        found = found.where(*conditions, value.is_not(None)).distinct().subquery(f"{self.aggregate.name}__distinct")
+        return distinct_counts(self.aggregate, found, self.keys, pairs)
 
     def present(self, buckets: sa.CTE, pairs: sa.CTE) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
         """Every output bucket for every combination of the partitions with rows in a window of one of its
