@@ -215,6 +215,8 @@ def spread_over_periods(url: str, periods: int) -> None:
     with engine.begin() as connection:
         for fact in (VERIFICATIONS, ERRORS, QUERIES):
             _copy_back(connection, fact, periods)
+    with engine.begin() as connection:
+        connection.execute(sa.text("ANALYZE"))  # statistics of the grown tables, for the planner
     engine.dispose()
 
 
