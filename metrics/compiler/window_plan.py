@@ -106,7 +106,9 @@ class WindowAggregate:
 
     def __str__(self) -> str:
         listed = ", ".join(name for name, _ in self.measures)
-        how = "partial sums" if self.additive else "distinct values" if self.distinct_column else "raw rows"
+        grain = self.input_grain.value  # windows of a fact reading the same grain share one scan (window_inputs)
+        how = f"partial sums per {grain}" if self.additive else "raw rows"
+        how = f"distinct values per {grain}" if self.distinct_column else how
         by = ", ".join(ref.key for ref in self.partitions)
         per = f" per {by}" if by else ""
         return f"window {self.fact} over {self.window} of each {self.grain.value}{per}, from {how}: {listed}"
