@@ -27,7 +27,7 @@ def distinct_counts(aggregate: WindowAggregate, found: sa.Subquery, keys: list[s
     name = aggregate.name
     parts = [found.c[key] for key in keys]
     following = sa.func.lead(found.c.input).over(partition_by=[*parts, found.c.value], order_by=found.c.input)
-    ranked = sa.select(found, following.label("next")).subquery(f"{name}__ranked")
+    ranked = sa.select(found.c.input, *parts, following.label("next")).subquery(f"{name}__ranked")
     number = pairs.c.number
     runs = sa.select(pairs.c.input, sa.func.min(number).label("first"), sa.func.max(number).label("last"))
     runs = runs.group_by(pairs.c.input).cte(f"{name}__runs")
