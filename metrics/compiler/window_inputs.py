@@ -105,11 +105,19 @@ class WindowInputs:
         statement = sa.select(*columns).select_from(query.source).where(*conditions).group_by(*group)
         return statement.cte(self.name)
 
+    def reads_partitions(self, aggregate: WindowAggregate) -> bool:
+        """Whether a window takes its partitions from here: where its values may lack one present in the range
+        (a window that may not hold its bucket), or a partition whose values are all null (a distinct count)."""
+        return bool(self.keys) and (not aggregate.holds_bucket or aggregate.distinct_column is not None)
+
     def _span(self) -> sa.CTE:
         """The first and last input bucket with rows (output buckets are made of whole input buckets), from the
-        shared scan where some window reads it; else the first and last event time, from a scan of their own
-        (an index's ends, or a scan cheaper than grouping every row)."""
-        if not self.partials and not self.keys:
+        shared scan where several parts of the query read it (then it is computed once anyway); else the first
+        and last event time, from a scan of their own (an index's ends, or a scan cheaper than grouping every
+        row), so that the one part reading the shared scan may have it inline (PostgreSQL runs a CTE read
+        twice without parallel workers)."""
+        readers = sum(a.additive for a in self.aggregates) + sum(self.reads_partitions(a) for a in self.aggregates)
+        if readers <= 1:
             query = self.rows()
             conditions = self.conditions(query)
             extremes = [sa.func.min(query.event_time).label("first"), sa.func.max(query.event_time).label("last")]

@@ -110,16 +110,21 @@ class _WindowSql:
         found = found.where(*conditions, value.is_not(None)).distinct().subquery(f"{self.aggregate.name}__distinct")
         return distinct_counts(self.aggregate, found, self.keys, pairs)
 
-    def present(self, buckets: sa.CTE, pairs: sa.CTE) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
+    def present(
+        self, buckets: sa.CTE, pairs: sa.CTE, values: sa.CTE
+    ) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
         """Every output bucket for every combination of the partitions with rows in a window of one of its
         buckets (a tier quiet in the range may still have a 7-day count on its first day), and, where a window
         may not hold all of its own bucket (an offset, or 7 days of a month: ``holds_bucket``), in the range."""
         if not self.keys:
             return buckets, {}
-        shared = self.inputs.cte
-        read = shared.c.input.in_(sa.select(pairs.c.input))
-        held = read if self.aggregate.holds_bucket else sa.or_(read, self.inputs.in_range())
-        combinations = sa.select(*(shared.c[key] for key in self.keys)).where(held).distinct()
+        if self.inputs.reads_partitions(self.aggregate):
+            shared = self.inputs.cte
+            read = shared.c.input.in_(sa.select(pairs.c.input))
+            held = read if self.aggregate.holds_bucket else sa.or_(read, self.inputs.in_range())
+            combinations = sa.select(*(shared.c[key] for key in self.keys)).where(held).distinct()
+        else:  # a partition with rows in a window has a value there
+            combinations = sa.select(*(values.c[key] for key in self.keys)).distinct()
         found = combinations.subquery(f"{self.aggregate.name}__partitions")
         return buckets.join(found, sa.true()), {key: found.c[key] for key in self.keys}
 
@@ -127,7 +132,7 @@ class _WindowSql:
         buckets = self.buckets()
         pairs = self.pairs(buckets)
         values = self.values(pairs)
-        grid, grid_key = self.present(buckets, pairs)
+        grid, grid_key = self.present(buckets, pairs, values)
         matched = [values.c.bucket == buckets.c.bucket] + [
             values.c[key].is_not_distinct_from(grid_key[key]) for key in self.keys
         ]
