@@ -10,7 +10,7 @@ import ast
 
 from metrics.compiler.plan import Arithmetic, Expression, FactAggregate, Leaf, MetricOutput, Negate, Number, QueryPlan
 from metrics.compiler.spec import QuerySpec
-from metrics.compiler.window_plan import WindowAggregate, leaf_name
+from metrics.compiler.window_plan import WindowAggregate, leaf_name, whole_bucket_facts
 from metrics.expressions import OPERATORS, parse
 from metrics.model import Aggregation, Measure, Metric, Window, WindowKind
 from metrics.registry import TIME, Registry
@@ -87,29 +87,39 @@ class _Measures:
         )
 
 
-def _window(registry: Registry, spec: QuerySpec, name: str) -> Window | None:
-    """Time-relative and gap-filled metrics read whole buckets, every bucket of the range; others plain rows."""
+def _window(registry: Registry, spec: QuerySpec, name: str, shared: frozenset[str] = frozenset()) -> Window | None:
+    """Time-relative and gap-filled metrics read whole buckets, every bucket of the range, and so do plain
+    metrics of the ``shared`` facts (``whole_bucket_facts``); others plain rows."""
     times = [ref for ref in spec.request.dimensions if ref.dimension == TIME]
     if len(times) != 1 or times[0].grain is None:
         return None  # nothing to fill; time-relative metrics never get here (spec.resolve)
     if registry.is_time_relative(name) or registry.metric(name).fill is not None or spec.request.fill_gaps:
         return BUCKET
-    return None
+    return BUCKET if {fact.name for fact in registry.facts_of(name)} <= shared else None
+
+
+def _shared_facts(spec: QuerySpec, registry: Registry) -> frozenset[str]:
+    windowed = _Measures(registry)
+    for name in spec.metrics:
+        if window := _window(registry, spec, name):
+            windowed.expression(registry.metric(name), window)
+    return whole_bucket_facts(windowed.windows(spec), spec.start, spec.end, spec.request.timezone)
 
 
 def plan_query(spec: QuerySpec, registry: Registry) -> QueryPlan:
+    shared = _shared_facts(spec, registry)
     measures = _Measures(registry)
     outputs = tuple(
         MetricOutput(
             name,
             registry.output_type(name),
-            measures.expression(registry.metric(name), _window(registry, spec, name)),
-            registry.metric(name).fill if _window(registry, spec, name) else None,
+            measures.expression(registry.metric(name), _window(registry, spec, name, shared)),
+            registry.metric(name).fill if _window(registry, spec, name, shared) else None,
         )
         for name in spec.metrics
     )
     by_fact: dict[str, dict[str, Measure]] = {}
-    for metric in (name for name in spec.metrics if _window(registry, spec, name) is None):
+    for metric in (name for name in spec.metrics if _window(registry, spec, name, shared) is None):
         for name, measure in registry.measures(metric).items():
             by_fact.setdefault(measure.fact, {})[name] = measure
     aggregates = tuple(FactAggregate(fact, tuple(found.items())) for fact, found in by_fact.items())

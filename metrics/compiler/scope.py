@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from metrics.compiler.fact_query import label
-from metrics.compiler.plan import Leaf, MetricOutput, QueryPlan
+from metrics.compiler.plan import FactAggregate, Leaf, MetricOutput, QueryPlan
 from metrics.compiler.planner import plan_query
 from metrics.compiler.request import And, MetricCondition, MetricRequest
 from metrics.compiler.spec import predicates, resolve
@@ -80,20 +80,22 @@ def _with_derived(scope: Scope, request: MetricRequest, registry: Registry) -> S
 
 
 def _user_counts(plan: QueryPlan, registry: Registry) -> tuple[QueryPlan, list[str]]:
-    """The plan with a distinct-user count per fact that has users, and the names of those outputs."""
+    """The plan with a distinct-user count per fact that has users, and the names of those outputs; a fact read
+    only through windows gets a plain aggregate for it (the users of each row's own bucket)."""
     from metrics.policy import USER
 
-    names, aggregates, outputs = [], [], list(plan.outputs)
-    for aggregate in plan.aggregates:
-        path = registry.facts[aggregate.fact].dimensions.get(USER)
+    names, outputs = [], list(plan.outputs)
+    aggregates = {aggregate.fact: aggregate for aggregate in plan.aggregates}
+    for fact in dict.fromkeys([*aggregates, *(window.fact for window in plan.windows)]):
+        path = registry.facts[fact].dimensions.get(USER)
         if path is not None and path.column is not None:
-            name = f"_k_users_{aggregate.fact}"
-            measure = Measure(aggregate.fact, Aggregation.COUNT_DISTINCT, path.column)
-            aggregate = replace(aggregate, measures=(*aggregate.measures, (name, measure)))
-            outputs.append(MetricOutput(name, DataType.INTEGER, Leaf(name, aggregate.fact, True)))
+            name = f"_k_users_{fact}"
+            counted = (name, Measure(fact, Aggregation.COUNT_DISTINCT, path.column))
+            found = aggregates.get(fact, FactAggregate(fact, ()))
+            aggregates[fact] = replace(found, measures=(*found.measures, counted))
+            outputs.append(MetricOutput(name, DataType.INTEGER, Leaf(name, fact, True)))
             names.append(name)
-        aggregates.append(aggregate)
-    return replace(plan, aggregates=tuple(aggregates), outputs=tuple(outputs)), names
+    return replace(plan, aggregates=tuple(aggregates.values()), outputs=tuple(outputs)), names
 
 
 def anonymise(plan: QueryPlan, registry: Registry, k: int) -> QueryPlan:

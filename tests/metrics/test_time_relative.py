@@ -23,6 +23,11 @@ from tests.metrics.reference.windows import TIME_RELATIVE, compute
 BACKENDS = ("duckdb", "postgresql")
 REGISTRY = load_registry()
 SANTIAGO, KOLKATA = "America/Santiago", "Asia/Kolkata"
+ST_JOHNS, NEW_YORK = "America/St_Johns", "America/New_York"
+"""St. John's keeps a half-hour offset through summer time: its clocks go back at 04:30 UTC on 2 November 2025."""
+ST_JOHNS_FALL = (datetime(2025, 11, 1, 22), datetime(2025, 11, 2, 9))
+BERLIN_FALL = (datetime(2025, 10, 25, 20), datetime(2025, 10, 26, 4))
+"""The errors at the end of summer time in Berlin, read in other zones at the hour."""
 OCTOBER = (datetime(2025, 10, 20), datetime(2025, 11, 12))
 
 
@@ -80,6 +85,17 @@ CASES = [
     Case("approval_count_growth", "day", BERLIN, "approval_status"),
     Case("p95_trace_latency_ms_wow_change", "day", "UTC"),
     Case("p95_trace_latency_ms_week_ago", "week", KOLKATA, "trace_mode"),
+    # hours in a half-hour zone with summer time, in a half-hour zone without, and at a change of whole hours
+    Case("verification_count_7d", "hour", ST_JOHNS, "tier.name", ST_JOHNS_FALL),
+    Case("verification_count_mtd", "hour", ST_JOHNS, None, (datetime(2025, 11, 1), datetime(2025, 11, 1, 6))),
+    Case("error_count_previous", "hour", ST_JOHNS, None, BERLIN_FALL),
+    Case("error_count_change", "hour", ST_JOHNS, "tier.name", BERLIN_FALL),
+    Case("unique_users_28d", "hour", ST_JOHNS, None, ST_JOHNS_FALL),
+    Case("unique_users_28d", "day", ST_JOHNS, "agent.type", (datetime(2025, 10, 28), datetime(2025, 11, 6))),
+    Case("error_count_change", "hour", KOLKATA, "tier.name", (datetime(2025, 10, 25, 18), datetime(2025, 10, 26, 6))),
+    Case("unique_users_28d", "hour", KOLKATA, "agent.type", (datetime(2025, 11, 1, 20), datetime(2025, 11, 2, 4))),
+    Case("error_count_previous", "hour", NEW_YORK, "tier.name", BERLIN_FALL),
+    Case("verification_count_7d", "hour", NEW_YORK, None, (datetime(2025, 11, 2, 3), datetime(2025, 11, 2, 9))),
 ]
 
 

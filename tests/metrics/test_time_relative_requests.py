@@ -133,10 +133,18 @@ WINDOWS = {
     "error_count_month_ago": Windowed("error_count", shifted(1, "month")),
     "verification_count_mtd": Windowed("verification_count", to_date("month")),
     "unique_users_28d": Windowed("unique_users", trailing(28, "day")),
+    "unique_users_running": Windowed("unique_users", running),
+    "unique_users_mtd": Windowed("unique_users", to_date("month")),
+    "unique_users_month_ago": Windowed("unique_users", shifted(1, "month")),
+    "unique_users_previous": Windowed("unique_users", previous),
     "error_count_previous": Windowed("error_count", previous),
     "p95_trace_latency_ms_week_ago": Windowed("p95_trace_latency_ms", shifted(1, "week")),
 }
-KEYS = {"errors": ["tier.name", "error_severity", None], "verifications": ["tier.level", "verification_status", None]}
+KEYS = {
+    "errors": ["tier.name", "error_severity", None],
+    "verifications": ["tier.level", "verification_status", None],
+    "queries": ["agent.type", None],
+}
 FACT = {"error": "errors", "verification": "verifications", "unique": "queries", "p95": "traces"}
 ZONES = ["UTC", BERLIN, "America/Santiago", "Asia/Kolkata", "America/New_York"]
 FILTERS = {
@@ -160,7 +168,7 @@ def cases(draw: st.DrawFn) -> tuple[str, str, str, str | None, tuple[datetime, d
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
 def test_random_windows_match_the_reference(with_config: Engines, loaded: Loaded, case: Any) -> None:
     metric, grain, zone, key, span, where = case
@@ -174,3 +182,27 @@ def test_random_windows_match_the_reference(with_config: Engines, loaded: Loaded
         answers.append({(comparable(r[f"time.{grain}"]), r[key] if key else None): r[metric] for r in records})
         assert_matches(answers[-1], wanted)
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("metric", "grain"),
+    [
+        ("unique_users_running", "day"),
+        ("unique_users_mtd", "day"),
+        ("unique_users_mtd", "week"),
+        ("unique_users_month_ago", "day"),
+        ("unique_users_previous", "week"),
+        ("unique_users_28d", "week"),
+    ],
+)
+def test_distinct_counts_over_every_kind_of_window(
+    backend: str, with_config: Engines, loaded: Loaded, metric: str, grain: str
+) -> None:
+    span, zone, key = (datetime(2025, 10, 20, 7), datetime(2025, 11, 30)), "America/St_Johns", "agent.type"
+    dimensions = (DimensionRef.parse(f"time.{grain}"), DimensionRef.parse(key))
+    request = MetricRequest((metric,), dimensions, time_range=_range(*span), timezone=zone)
+    records = with_config.query(backend, request).records()
+    wanted = compute(loaded.reference, WINDOWS[metric], grain, zone, key, span)
+    assert sum(1 for value in wanted.values() if value) > 3
+    assert_matches({(comparable(r[f"time.{grain}"]), r[key]): r[metric] for r in records}, wanted)

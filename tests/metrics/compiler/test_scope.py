@@ -96,6 +96,22 @@ def test_k_anonymity_is_a_having_on_distinct_users_before_the_row_count(setup: t
     assert suppressed_rows(replace(request, metrics=("verification_count",)), registry) is None  # no users there
 
 
+@pytest.mark.parametrize(
+    "metrics",
+    [("unique_users_28d",), ("query_count", "unique_users_28d")],  # windows only; a plain metric sharing a window
+    ids=["window", "plain-beside-a-window"],
+)
+def test_k_anonymity_counts_the_users_of_facts_read_through_windows(
+    setup: tuple[Registry, Scope], metrics: tuple[str, ...]
+) -> None:
+    registry, _ = setup
+    request = MetricRequest(metrics, (DimensionRef.parse("time.day"),), scope=research_scope(registry, None, 7))
+    compiled = compile_query(request, registry)
+    assert "aggregate queries: _k_users_queries" in str(compiled.plan)
+    assert "having _k_users_queries gte 7" in str(compiled.plan)
+    assert "count(DISTINCT fact_queries.user_key) AS _k_users_queries" in _sql(compiled.statement)
+
+
 def test_research_cannot_name_the_user_or_a_sensitive_dimension(setup: tuple[Registry, Scope]) -> None:
     registry, _ = setup
     scope = research_scope(registry, None, 5)

@@ -27,9 +27,10 @@ def test_plan_says_how_each_window_is_read() -> None:
     )
     assert str(compile_query(request, REGISTRY).plan) == (
         "by [time.week] in Europe/Berlin\n"
-        "  window verifications over the last 7 day(s) of each week, from partial sums: "
+        "  window verifications over the last 7 day(s) of each week, from partial sums per day: "
         "verification_success_count__trailing_7_day, verification_success_rate.denominator__trailing_7_day\n"
-        "  window queries over the last 28 day(s) of each week, from distinct values: unique_users__trailing_28_day\n"
+        "  window queries over the last 28 day(s) of each week, from distinct values per day: "
+        "unique_users__trailing_28_day\n"
         "  window traces over the bucket of each week, from raw rows: p95_trace_latency_ms__bucket\n"
         "  window traces over 1 week(s) before of each week, from raw rows: p95_trace_latency_ms__shifted_1_week\n"
         "  full outer join on the dimensions\n"
