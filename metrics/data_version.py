@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from metrics.errors import MetricsError
+from metrics.errors import BackendUnavailable, MetricsError, QueryTimeout
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,29 @@ class DataVersion:
         self._read_rows = read
         self._waiting: asyncio.Future[str | None] | None = None
         """The read not yet sent, which callers arriving now may share."""
+        self._reads: set[asyncio.Future[str | None]] = set()
+        """Reads not finished yet, cancelled by ``close`` (a server stopping does not wait for a frozen warehouse)."""
 
     async def current(self) -> str | None:
         """The version now, or None when there is none (nothing is then cached)."""
         if self._waiting is None:
-            self._waiting = asyncio.ensure_future(self._read())
+            self._waiting = read = asyncio.ensure_future(self._read())
+            self._reads.add(read)
+            read.add_done_callback(self._reads.discard)
         # Shielded: a caller that goes away does not cancel the read for the others.
         return await asyncio.shield(self._waiting)
+
+    def close(self) -> None:
+        for read in self._reads:
+            read.cancel()
 
     async def _read(self) -> str | None:
         self._waiting = None  # sent from here on: later callers read again
         try:
             rows = await self._read_rows()
-        except MetricsError as error:  # no etl_settings table, or the warehouse is down (the query will say so)
+        except (BackendUnavailable, QueryTimeout):
+            raise  # the warehouse is down or frozen: the request fails now, not after a second wait for its query
+        except MetricsError as error:  # no etl_settings table: a warehouse never loaded
             log.debug("no data version, results are not cached: %s", error)
             return None
         return str(rows[0][0]) if rows else None

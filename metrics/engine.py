@@ -35,8 +35,6 @@ so that a request answers alike on both (a filter is repeated in the query of ev
 CACHED_FILTER_VALUES = 100
 """Requests with more filter values than this are compiled each time (in a thread), so the cache of 256 stays small."""
 
-READ_ROLLUPS = 10.0
-"""Seconds to read which rollups the warehouse holds: two small reads, whatever the statement timeout of queries."""
 COUNT_COLUMNS = (OutputColumn("count", "Count", DataType.INTEGER, is_metric=False),)
 
 
@@ -66,7 +64,7 @@ class MetricsEngine:
         self.rollups: frozenset[str] = frozenset()
         """The rollups the warehouse holds, current with the registry (``load_rollups``)."""
         self.cache = None if self.settings.cache is None else ResultCache(self.settings.cache)
-        self._version = DataVersion(functools.partial(self._fetch, *self._render(VERSION_QUERY), timeout=READ_ROLLUPS))
+        self._version = DataVersion(functools.partial(self._fetch, *self._render(VERSION_QUERY)))
         self._rollups_version: str | None = None
         """The data version at which ``rollups`` was read."""
 
@@ -87,10 +85,8 @@ class MetricsEngine:
         exists = sa.select(sa.func.count()).where(
             sa.literal_column("table_name") == table.name, sa.literal_column("table_schema") == sa.func.current_schema()
         )
-        [(found,)] = await self.execute(exists.select_from(sa.text("information_schema.tables")), timeout=READ_ROLLUPS)
-        recorded = (
-            await self.execute(sa.select(table.c.name, table.c.fingerprint), timeout=READ_ROLLUPS) if found else []
-        )
+        [(found,)] = await self.execute(exists.select_from(sa.text("information_schema.tables")))
+        recorded = await self.execute(sa.select(table.c.name, table.c.fingerprint)) if found else []
         self.rollups = current_rollups(((str(name), str(value)) for name, value in recorded), self.registry)
         self._prepared.cache_clear()
         return self.rollups
@@ -264,6 +260,7 @@ class MetricsEngine:
         return QueryResult.from_rows(columns, await self.execute(statement), "UTC", counted=True)
 
     async def close(self) -> None:
+        self._version.close()
         if self.cache is not None:
             await self.cache.close()
         await self.backend.close()

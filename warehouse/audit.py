@@ -15,8 +15,10 @@ so an append is a single multi-row INSERT, committed at once, with no read and
 no lock (one writer per server batches the entries of concurrent requests into
 it, see ``graphql_api.audit``). Only after a collision, when other processes
 append too (``serve --workers``), does it take turns with them: a PostgreSQL
-advisory lock, then it reads the last entry; it stays on that path until it
-finds that nobody else wrote since its own last append. Remembering the last
+advisory lock, then it reads the last entry, and it stays on that path: a
+process that returned to the single statement whenever nobody else had written
+since its last append raced the others on every return, and under load three
+writers collided past any bound on retries. Remembering the last
 entry also means a deleted last entry is found by ``verify`` instead of being
 silently chained over. This module is synchronous, like the rest of the
 physical layer; the server calls it from a worker thread.
@@ -169,8 +171,8 @@ class _Turn:
     """Appends of one process take turns here (DuckDB's own lock is per process, and waiting here is cheap)."""
     last: tuple[int, str] | None = None
     """The id and hash of the last entry this process wrote or read; None until it knows."""
-    shared: bool = True
-    """Whether another writer may have appended since: then the next append reads the last entry under the lock."""
+    shared: bool = False
+    """Whether another writer ever appended: then every append reads the last entry under the lock."""
 
 
 _TURNS: dict[str, _Turn] = {}
@@ -231,20 +233,21 @@ class AuditLog:
                         turn.last = None
                         raise
                 except BaseException:  # whether the entries were written is unknown: read the last entry next time
-                    turn.last, turn.shared = None, True
+                    turn.last = None
                     connection.invalidate()  # and on a new connection, whatever state this one was left in
                     raise
 
     def _append_in_turn(self, connection: sa.Connection, entries: Sequence[Entry]) -> tuple[int, str]:
         """Under the cross-process lock: read the last entry, append after it; from now on skip the lock and the
-        read while nobody else appended since this process's previous append."""
+        read unless another writer ever appended."""
         connection.execute(sa.select(take_turn()))
         try:
             row = connection.execute(
                 sa.select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
             ).first()
             last = (row[0], row[1]) if row else (0, GENESIS)
-            self._turn.shared = self._turn.last is not None and last != self._turn.last
+            if self._turn.last is not None and last != self._turn.last:
+                self._turn.shared = True  # another writer appended since this process's last append
             return self._insert(connection, last, entries)
         finally:
             connection.rollback()

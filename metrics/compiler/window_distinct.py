@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
-from metrics.compiler.window_calendar import label
+from metrics.compiler.fact_query import label
 from metrics.compiler.window_plan import WindowAggregate
 
 

@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
+from metrics.compiler.fact_query import label
 from metrics.compiler.functions import bucket_group
 from metrics.compiler.plan import QueryPlan
-from metrics.compiler.window_calendar import Calendar, FactRows, label
+from metrics.compiler.window_calendar import Calendar, FactRows
 from metrics.compiler.window_plan import WindowAggregate
 from metrics.model import Measure, TimeGrain, WindowKind
 

@@ -25,10 +25,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
-from metrics.compiler.fact_query import zone_of
+from metrics.compiler.fact_query import label, zone_of
 from metrics.compiler.functions import bucket_group, bucket_series
 from metrics.compiler.plan import QueryPlan
-from metrics.compiler.window_calendar import Calendar, FactRows, label, scalar
+from metrics.compiler.window_calendar import Calendar, FactRows, scalar
 from metrics.compiler.window_distinct import distinct_counts
 from metrics.compiler.window_inputs import WindowInputs, base_name
 from metrics.compiler.window_plan import WindowAggregate

@@ -119,8 +119,8 @@ def test_a_writer_that_another_process_overtook_appends_after_it(log: AuditLog) 
     other.append([_entry(2), _entry(3)])
     log.append([_entry(4)])  # starts from entry 1, collides with entry 2, is redone after entry 3
     assert log._turn.shared, "after a collision, appends read the last entry under the lock"
-    log.append([_entry(5)])  # nobody else appended since entry 4: back to the single statement
-    assert not log._turn.shared
+    log.append([_entry(5)])  # nobody else appended since entry 4, yet another writer exists: still under the lock
+    assert log._turn.shared
     other.append([_entry(6)])
     other.close()
     rows = list(log.entries())
