@@ -53,6 +53,7 @@ REQUESTS = {
 async def measure(url: str, repeats: int) -> list[tuple[str, str, float, float, float, bool]]:
     """(request, scan, off, on, routed SQL) median seconds, and whether the answers agree."""
     engine = await MetricsEngine.connect(url)
+    await engine.data_version()  # learns which rollups the warehouse holds, as a request would
     found = []
     try:
         for name, request in REQUESTS.items():

@@ -295,6 +295,7 @@ def explain(registry: Registry, where_type: type, having_type: type) -> Callable
         request = replace(request, rollups=rollups)
         engine = info.context.engine
         scoped = info.context.scoped(request)
+        await engine.data_version()  # which rollups the warehouse holds now
         compiled = engine.compile(scoped)
         cached = await engine.cached(scoped)
         return Explanation(

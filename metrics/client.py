@@ -115,7 +115,7 @@ class MetricsClient:
         return self._run(self.engine.query(self.request(metrics, **options))).to_arrow()
 
     def explain(self, metrics: Iterable[str], **options: Any) -> str:
-        return self.engine.explain(self.request(metrics, **options))
+        return self._run(self.engine.explain(self.request(metrics, **options)))
 
     def cached(self, metrics: Iterable[str], **options: Any) -> bool | None:
         """Whether ``query`` would answer from the result cache now; None when the cache is off."""

@@ -55,6 +55,10 @@ class EngineSettings:
     """Where answers are kept for repeated requests (``metrics.result_cache``); None: every request executes."""
 
 
+_UNREAD = object()
+"""No data version read yet: the first request reads it, and which rollups the warehouse holds."""
+
+
 class MetricsEngine:
     def __init__(self, backend: Backend, registry: Registry, settings: EngineSettings | None = None) -> None:
         self.backend = backend
@@ -65,8 +69,9 @@ class MetricsEngine:
         """The rollups the warehouse holds, current with the registry (``load_rollups``)."""
         self.cache = None if self.settings.cache is None else ResultCache(self.settings.cache)
         self._version = DataVersion(functools.partial(self._fetch, *self._render(VERSION_QUERY)))
-        self._rollups_version: str | None = None
-        """The data version at which ``rollups`` was read."""
+        self._rollups_version: object = _UNREAD
+        """The data version at which ``rollups`` was read (by the first request)."""
+        self._rollups_loading = asyncio.Lock()
 
     @classmethod
     async def connect(
@@ -74,10 +79,7 @@ class MetricsEngine:
     ) -> MetricsEngine:
         settings = settings or EngineSettings()
         backend = await open_backend(url, statement_timeout=settings.statement_timeout, read_only=settings.read_only)
-        engine = cls(backend, registry or load_registry(), settings)
-        engine._rollups_version = await engine._version.current()
-        await engine.load_rollups()
-        return engine
+        return cls(backend, registry or load_registry(), settings)
 
     async def load_rollups(self) -> frozenset[str]:
         """Learn which rollups the warehouse holds with the registry's definitions (again after an ETL run)."""
@@ -98,16 +100,19 @@ class MetricsEngine:
             return None
         version = await self._version.current()
         if version != self._rollups_version:
-            self._rollups_version = version
-            await self.load_rollups()
+            async with self._rollups_loading:  # requests arriving meanwhile wait for the rollups, then compile
+                if version != self._rollups_version:
+                    await self.load_rollups()
+                    self._rollups_version = version
         return version
 
     def compile(self, request: MetricRequest) -> CompiledQuery:
         rollups = self.rollups if self.settings.rollups else None
         return compile_query(request, self.registry, max_limit=self.settings.max_rows, rollups=rollups)
 
-    def explain(self, request: MetricRequest) -> str:
+    async def explain(self, request: MetricRequest) -> str:
         """The plan (which rollup or fact table each fact reads, and why) and the SQL it renders."""
+        await self.data_version()  # which rollups the warehouse holds now
         compiled = self.compile(request)
         return f"{compiled.plan}\n\n{compiled.sql(self.backend.dialect)}"
 

@@ -26,6 +26,7 @@ class Api:
         self.app = app
         self.statements = 0
         self.version_reads = 0
+        self.rollup_reads = 0
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
         response = await self.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
@@ -47,6 +48,8 @@ async def open_api(warehouse_url: str, registry: Registry | None = None, **setti
             async def counting(sql: str, params: list[Any], *, timeout: float) -> Any:
                 if "FROM etl_settings" in sql:  # the data version (metrics.data_version)
                     api.version_reads += 1
+                elif "rollup_definitions" in sql or "information_schema.tables" in sql:  # rollups held (metrics.engine)
+                    api.rollup_reads += 1
                 else:
                     api.statements += 1
                 return await fetch(sql, params, timeout=timeout)

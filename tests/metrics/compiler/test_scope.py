@@ -15,8 +15,8 @@ from metrics.compiler import DimensionRef, MetricRequest, compile_query, suppres
 from metrics.compiler.adhoc import adhoc_metric
 from metrics.errors import Forbidden
 from metrics.model import TimeGrain, Window, WindowKind
-from metrics.policy import Scope, load_policies, research_scope
-from metrics.registry import Registry, config_directories, load_registry
+from metrics.policy import Grant, Scope, load_policies, research_scope
+from metrics.registry import TIME, Registry, config_directories, load_registry
 
 POLICIES = """
 policies:
@@ -104,8 +104,11 @@ def test_k_anonymity_is_a_having_on_distinct_users_before_the_row_count(setup: t
 def test_k_anonymity_counts_the_users_of_facts_read_through_windows(
     setup: tuple[Registry, Scope], metrics: tuple[str, ...]
 ) -> None:
+    """Research may not read windows over users (``metrics.policy.across_buckets``); a k-anonymous scope that
+    admits one still counts the users of the facts the window reads."""
     registry, _ = setup
-    request = MetricRequest(metrics, (DimensionRef.parse("time.day"),), scope=research_scope(registry, None, 7))
+    admitting = Grant("all", frozenset(registry.metrics), frozenset((TIME, *registry.dimensions)), None)
+    request = MetricRequest(metrics, (DimensionRef.parse("time.day"),), scope=Scope((admitting,), 7))
     compiled = compile_query(request, registry)
     assert "aggregate queries: _k_users_queries" in str(compiled.plan)
     assert "having _k_users_queries gte 7" in str(compiled.plan)
@@ -132,7 +135,8 @@ def test_an_ad_hoc_window_of_an_allowed_metric_reads_only_rows_in_scope(setup: t
     assert "where agent.type in ('data',)" in str(compiled.plan)
     assert "verification_count__trailing_7_day" in str(compiled.plan)
     sql = _sql(compiled.statement)
-    assert sql.count("agent.agent_type IN (__[POSTCOMPILE_") >= 2  # the bucket's rows and the window's
+    # Every scan of the fact (the bucket's rows and the window's, shared or not) carries the scope's row filter.
+    assert sql.count("FROM fact_verifications") == sql.count("agent.agent_type IN (__[POSTCOMPILE_") >= 1
     with pytest.raises(Forbidden, match="is not available to you"):
         compile_query(_windowed(registry, "verification_success_rate", scope), registry)
 
