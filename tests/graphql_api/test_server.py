@@ -177,7 +177,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def broken(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose warehouse lost its ETL log, with a metric over a missing table and a tiny statement timeout.
 
-    DuckDB gets a million extra verifications, so a percentile query takes some 300 ms against a 50 ms timeout; on
+    DuckDB gets five million extra verifications, so a percentile query takes over a second against a 50 ms timeout
+    (with one million it once finished within the timeout on a quiet machine); on
     PostgreSQL the test holds a lock on the fact table instead, which makes any query on it wait past the timeout.
     """
     backend = request.param
@@ -192,7 +193,7 @@ def broken(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 sa.text(
                     "INSERT INTO fact_verifications (contract_id, created_at, source_updated_at, duration_ms) "
                     "SELECT 'heavy' || i, TIMESTAMP '2020-01-01' + to_seconds(i), TIMESTAMP '2020-01-01', i % 997 "
-                    "FROM range(1000000) t(i)"
+                    "FROM range(5000000) t(i)"
                 )
             )
         connection.execute(sa.text("DROP TABLE etl_run_tables"))
