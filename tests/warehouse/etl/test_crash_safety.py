@@ -4,9 +4,12 @@ The killed process runs the ETL through its public entry point with a progress
 reporter that prints every event (``start TABLE``, ``advance TABLE``), so the
 test knows where the run is. It either kills the process while it waits at an
 event (inside the run's transaction, between two statements) or lets it run on
-and kills it a measured time later (mid-table, usually mid-statement). Every
-kill must hit a live process (it dies of SIGKILL, not of old age) whose run is
-still open, so no kill can silently land after the commit and prove nothing.
+and kills it a measured time later (mid-table, usually mid-statement). A timed
+kill has a backstop: the process waits at the event after the step it aims
+into, so a process that runs faster than the clean run did is killed there,
+still inside its transaction, rather than after its commit. Every kill must
+hit a live process (it dies of SIGKILL, not of old age) whose run is still
+open, so no kill can silently land after the commit and prove nothing.
 The runs that complete a killed load are the real command line,
 ``grace-metrics etl``; the clean reference runs in-process.
 """
@@ -69,7 +72,8 @@ class Kill:
     at: str
     hold: bool
     into: float = 0.0
-    """With ``hold=False``: how far into the step after ``at`` to kill, as a share of its duration in the clean run."""
+    """With ``hold=False``: how far into the step after ``at`` to kill, as a share of its duration in the clean run;
+    the process waits at the end of that step, so a kill aimed too late still lands inside the run."""
 
     @property
     def races_commit(self) -> bool:
@@ -225,10 +229,17 @@ class Timeline:
         self.events.append((f"advance {table}", time.perf_counter()))
 
     def step_after(self, event: str) -> float:
-        names = [name for name, _ in self.events]
-        index = names.index(event)
+        index = self._index(event)
         end = self.events[index + 1][1] if index + 1 < len(self.events) else self.finished
         return end - self.events[index][1]
+
+    def event_after(self, event: str) -> str | None:
+        """The event that ends the step after ``event``; None when the commit does."""
+        index = self._index(event)
+        return self.events[index + 1][0] if index + 1 < len(self.events) else None
+
+    def _index(self, event: str) -> int:
+        return [name for name, _ in self.events].index(event)
 
 
 def clean_run(source: str, warehouse: str) -> Timeline:
@@ -258,7 +269,8 @@ def kill_then_complete(
     """
     scratch.mkdir(exist_ok=True)
     for number, kill in enumerate(kills):
-        with EtlChild(source, warehouse, kill.at if kill.hold else None, scratch / f"etl-{len(statuses)}.log") as child:
+        hold_at = kill.at if kill.hold else timeline.event_after(kill.at) if kill.into else None
+        with EtlChild(source, warehouse, hold_at, scratch / f"etl-{len(statuses)}.log") as child:
             child.wait_for(kill.at)
             if kill.into:
                 time.sleep(kill.into * timeline.step_after(kill.at))
