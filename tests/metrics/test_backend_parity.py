@@ -153,13 +153,23 @@ def filters(attributes: list[str]) -> st.SearchStrategy[Filter]:
 
 
 @st.composite
-def requests(draw: st.DrawFn) -> MetricRequest:
+def selections(
+    draw: st.DrawFn, kept: set[str] | None = None
+) -> tuple[tuple[str, ...], tuple[DimensionRef, ...], Filter | None]:
+    """Metrics of one family, up to two of their attributes (of the ``kept`` dimensions only) and a filter."""
     family = draw(st.sampled_from([f for f in FAMILIES if f]))
     metrics = draw(st.lists(st.sampled_from(family), min_size=1, max_size=3, unique=True))
     allowed = set.intersection(*(REGISTRY.allowed_dimensions(m) for m in metrics))
+    if kept is not None:
+        allowed &= kept
     attributes = [a for d in sorted(allowed) for a in _attributes(d)]
     by = tuple(DimensionRef.parse(a) for a in draw(st.lists(st.sampled_from(attributes), max_size=2, unique=True)))
-    where = draw(st.none() | filters(attributes))
+    return tuple(metrics), by, draw(st.none() | filters(attributes))
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> MetricRequest:
+    metrics, by, where = draw(selections())
     time_range = None
     if draw(st.booleans()):
         start, end = sorted(
@@ -167,6 +177,18 @@ def requests(draw: st.DrawFn) -> MetricRequest:
             key=lambda moment: moment.replace(tzinfo=moment.tzinfo or UTC),
         )
         time_range = TimeRange(draw(st.sampled_from([start, None])), end)
+    return draw(completed(metrics, by, where, time_range))
+
+
+@st.composite
+def completed(
+    draw: st.DrawFn,
+    metrics: tuple[str, ...],
+    by: tuple[DimensionRef, ...],
+    where: Filter | None,
+    time_range: TimeRange | None,
+) -> MetricRequest:
+    """The request for these metrics, dimensions, filter and range, with drawn having, order, page and zone."""
     having = ()
     if draw(st.integers(0, 3)) == 0:
         op = draw(st.sampled_from(HAVING_OPERATORS))
@@ -183,7 +205,7 @@ def requests(draw: st.DrawFn) -> MetricRequest:
     )
     limit = draw(st.none() | st.integers(1, 20))
     return MetricRequest(
-        metrics=tuple(metrics),
+        metrics=metrics,
         dimensions=by,
         where=where,
         time_range=time_range,

@@ -16,11 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metrics.compiler import MetricRequest, OrderBy, TimeRange, compile_query
-from metrics.compiler.request import DimensionRef, MetricCondition
-from metrics.model import FilterOp
+from metrics.compiler import MetricRequest, TimeRange, compile_query
 from tests.metrics.catalog_data import Engines, Loaded
-from tests.metrics.test_backend_parity import FAMILIES, REGISTRY, ZONES, _attributes, filters, instants
+from tests.metrics.test_backend_parity import REGISTRY, completed, instants, selections
 
 KEPT = {dimension for rollup in REGISTRY.rollups.values() for dimension in rollup.dimensions} | {"time"}
 on_the_hour = st.integers(0, 31 * 24).map(lambda hours: datetime(2025, 10, 12) + timedelta(hours=hours))
@@ -28,45 +26,13 @@ on_the_hour = st.integers(0, 31 * 24).map(lambda hours: datetime(2025, 10, 12) +
 
 @st.composite
 def requests(draw: st.DrawFn) -> MetricRequest:
-    family = draw(st.sampled_from([f for f in FAMILIES if f]))
-    metrics = draw(st.lists(st.sampled_from(family), min_size=1, max_size=3, unique=True))
-    allowed = set.intersection(*(REGISTRY.allowed_dimensions(m) for m in metrics))
-    if draw(st.integers(0, 3)):
-        allowed &= KEPT
-    attributes = [a for d in sorted(allowed) for a in _attributes(d)]
-    by = tuple(DimensionRef.parse(a) for a in draw(st.lists(st.sampled_from(attributes), max_size=2, unique=True)))
-    where = draw(st.none() | filters(attributes))
+    metrics, by, where = draw(selections(KEPT if draw(st.integers(0, 3)) else None))
     time_range = None
     if draw(st.booleans()):
         moments = on_the_hour if draw(st.booleans()) else instants
         start, end = sorted(draw(st.lists(moments, min_size=2, max_size=2)), key=lambda m: m.timestamp())
         time_range = TimeRange(draw(st.sampled_from([start, None])), draw(st.sampled_from([end, None])))
-    having = ()
-    if draw(st.integers(0, 3)) == 0:
-        metric, op = (
-            draw(st.sampled_from(metrics)),
-            draw(st.sampled_from([FilterOp.GTE, FilterOp.LT, FilterOp.IS_NULL])),
-        )
-        having = (
-            MetricCondition(metric, op, draw(st.booleans()) if op is FilterOp.IS_NULL else draw(st.integers(0, 9))),
-        )
-    fields = [*metrics, *(ref.key for ref in by)]
-    order_by = tuple(
-        OrderBy(n, draw(st.booleans())) for n in draw(st.lists(st.sampled_from(fields), max_size=2, unique=True))
-    )
-    limit = draw(st.none() | st.integers(1, 20))
-    return MetricRequest(
-        metrics=tuple(metrics),
-        dimensions=by,
-        where=where,
-        time_range=time_range,
-        having=having,
-        order_by=order_by,
-        limit=limit,
-        offset=draw(st.integers(0, 5)) if limit else 0,
-        timezone=draw(st.sampled_from(ZONES)),
-        total_count=draw(st.booleans()),
-    )
+    return draw(completed(metrics, by, where, time_range))
 
 
 @pytest.mark.slow
