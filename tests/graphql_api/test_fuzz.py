@@ -197,7 +197,7 @@ def test_a_large_not_in_answers_like_no_filter(server: Server) -> None:
     unfiltered = hostile_answer(server, {"query": query, "variables": {"s": []}})
     started = time.perf_counter()
     filtered = hostile_answer(server, {"query": query, "variables": {"s": [f"t{i}" for i in range(9_999)]}})
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 5  # about 1 s; rendering its parameters in linear time: test_render
     assert filtered == unfiltered and filtered["data"]["metrics"]["rows"]
 
 

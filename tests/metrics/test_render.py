@@ -28,9 +28,9 @@ async def engine(warehouse_url: str) -> AsyncIterator[MetricsEngine]:
 
 async def test_ten_thousand_values_render_in_linear_time(engine: MetricsEngine) -> None:
     """Reading ``sql.params`` once per value made this quadratic: 3.3 s for 10,000 values, 28 s for 49,000."""
-    started = time.perf_counter()
+    started = time.process_time()
     sql, params = engine.render(engine.compile(_not_in(("error_count",), 10_000)))
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < 1
     assert len(params) == 10_001 and set(range(10_000)) < set(params)  # and the row cap's limit
 
 
